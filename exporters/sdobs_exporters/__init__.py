@@ -1,0 +1,1 @@
+"""Light Prometheus exporters that run inside model pods (prometheus-client and nvidia-ml-py only)."""

@@ -1,0 +1,80 @@
+"""The ``sdobs`` command: one entry point, one subcommand per capability.
+
+Subcommand modules are imported only when run, so ``sdobs --help`` works on the light
+exporter install. A subcommand module provides ``add_arguments(parser)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    module: str
+    help: str
+
+
+# Add a line here when a capability lands; the order is the order in --help.
+SUBCOMMANDS: tuple[Subcommand, ...] = (
+    Subcommand("demo", "sdobs.demo", "run the embedded default: local Prometheus and what is built so far"),
+    Subcommand("prometheus", "sdobs.prom.cli", "start a local Prometheus, or detect the Knative dialect of one"),
+    Subcommand("query", "sdobs.catalog_cli", "run a catalog signal against a Prometheus and print the frame"),
+)
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one sentence, without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sdobs",
+        description="Observability and capacity analysis for model services on Knative.",
+    )
+    from sdobs import __version__
+
+    parser.add_argument("--version", action="version", version=f"sdobs {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for cmd in SUBCOMMANDS:
+        sub.add_parser(cmd.name, help=cmd.help, description=cmd.help, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    names = {c.name: c for c in SUBCOMMANDS}
+    if not argv or argv[0] not in names:
+        args = parser.parse_args(argv)
+        parser.print_help()
+        return 0 if not argv else 2
+    cmd = names[argv[0]]
+    try:
+        module = importlib.import_module(cmd.module)
+    except ImportError as exc:
+        print(
+            f"sdobs {cmd.name}: a dependency is missing ({exc.name}); "
+            "install the full package with: pip install 'sdobs[full]'",
+            file=sys.stderr,
+        )
+        return 2
+    sub = argparse.ArgumentParser(prog=f"sdobs {cmd.name}", description=cmd.help)
+    module.add_arguments(sub)
+    args = sub.parse_args(argv[1:])
+    try:
+        return int(module.run(args) or 0)
+    except UserError as exc:
+        print(f"sdobs {cmd.name}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sdobs {cmd.name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
