@@ -21,9 +21,11 @@ class Subcommand:
 
 # Add a line here when a capability lands; the order is the order in --help.
 SUBCOMMANDS: tuple[Subcommand, ...] = (
-    Subcommand("demo", "sdobs.demo", "run the embedded default: local Prometheus and what is built so far"),
-    Subcommand("prometheus", "sdobs.prom.cli", "start a local Prometheus, or detect the Knative dialect of one"),
-    Subcommand("query", "sdobs.catalog_cli", "run a catalog signal against a Prometheus and print the frame"),
+    Subcommand("demo", "sdobs.demo", "run the embedded default on this machine"),
+    Subcommand("prometheus", "sdobs.prom.cli", "start a local Prometheus for sdobs"),
+    Subcommand("dialect", "sdobs.knative.cli",
+               "show which Knative metric dialects a Prometheus holds"),
+    Subcommand("query", "sdobs.catalog.cli", "run a catalog signal against a Prometheus"),
 )
 
 
