@@ -1,0 +1,1 @@
+"""Prometheus access: the local harness and the query client (``sdobs.prom.client``)."""

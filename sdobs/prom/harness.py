@@ -63,6 +63,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 def check_port_free(host: str, port: int, what: str = "Prometheus") -> None:
     """Raise PortInUse with a clear message when ``host:port`` is taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Like Go's listeners, ignore TIME_WAIT leftovers of our own earlier connections.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
