@@ -1,0 +1,256 @@
+"""The PromQL catalog: every query sdobs runs, built from named signals for one Knative dialect.
+
+Dashboards, the app, rules and notebooks call this module and nothing else writes PromQL
+(DESIGN.md contract 1). Results carry canonical labels (``namespace``, ``service``,
+``configuration``, ``revision``, ``pod``, ``code_class``) and base units (seconds, ratios,
+requests per second) whatever the dialect, so the same panel shows the same number on
+OpenCensus-era and OpenTelemetry-era Knative.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from sdobs.catalog import promql
+from sdobs.catalog.promql import Matcher, Var
+from sdobs.knative.dialects import (
+    AUTOSCALER_SIGNALS,
+    CANONICAL_LABELS,
+    CODE_CLASS,
+    Dialect,
+    Family,
+    get_dialect,
+)
+
+CodeClass = Literal["1xx", "2xx", "3xx", "4xx", "5xx"]
+QUANTILES = (0.5, 0.9, 0.95, 0.99)
+POD_STATES = ("desired", "requested", "actual", "pending", "not_ready", "terminating")
+GROUPABLE = (*CANONICAL_LABELS, CODE_CLASS)
+
+# Grafana unit ids double as sdobs' unit names: one vocabulary for the app and the dashboards.
+UNIT_RPS = "reqps"
+UNIT_RATIO = "percentunit"
+UNIT_SECONDS = "s"
+UNIT_COUNT = "short"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which requests a query covers: one namespace/service, some revisions, a rate window.
+
+    ``None`` means "any". Values are data: they are escaped into the query, never spliced.
+    A :class:`Var` stands for a Grafana template variable.
+    """
+
+    namespace: str | Var | None = None
+    service: str | Var | None = None
+    configuration: str | Var | None = None
+    revisions: tuple[str, ...] | Var | None = None
+    window: str | Var = "1m"
+
+    def __post_init__(self) -> None:
+        promql.check_window(self.window)
+        if isinstance(self.revisions, str):
+            object.__setattr__(self, "revisions", (self.revisions,))
+        elif isinstance(self.revisions, Sequence):
+            object.__setattr__(self, "revisions", tuple(self.revisions))
+        for name in ("namespace", "service", "configuration"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, (str, Var)):
+                raise TypeError(f"Selection.{name} must be a string, got {type(value).__name__}")
+
+    def matchers(self, dialect: Dialect) -> list[Matcher]:
+        labels = dialect.labels
+        out = []
+        for canonical in ("namespace", "service", "configuration"):
+            value = getattr(self, canonical)
+            if value is not None:
+                out.append(promql.equals(labels.key(canonical), value))
+        if self.revisions is not None:
+            out.append(promql.one_of(labels.revision, self.revisions))
+        return out
+
+
+@dataclass(frozen=True)
+class Query:
+    """One PromQL expression and what its result means."""
+
+    signal: str
+    expr: str
+    unit: str
+    by: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def legend(self) -> str:
+        """A Grafana legend format naming the grouping labels."""
+        return " ".join("{{" + label + "}}" for label in self.by)
+
+    def __str__(self) -> str:
+        return self.expr
+
+
+class Catalog:
+    """Builds the PromQL of every signal for one dialect."""
+
+    def __init__(self, dialect: Dialect | str) -> None:
+        self.dialect = get_dialect(dialect)
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _series(self, name: str, sel: Selection, extra: Sequence[Matcher] = (),
+                queue_proxy: bool = True) -> str:  # fmt: skip
+        matchers = [*sel.matchers(self.dialect), *extra]
+        if queue_proxy:
+            matchers += [promql.raw(*m) for m in self.dialect.queue_proxy_matchers]
+        return promql.selector(name, matchers)
+
+    def _canonical(self, expr: str, by: Sequence[str]) -> str:
+        """Copy dialect labels onto canonical names (innermost, per series) for ``by``."""
+        for label in by:
+            if label == CODE_CLASS:
+                expr = self._code_class(expr)
+            else:
+                key = self.dialect.labels.key(label)
+                if key != label:
+                    expr = promql.copy_label(expr, label, key)
+        return expr
+
+    def _code_class(self, expr: str) -> str:
+        d = self.dialect
+        if d.code_class_label:
+            return promql.copy_label(expr, CODE_CLASS, d.code_class_label)
+        return promql.copy_label(expr, CODE_CLASS, d.code_label, replacement="${1}xx",
+                                 pattern="([1-5])[0-9][0-9]")  # fmt: skip
+
+    def _class_matcher(self, code_class: CodeClass, negate: bool = False) -> Matcher:
+        d = self.dialect
+        if code_class not in ("1xx", "2xx", "3xx", "4xx", "5xx"):
+            raise ValueError(f"response code class {code_class!r} must be one of 1xx ... 5xx")
+        if d.code_class_label:
+            return promql.raw(d.code_class_label, "!=" if negate else "=", code_class)
+        return promql.raw(d.code_label, "!~" if negate else "=~", f"{code_class[0]}..")
+
+    @staticmethod
+    def _check_by(by: Sequence[str]) -> tuple[str, ...]:
+        for label in by:
+            if label not in GROUPABLE:
+                raise ValueError(f"cannot group by {label!r}; use some of: {', '.join(GROUPABLE)}")
+        return tuple(by)
+
+    def _rate_sum(self, counter: str, sel: Selection, by: Sequence[str],
+                  extra: Sequence[Matcher] = ()) -> str:  # fmt: skip
+        inner = f"rate({self._series(counter, sel, extra)}[{sel.window}])"
+        return f"sum{promql.by(by)} ({self._canonical(inner, by)})"
+
+    def _counter(self, app: bool) -> str:
+        return self.dialect.app_request_count if app else self.dialect.request_count
+
+    # -- request signals -----------------------------------------------------------------------
+    def request_rate(self, sel: Selection, by: Sequence[str] = (), *, app: bool = False) -> Query:
+        """Requests per second (outer: as queue-proxy saw them, incl. its own 503/504)."""
+        by = self._check_by(by)
+        return Query("request_rate", self._rate_sum(self._counter(app), sel, by), UNIT_RPS, by,
+                     "Requests per second" + (" reaching the model container" if app else ""))
+
+    def request_rate_by_revision(self, sel: Selection) -> Query:
+        return self.request_rate(sel, by=("revision",))
+
+    def request_rate_by_code_class(self, sel: Selection) -> Query:
+        return self.request_rate(sel, by=(CODE_CLASS,))
+
+    def error_rate(self, sel: Selection, code_class: CodeClass, by: Sequence[str] = ()) -> Query:
+        """Responses per second of one code class (4xx: client errors, 5xx: server errors)."""
+        by = self._check_by(by)
+        expr = self._rate_sum(self._counter(False), sel, by, [self._class_matcher(code_class)])
+        return Query(f"rate_{code_class}", expr, UNIT_RPS, by,
+                     f"{code_class} responses per second")
+
+    def rate_4xx(self, sel: Selection, by: Sequence[str] = ()) -> Query:
+        return self.error_rate(sel, "4xx", by)
+
+    def rate_5xx(self, sel: Selection, by: Sequence[str] = ()) -> Query:
+        return self.error_rate(sel, "5xx", by)
+
+    def success_ratio(self, sel: Selection, by: Sequence[str] = ()) -> Query:
+        """Share of responses that are not 5xx (Knative's dashboards' definition)."""
+        by = self._check_by(by)
+        counter = self._counter(False)
+        good = self._rate_sum(counter, sel, by, [self._class_matcher("5xx", negate=True)])
+        total = self._rate_sum(counter, sel, by)
+        return Query("success_ratio", f"{good} / {total}", UNIT_RATIO, by,
+                     "Share of responses that are not 5xx")
+
+    def latency(self, sel: Selection, quantile: float, by: Sequence[str] = (), *,
+                app: bool = False) -> Query:  # fmt: skip
+        """A latency quantile in seconds, from Knative's histogram (interpolated in buckets)."""
+        if not 0 < quantile < 1:
+            raise ValueError(f"quantile {quantile} must be between 0 and 1, e.g. 0.99")
+        by = self._check_by(by)
+        family: Family = self.dialect.app_requests if app else self.dialect.requests
+        inner = f"rate({self._series(family.bucket, sel)}[{sel.window}])"
+        grouped = f"sum{promql.by((*by, 'le'))} ({self._canonical(inner, by)})"
+        expr = f"histogram_quantile({quantile:g}, {grouped})"
+        if family.scale_to_base != 1:
+            expr = f"{expr} / {1 / family.scale_to_base:g}"
+        stage = "model container" if app else "queue-proxy"
+        return Query(f"latency_p{quantile * 100:g}", expr, UNIT_SECONDS, by,
+                     f"P{quantile * 100:g} response time at the {stage}, seconds")
+
+    def latencies(self, sel: Selection, by: Sequence[str] = (), *,
+                  app: bool = False) -> list[Query]:  # fmt: skip
+        """P50, P90, P95 and P99."""
+        return [self.latency(sel, q, by, app=app) for q in QUANTILES]
+
+    def queue_depth(self, sel: Selection, by: Sequence[str] = ()) -> Query:
+        """Requests waiting in queue-proxy, summed over pods."""
+        by = self._check_by(by)
+        inner = self._series(self.dialect.queue_depth.name, sel)
+        return Query("queue_depth", f"sum{promql.by(by)} ({self._canonical(inner, by)})",
+                     UNIT_COUNT, by, "Requests queued in queue-proxy")
+
+    # -- autoscaler and activator --------------------------------------------------------------
+    def autoscaler(self, sel: Selection, signal: str, by: Sequence[str] = ()) -> Query:
+        """One autoscaler gauge (see ``AUTOSCALER_SIGNALS``), summed over revisions."""
+        if signal not in self.dialect.autoscaler:
+            raise ValueError(f"unknown autoscaler signal {signal!r}; "
+                             f"use one of: {', '.join(AUTOSCALER_SIGNALS)}")  # fmt: skip
+        by = self._check_by(by)
+        if "pod" in by or CODE_CLASS in by:
+            raise ValueError("autoscaler signals are per revision; group by revision at most")
+        family = self.dialect.autoscaler[signal]
+        inner = self._series(family.name, sel, queue_proxy=False)
+        return Query(signal, f"sum{promql.by(by)} ({self._canonical(inner, by)})",
+                     UNIT_COUNT, by, family.help)
+
+    def pods(self, sel: Selection, state: str = "actual", by: Sequence[str] = ()) -> Query:
+        """Pod count of one state: desired, requested, actual (ready), pending, not_ready, ..."""
+        if state not in POD_STATES:
+            raise ValueError(f"unknown pod state {state!r}; use one of: {', '.join(POD_STATES)}")
+        return self.autoscaler(sel, f"pods_{state}", by)
+
+    def pod_trend(self, sel: Selection, by: Sequence[str] = ()) -> list[Query]:
+        """The console's pod scaling trend: desired, requested, actual, pending, terminating."""
+        return [self.pods(sel, s, by) for s in ("desired", "requested", "actual", "pending",
+                                                "terminating")]  # fmt: skip
+
+    def concurrency(self, sel: Selection, kind: str = "stable", by: Sequence[str] = ()) -> Query:
+        """Autoscaler concurrency: stable or panic window average, or the per-pod target."""
+        if kind not in ("stable", "panic", "target"):
+            raise ValueError(f"concurrency kind {kind!r} must be stable, panic or target")
+        return self.autoscaler(sel, f"concurrency_{kind}", by)
+
+    def panic_mode(self, sel: Selection, by: Sequence[str] = ()) -> Query:
+        return self.autoscaler(sel, "panic_mode", by)
+
+    def excess_burst_capacity(self, sel: Selection, by: Sequence[str] = ()) -> Query:
+        return self.autoscaler(sel, "excess_burst_capacity", by)
+
+    def activator_concurrency(self, sel: Selection, by: Sequence[str] = ()) -> Query:
+        """Requests held or proxied by the activator (queued at zero scale or under burst)."""
+        by = self._check_by(by)
+        inner = self._series(self.dialect.activator_concurrency.name, sel, queue_proxy=False)
+        return Query("activator_concurrency",
+                     f"sum{promql.by(by)} ({self._canonical(inner, by)})", UNIT_COUNT, by,
+                     self.dialect.activator_concurrency.help)  # fmt: skip
