@@ -178,27 +178,26 @@ _OTEL_LABELS = LabelMap(
     revision="kn_revision_name",
     pod="k8s_pod_name",
 )
-_OTEL_AUTOSCALER = _autoscaler({
-    "pods_desired": ("kn_revision_pods_desired", "Number of pods the autoscaler wants to allocate"),
-    "pods_requested": (
-        "kn_revision_pods_requested", "Number of pods the autoscaler requested from Kubernetes"),
-    "pods_actual": ("kn_revision_pods_count", "Number of pods that are allocated currently"),
-    "pods_not_ready": (
-        "kn_revision_pods_not_ready_count", "Number of pods that are not ready currently"),
-    "pods_pending": ("kn_revision_pods_pending_count", "Number of pods that are pending currently"),
-    "pods_terminating": (
-        "kn_revision_pods_terminating_count", "Number of pods that are terminating currently"),
-    "concurrency_stable": (
-        "kn_revision_concurrency_stable", "Average of requests count over the stable window"),
-    "concurrency_panic": (
-        "kn_revision_concurrency_panic", "Average of requests count over the panic window"),
-    "concurrency_target": (
-        "kn_revision_concurrency_target", "The desired number of concurrent requests for each pod"),
-    "excess_burst_capacity": (
-        "kn_revision_capacity_excess",
-        "Current excess burst capacity over average request count over the stable window"),
-    "panic_mode": ("kn_revision_panic_mode", "If greater tha 0 the autoscaler is in panic mode"),
-})
+# The reference gives the OTel descriptions only for panic mode; the others reuse the OpenCensus
+# wording (HELP text matters to the twin's exposition, never to a query).
+_OTEL_AUTOSCALER = {
+    key: Family(name, "gauge", OPENCENSUS.autoscaler[key].help)
+    for key, name in {
+        "pods_desired": "kn_revision_pods_desired",
+        "pods_requested": "kn_revision_pods_requested",
+        "pods_actual": "kn_revision_pods_count",
+        "pods_not_ready": "kn_revision_pods_not_ready_count",
+        "pods_pending": "kn_revision_pods_pending_count",
+        "pods_terminating": "kn_revision_pods_terminating_count",
+        "concurrency_stable": "kn_revision_concurrency_stable",
+        "concurrency_panic": "kn_revision_concurrency_panic",
+        "concurrency_target": "kn_revision_concurrency_target",
+        "excess_burst_capacity": "kn_revision_capacity_excess",
+    }.items()
+}
+_OTEL_AUTOSCALER["panic_mode"] = Family(
+    "kn_revision_panic_mode", "gauge", "If greater tha 0 the autoscaler is in panic mode"
+)
 _OTEL_REQUESTS = Family(
     "http_server_request_duration_seconds", "histogram", "Duration of HTTP server requests.",
     bounds=OTEL_LATENCY_BOUNDS_S,
