@@ -1,0 +1,29 @@
+"""Tell which Knative metric dialect(s) a Prometheus holds, from its metric names."""
+
+from __future__ import annotations
+
+from sdobs.knative.dialects import Dialect, dialects_in
+from sdobs.prom.client import PrometheusClient, TimeLike
+
+
+def detect_dialects(client: PrometheusClient, start: TimeLike | None = None,
+                    end: TimeLike | None = None) -> list[Dialect]:  # fmt: skip
+    """Dialects whose marker metrics exist (newest first; several during an upgrade).
+
+    Uses the ``__name__`` label values, so it sees backfilled history as well as live series
+    and costs one request however many services the Prometheus holds.
+    """
+    return dialects_in(client.metric_names(start=start, end=end))
+
+
+def detect_dialect(client: PrometheusClient, start: TimeLike | None = None,
+                   end: TimeLike | None = None) -> Dialect:  # fmt: skip
+    """The newest dialect present; raises LookupError with advice when there is none."""
+    found = detect_dialects(client, start, end)
+    if not found:
+        raise LookupError(
+            f"no Knative metrics found in Prometheus at {client.url}; check that queue-proxy, "
+            "activator and autoscaler are scraped (Knative v1.19+ needs metrics-protocol and "
+            "request-metrics-protocol set to prometheus)"
+        )
+    return found[0]
