@@ -26,6 +26,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("dialect", "sdobs.knative.cli",
                "show which Knative metric dialects a Prometheus holds"),
     Subcommand("query", "sdobs.catalog.cli", "run a catalog signal against a Prometheus"),
+    Subcommand("loadtest", "sdobs.loadtest.cli", "load-test an A1111 txt2img endpoint"),
 )
 
 
@@ -68,9 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = argparse.ArgumentParser(prog=f"sdobs {cmd.name}", description=cmd.help)
     module.add_arguments(sub)
     args = sub.parse_args(argv[1:])
+    from sdobs.prom.errors import HarnessError, PrometheusError
+
     try:
         return int(module.run(args) or 0)
-    except UserError as exc:
+    except (UserError, PrometheusError, HarnessError, ValueError, LookupError) as exc:
+        # Public entry points raise these with one sentence saying what to do.
         print(f"sdobs {cmd.name}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
