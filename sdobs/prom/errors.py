@@ -41,3 +41,11 @@ class PrometheusHTTPError(PrometheusError):
 
 class NoData(PrometheusError):
     """The query ran but selected no series (raised only when data was required)."""
+
+
+class HarnessError(RuntimeError):
+    """The local Prometheus could not be set up, started or fed."""
+
+
+class PortInUse(HarnessError):
+    """The port asked for is taken by another process."""

@@ -29,18 +29,12 @@ from typing import Any
 
 import yaml
 
+from sdobs.prom.errors import HarnessError, PortInUse
+
 INSTALL_HINT = (
     "install Prometheus 2.42 or newer: on Debian or Ubuntu run 'apt-get install prometheus' "
     "as root, elsewhere put the prometheus and promtool binaries on PATH"
 )
-
-
-class HarnessError(RuntimeError):
-    """The local Prometheus could not be set up, started or fed."""
-
-
-class PortInUse(HarnessError):
-    """The port asked for is taken by another process."""
 
 
 def find_binary(name: str) -> str:

@@ -1,0 +1,74 @@
+"""``sdobs query``: run one catalog signal and print the result (or just its PromQL)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from sdobs.prom.cli import add_connection_arguments, client_from_args
+
+SIGNALS = ("request_rate", "success_ratio", "rate_4xx", "rate_5xx", "latency", "pods",
+           "concurrency", "panic_mode", "excess_burst_capacity", "activator_concurrency",
+           "queue_depth")  # fmt: skip
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("signal", choices=SIGNALS)
+    parser.add_argument("--namespace")
+    parser.add_argument("--service")
+    parser.add_argument("--revision", action="append", dest="revisions",
+                        help="revision name (repeatable)")
+    parser.add_argument("--by", action="append", default=[],
+                        help="group by a canonical label: revision, pod, code_class, ...")
+    parser.add_argument("--window", default="5m", help="rate window (default 5m)")
+    parser.add_argument("--quantile", type=float, default=0.99, help="for latency (default 0.99)")
+    parser.add_argument("--app", action="store_true",
+                        help="latency/volume of the model container rather than queue-proxy")
+    parser.add_argument("--state", default="actual", help="for pods: desired, actual, ...")
+    parser.add_argument("--kind", default="stable", help="for concurrency: stable, panic, target")
+    parser.add_argument("--dialect", default="auto",
+                        help="opencensus, opentelemetry, opentelemetry-early or auto (default)")
+    parser.add_argument("--range", dest="range_", metavar="DURATION_S", type=float,
+                        help="range query over the last DURATION_S seconds instead of an instant")
+    parser.add_argument("--print-expr", action="store_true", help="print the PromQL and exit")
+    add_connection_arguments(parser)
+
+
+def build(args: argparse.Namespace, dialect):
+    from sdobs.catalog import Catalog, Selection
+
+    cat = Catalog(dialect)
+    sel = Selection(namespace=args.namespace, service=args.service,
+                    revisions=tuple(args.revisions) if args.revisions else None,
+                    window=args.window)  # fmt: skip
+    by = tuple(args.by)
+    s = args.signal
+    if s == "request_rate":
+        return cat.request_rate(sel, by, app=args.app)
+    if s == "latency":
+        return cat.latency(sel, args.quantile, by, app=args.app)
+    if s == "pods":
+        return cat.pods(sel, args.state, by)
+    if s == "concurrency":
+        return cat.concurrency(sel, args.kind, by)
+    return getattr(cat, s)(sel, by)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sdobs.knative.detect import detect_dialect
+
+    client = client_from_args(args)
+    with client:
+        dialect = detect_dialect(client) if args.dialect == "auto" else args.dialect
+        query = build(args, dialect)
+        if args.print_expr:
+            print(query.expr)
+            return 0
+        if args.range_:
+            now = time.time()
+            frame = client.query_range(query.expr, now - args.range_, now)
+        else:
+            frame = client.query(query.expr)
+    print(f"# {query.signal} [{query.unit}] {query.description}")
+    print("no data" if frame.empty else frame.to_string(index=False))
+    return 0
