@@ -1,1 +1,1 @@
-"""Light Prometheus exporters that run inside model pods (prometheus-client and nvidia-ml-py only)."""
+"""Light Prometheus exporters that run inside model pods (prometheus-client, nvidia-ml-py only)."""
