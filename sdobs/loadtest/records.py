@@ -64,14 +64,10 @@ DERIVED: tuple[str, ...] = ("latency", "lag", "ttfb")
 
 
 def record_row(rec: RequestRecord, started_at: float) -> dict[str, object]:
-    """A flat dict of the record plus derived times and the wall-clock ``timestamp`` it was due."""
-    row: dict[str, object] = {"timestamp": round(started_at + rec.scheduled, 6)}
-    for name in FIELDS:
-        value = getattr(rec, name)
-        row[name] = round(value, 9) if isinstance(value, float) else value
-    for name in DERIVED:
-        value = getattr(rec, name)
-        row[name] = None if value is None else round(value, 9)
+    """A flat dict of the record plus derived times and the Unix ``timestamp`` it was due."""
+    row: dict[str, object] = {"timestamp": started_at + rec.scheduled}
+    for name in (*FIELDS, *DERIVED):  # unrounded, so the file reproduces the summary exactly
+        row[name] = getattr(rec, name)
     if rec.prompt is None:
         row.pop("prompt")
     return row

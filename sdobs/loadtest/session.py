@@ -66,6 +66,8 @@ class LoadTest:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
+        # Not Thread.join(): a join interrupted by Ctrl-C can later report a live thread as ended.
+        self._finished = threading.Event()
         self._stop_requested = False
 
     def start(self) -> LoadTest:
@@ -97,6 +99,7 @@ class LoadTest:
                 self.runner.summary = self.runner.build_summary()
             self._write()
             loop.close()
+            self._finished.set()
 
     async def _run(self) -> None:
         if self._stop_requested:
@@ -140,14 +143,13 @@ class LoadTest:
     @property
     def done(self) -> bool:
         """Whether the run is over and its summary written."""
-        return self._thread is not None and not self._thread.is_alive()
+        return self._finished.is_set()
 
     def wait(self, timeout: float | None = None) -> Summary | None:
         """Wait for the end and return the summary, or None if still running after ``timeout``."""
         if self._thread is None:
             raise RuntimeError("this load test was not started")
-        self._thread.join(timeout)
-        if self._thread.is_alive():
+        if not self._finished.wait(timeout):
             return None
         return self.runner.summary
 
