@@ -137,7 +137,11 @@ class CallTiming:
 
 
 class NvmlBackend:
-    """Reads GPUs with nvidia-ml-py; ``nvml`` may be any module-like object (tests pass a fake)."""
+    """Reads GPUs with nvidia-ml-py; ``nvml`` may be any module-like object (tests pass a fake).
+
+    A GPU that cannot be opened (lost, or missing since an earlier initialisation) is reported
+    as failed; NVML is re-initialised every ``reopen_interval`` seconds to try it again.
+    """
 
     name = "nvml"
 
@@ -149,6 +153,8 @@ class NvmlBackend:
         xid_events: bool = True,
         pcie_counters: bool = True,
         record_timings: bool = False,
+        reopen_interval: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if nvml is None:
             import pynvml as nvml
@@ -157,6 +163,9 @@ class NvmlBackend:
         self.xid_events = xid_events
         self.pcie_counters = pcie_counters
         self.record_timings = record_timings
+        self.reopen_interval = reopen_interval
+        self._clock = clock
+        self._opened_at = 0.0
         self.timings: dict[str, CallTiming] = {}
         self.error_counts: dict[str, int] = {}
         self._devices: list[_Device] = []
@@ -219,6 +228,7 @@ class NvmlBackend:
             hint = _INIT_HINTS.get(kind, "see the NVML error code documentation")
             raise BackendError(kind, f"NVML could not be initialised ({exc}): {hint}") from exc
         self._initialised = True
+        self._opened_at = self._clock()
         try:
             info = SystemInfo(
                 driver_version=self._system(nvml.nvmlSystemGetDriverVersion),
@@ -324,6 +334,8 @@ class NvmlBackend:
     # -- reading ------------------------------------------------------------------------------
     def read(self) -> Snapshot:
         snapshot = Snapshot(gpus=[], failures=list(self._open_failures))
+        if self._open_failures and self._clock() - self._opened_at >= self.reopen_interval:
+            snapshot.needs_reinit = True  # try again to open the GPUs that failed to open
         try:
             self._drain_events()
             for dev in self._devices:
@@ -517,24 +529,25 @@ class NvmlBackend:
                 if code in GPU_LIFECYCLE:
                     raise _GpuGone(kind) from exc
                 continue
-            uuid = call(dev, "mig_uuid", nvml.nvmlDeviceGetUUID, mh)
-            gi = call(dev, "mig_gpu_instance_id", nvml.nvmlDeviceGetGpuInstanceId, mh)
-            ci = call(dev, "mig_compute_instance_id", nvml.nvmlDeviceGetComputeInstanceId, mh)
+            key = f"mig{slot}_"  # unsupported calls are remembered per MIG slot
+            uuid = call(dev, f"{key}uuid", nvml.nvmlDeviceGetUUID, mh)
+            gi = call(dev, f"{key}gpu_instance_id", nvml.nvmlDeviceGetGpuInstanceId, mh)
+            ci = call(dev, f"{key}compute_instance_id", nvml.nvmlDeviceGetComputeInstanceId, mh)
             if uuid is _MISSING or gi is _MISSING:
                 continue
             m = MigReading(_text(uuid), int(gi), 0 if ci is _MISSING else int(ci))
-            name = call(dev, "mig_name", nvml.nvmlDeviceGetName, mh)
+            name = call(dev, f"{key}name", nvml.nvmlDeviceGetName, mh)
             if name is not _MISSING:
                 m.profile = _mig_profile(_text(name))
-            mem = call(dev, "mig_memory", nvml.nvmlDeviceGetMemoryInfo, mh)
+            mem = call(dev, f"{key}memory", nvml.nvmlDeviceGetMemoryInfo, mh)
             if mem is not _MISSING:
                 m.memory_total_bytes, m.memory_used_bytes = mem.total, mem.used
                 m.memory_free_bytes = mem.free
-            util = call(dev, "mig_utilization", nvml.nvmlDeviceGetUtilizationRates, mh)
+            util = call(dev, f"{key}utilization", nvml.nvmlDeviceGetUtilizationRates, mh)
             if util is not _MISSING:
                 m.utilization_percent = util.gpu
             if self.process_metrics:
-                m.processes = self._read_processes(dev, mh, "mig_") or []
+                m.processes = self._read_processes(dev, mh, key) or []
             out.append(m)
         return out
 
