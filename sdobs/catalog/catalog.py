@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sdobs.catalog import promql
+from sdobs.catalog.gpu import GpuSignals
 from sdobs.catalog.promql import Matcher, Var
 from sdobs.knative.dialects import (
     AUTOSCALER_SIGNALS,
@@ -92,8 +93,8 @@ class Query:
         return self.expr
 
 
-class Catalog:
-    """Builds the PromQL of every signal for one dialect."""
+class Catalog(GpuSignals):
+    """Builds the PromQL of every signal for one dialect (GPU signals: ``sdobs.catalog.gpu``)."""
 
     def __init__(self, dialect: Dialect | str) -> None:
         self.dialect = get_dialect(dialect)

@@ -1,0 +1,118 @@
+"""GPU signals of the catalog, over the sdobs GPU exporter's series.
+
+The exporter (``exporters/sdobs_exporters/gpu``) owns the metric names (its ``naming`` module);
+its series carry the canonical Knative labels ``namespace``, ``service``, ``configuration``,
+``revision`` and ``pod`` themselves, so GPU queries are the same for every Knative dialect.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from sdobs_exporters.gpu import naming
+
+from sdobs.catalog import promql
+from sdobs.catalog.promql import Matcher
+
+UNIT_RATIO = "percentunit"
+UNIT_BYTES = "bytes"
+UNIT_WATTS = "watt"
+UNIT_CELSIUS = "celsius"
+UNIT_COUNT = "short"
+UNIT_GPU_SECONDS = "s"
+GPU_GROUPABLE = ("namespace", "service", "configuration", "revision", "pod", "gpu")
+_DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w|y)")
+_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def _metric(attr: str) -> str:
+    for signal in naming.GPU_SIGNALS:
+        if signal.attr == attr:
+            return signal.name
+    raise KeyError(attr)
+
+
+UTILIZATION = _metric("utilization_percent")
+MEMORY_USED = _metric("memory_used_bytes")
+MEMORY_TOTAL = _metric("memory_total_bytes")
+POWER = _metric("power_milliwatts")
+TEMPERATURE = _metric("temperature_celsius")
+EXPORTER_UP = naming.UP[0]
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a Prometheus duration such as ``30s`` or ``1h30m``."""
+    promql.check_window(text)
+    return sum(int(n) * _SECONDS[u] for n, u in _DURATION_PART.findall(text))
+
+
+class GpuSignals:
+    """Mixed into :class:`sdobs.catalog.Catalog`; needs its ``Query`` and ``Selection``."""
+
+    def _gpu_matchers(self, sel) -> list[Matcher]:
+        out = []
+        for label in ("namespace", "service", "configuration"):
+            value = getattr(sel, label)
+            if value is not None:
+                out.append(promql.equals(label, value))
+        if sel.revisions is not None:
+            out.append(promql.one_of("revision", sel.revisions))
+        return out
+
+    def _gpu(self, signal: str, agg: str, metric: str, sel, by: Sequence[str], unit: str,
+             description: str):  # fmt: skip
+        from sdobs.catalog.catalog import Query
+
+        for label in by:
+            if label not in GPU_GROUPABLE:
+                raise ValueError(f"cannot group GPU signals by {label!r}; "
+                                 f"use some of: {', '.join(GPU_GROUPABLE)}")  # fmt: skip
+        series = promql.selector(metric, self._gpu_matchers(sel))
+        return Query(signal, f"{agg}{promql.by(by)} ({series})", unit, tuple(by), description)
+
+    def gpu_utilization(self, sel, by: Sequence[str] = ()):
+        """Mean share of time a kernel ran, over the selected GPUs."""
+        return self._gpu("gpu_utilization", "avg", UTILIZATION, sel, by, UNIT_RATIO,
+                         "Share of time a kernel ran on the GPU (mean over GPUs)")
+
+    def gpu_memory_used(self, sel, by: Sequence[str] = ()):
+        return self._gpu("gpu_memory_used", "sum", MEMORY_USED, sel, by, UNIT_BYTES,
+                         "GPU memory in use, bytes")
+
+    def gpu_memory_total(self, sel, by: Sequence[str] = ()):
+        return self._gpu("gpu_memory_total", "sum", MEMORY_TOTAL, sel, by, UNIT_BYTES,
+                         "GPU memory installed, bytes")
+
+    def gpu_power(self, sel, by: Sequence[str] = ()):
+        return self._gpu("gpu_power", "sum", POWER, sel, by, UNIT_WATTS, "GPU board power, watts")
+
+    def gpu_temperature(self, sel, by: Sequence[str] = ()):
+        return self._gpu("gpu_temperature", "max", TEMPERATURE, sel, by, UNIT_CELSIUS,
+                         "Hottest GPU die, degrees Celsius")
+
+    def gpus_allocated(self, sel, by: Sequence[str] = ()):
+        """GPUs held by the selected pods (billed whether busy or not)."""
+        return self._gpu("gpus_allocated", "count", MEMORY_TOTAL, sel, by, UNIT_COUNT,
+                         "GPUs held by the selected pods")
+
+    def gpus_busy(self, sel, by: Sequence[str] = ()):
+        """GPU-equivalents busy: the sum of utilisation ratios."""
+        return self._gpu("gpus_busy", "sum", UTILIZATION, sel, by, UNIT_COUNT,
+                         "GPU-equivalents busy (sum of utilisation)")
+
+    def gpu_exporter_up(self, sel, by: Sequence[str] = ()):
+        """1 only when every selected exporter read its GPUs in its last collection."""
+        return self._gpu("gpu_exporter_up", "min", EXPORTER_UP, sel, by, UNIT_COUNT,
+                         "GPU exporter health (1 = every GPU read)")
+
+    def gpu_seconds(self, sel, kind: str = "allocated", range_: str = "1h",
+                    step: str = "30s", by: Sequence[str] = ()):  # fmt: skip
+        """GPU-seconds allocated or busy over ``range_`` (a subquery sampled every ``step``)."""
+        if kind not in ("allocated", "busy"):
+            raise ValueError(f"GPU-seconds kind {kind!r} must be allocated or busy")
+        base = self.gpus_allocated(sel, by) if kind == "allocated" else self.gpus_busy(sel, by)
+        rng, stp = promql.check_window(range_), promql.check_window(step)
+        expr = f"sum_over_time(({base.expr})[{rng}:{stp}]) * {duration_seconds(stp):g}"
+        return type(base)(f"gpu_seconds_{kind}", expr, UNIT_GPU_SECONDS, base.by,
+                          f"GPU-seconds {kind} over {rng}")
