@@ -99,6 +99,17 @@ class Dialect:
     scope_labels: tuple[str, ...] = ()
     #: a metric name that exists only in this dialect, for detection
     markers: tuple[str, ...] = field(default=())
+    # -- exposition details the serving twin renders and no query needs --------------------
+    #: the activator's request histogram and (OpenCensus) counters
+    activator_requests: Family | None = None
+    activator_counters: tuple[Family, ...] = ()
+    #: label and value of requests that came by the default route (no tag header)
+    route_tag: tuple[str, str] = ("", "")
+    #: OpenCensus' container label ("queue-proxy", "activator"); OpenTelemetry has none
+    container_label: str = ""
+    #: OpenTelemetry instrumentation scope (name, version) per component: "queue" (the app
+    #: histogram and queue depth), "http" (otelhttp's http_server_*), "activator", "autoscaler"
+    otel_scopes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.name
@@ -169,6 +180,16 @@ OPENCENSUS = Dialect(
                "The number of requests that are routed to user-container"),
     ),
     markers=("revision_request_count", "revision_app_request_count", "autoscaler_desired_pods"),
+    activator_requests=Family(
+        "activator_request_latencies", "histogram", "The response time in millisecond",
+        scale_to_base=0.001, bounds=OC_LATENCY_BOUNDS_MS,
+    ),
+    activator_counters=(
+        Family("activator_request_count", "counter",
+               "The number of requests that are routed to Activator"),
+    ),
+    route_tag=("route_tag", "DISABLED"),
+    container_label="container_name",
 )
 
 _OTEL_LABELS = LabelMap(
@@ -209,6 +230,17 @@ _OTEL_ACTIVATOR_CONCURRENCY = Family(
 # PodMonitor relabelling sets that one only on queue-proxy targets.
 _OTEL_QP_MATCHERS = (("k8s_pod_name", "!=", ""),)
 _OTEL_SCOPE = ("otel_scope_name", "otel_scope_version", "otel_scope_schema_url")
+_OTELHTTP = "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+
+def _otel_scopes(otelhttp_version: str) -> dict[str, tuple[str, str]]:
+    return {
+        "queue": ("knative.dev/serving/pkg/queue", ""),
+        "http": (_OTELHTTP, otelhttp_version),
+        "activator": ("knative.dev/serving/pkg/activator", ""),
+        "autoscaler": ("knative.dev/serving/pkg/autoscaler", ""),
+    }
+
 
 OPENTELEMETRY = Dialect(
     name="opentelemetry",
@@ -232,6 +264,9 @@ OPENTELEMETRY = Dialect(
     queue_proxy_matchers=_OTEL_QP_MATCHERS,
     scope_labels=_OTEL_SCOPE,
     markers=("kn_serving_invocation_duration_seconds_count", "kn_serving_queue_depth"),
+    activator_requests=_OTEL_REQUESTS,
+    route_tag=("kn_route_tag", "kn:disabled"),
+    otel_scopes=_otel_scopes("0.64.0"),  # otelhttp in Knative v1.21
 )
 
 OPENTELEMETRY_EARLY = Dialect(
@@ -254,6 +289,9 @@ OPENTELEMETRY_EARLY = Dialect(
     queue_proxy_matchers=_OTEL_QP_MATCHERS,
     scope_labels=_OTEL_SCOPE,
     markers=("kn_queueproxy_app_duration_seconds_count", "kn_queueproxy_depth"),
+    activator_requests=_OTEL_REQUESTS,
+    route_tag=("kn_route_tag", "kn:disabled"),
+    otel_scopes=_otel_scopes("0.62.0"),  # otelhttp in Knative v1.19
 )
 
 #: Newest first: the order in which detection reports dialects found together.
