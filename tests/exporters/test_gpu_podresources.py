@@ -163,3 +163,18 @@ def test_shared_gpu_is_not_attributed_to_one_pod() -> None:
     assert "pod" not in util0
     pods = sorted(s["pod"] for s in m["sdobs_gpu_pod_info"] if s["gpu"] == "0")
     assert pods == ["sd-00001-deployment-1-a", "sd-00001-deployment-1-b"]
+
+
+def test_sidecar_identity_from_knative_env_and_downward_api(tmp_path) -> None:
+    env = {"K_SERVICE": "knative-sd-demo", "K_CONFIGURATION": "knative-sd-demo",
+           "K_REVISION": "knative-sd-demo-00002", "POD_NAME": SD_POD, "POD_NAMESPACE": "sd",
+           "SDOBS_GPU_CONTAINER": "stable-diffusion", "HOSTNAME": "ignored"}
+    assert Identity.from_env(env) == Identity("sd", SD_POD, "stable-diffusion", "knative-sd-demo",
+                                              "knative-sd-demo", "knative-sd-demo-00002")
+    # without kubernetes.podspec-fieldref: HOSTNAME and the service-account namespace file
+    ns = tmp_path / "namespace"
+    ns.write_text("sd\n")
+    ident = Identity.from_env({"K_REVISION": "r-00001", "HOSTNAME": SD_POD},
+                              namespace_file=str(ns))
+    assert (ident.namespace, ident.pod, ident.revision) == ("sd", SD_POD, "r-00001")
+    assert Identity.from_env({}, namespace_file=str(tmp_path / "none")) == Identity()

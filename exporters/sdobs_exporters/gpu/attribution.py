@@ -3,7 +3,8 @@
 Sidecar mode (:class:`StaticAttribution`): the exporter runs in the model pod, so the identity is
 fixed for the life of the process — Knative injects ``K_SERVICE``, ``K_CONFIGURATION`` and
 ``K_REVISION`` into every container of a revision, the downward API gives ``POD_NAME`` and
-``POD_NAMESPACE``, and ``SDOBS_GPU_CONTAINER`` names the container that holds the GPU.
+``POD_NAMESPACE`` (with fallbacks, see :meth:`Identity.from_env`), and ``SDOBS_GPU_CONTAINER``
+names the container that holds the GPU.
 
 Node mode (:class:`PodResourcesAttribution`): one exporter per node asks the kubelet's
 pod-resources API which container holds which GPU. The last good mapping is kept for ``ttl``
@@ -27,6 +28,8 @@ from .podresources import DEFAULT_SOCKET, ContainerDevices, PodResourcesError, l
 
 log = logging.getLogger(__name__)
 
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
 
 @dataclass(frozen=True, slots=True)
 class Identity:
@@ -45,12 +48,25 @@ class Identity:
                 self.revision)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Identity:
-        """The identity Knative and the downward API put into this container's environment."""
+    def from_env(cls, env: Mapping[str, str] | None = None, *,
+                 namespace_file: str = SERVICE_ACCOUNT_NAMESPACE) -> Identity:
+        """The identity Knative and the downward API put into this container's environment.
+
+        Knative rejects downward-API ``fieldRef`` env vars unless ``kubernetes.podspec-fieldref``
+        is enabled, so the pod name falls back to ``HOSTNAME`` (the kubelet sets it to the pod
+        name) and the namespace to the service-account namespace file.
+        """
         env = os.environ if env is None else env
+        namespace = env.get("POD_NAMESPACE", "")
+        if not namespace:
+            try:
+                with open(namespace_file, encoding="utf-8") as f:
+                    namespace = f.read().strip()
+            except OSError:
+                namespace = ""
         return cls(
-            namespace=env.get("POD_NAMESPACE", ""),
-            pod=env.get("POD_NAME", ""),
+            namespace=namespace,
+            pod=env.get("POD_NAME", "") or env.get("HOSTNAME", ""),
             container=env.get("SDOBS_GPU_CONTAINER", ""),
             service=env.get("K_SERVICE", ""),
             configuration=env.get("K_CONFIGURATION", ""),
