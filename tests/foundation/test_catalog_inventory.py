@@ -1,0 +1,56 @@
+"""The inventory selectors list exactly the namespaces, services and revisions of known traffic."""
+
+from __future__ import annotations
+
+import knative_traffic as kt
+import pytest
+
+from sdobs.catalog import Catalog, Selection
+from sdobs.catalog.inventory import inventory_selectors, label_key
+from sdobs.knative.dialects import DIALECTS
+from sdobs.prom.client import PrometheusClient
+from sdobs.prom.harness import LocalPrometheus
+
+pytestmark = pytest.mark.prometheus
+
+
+@pytest.fixture(scope="module", params=[d.name for d in DIALECTS])
+def knative(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    t0 = kt.t0_for_tests()
+    text = kt.opencensus(t0) if request.param == "opencensus" else \
+        kt.opentelemetry(t0, early=request.param == "opentelemetry-early")
+    prom = LocalPrometheus(tmp_path_factory.mktemp(f"inventory-{request.param}"))
+    prom.backfill_text(text)
+    prom.start()
+    client = PrometheusClient(prom.url)
+    try:
+        yield client, Catalog(request.param)
+    finally:
+        client.close()
+        prom.stop()
+
+
+def values(client: PrometheusClient, cat: Catalog, label: str, sel: Selection) -> list[str]:
+    return client.label_values(label_key(cat, label), match=inventory_selectors(cat, sel))
+
+
+def test_lists_namespaces_services_and_revisions(knative) -> None:
+    client, cat = knative
+    assert values(client, cat, "namespace", Selection()) == ["default", "team-b"]
+    assert values(client, cat, "service", Selection(namespace=kt.NS)) == [kt.SVC, "svc"]
+    assert values(client, cat, "service", Selection(namespace="team-b")) == [kt.SVC]
+    sel = Selection(namespace=kt.NS, service=kt.SVC)
+    assert values(client, cat, "revision", sel) == [kt.REV_A, kt.REV_B]
+
+
+def test_hostile_values_select_nothing(knative) -> None:
+    client, cat = knative
+    for hostile in ('default"}', "defa.*", 'x"} or up{', "default\\"):
+        assert values(client, cat, "service", Selection(namespace=hostile)) == []
+
+
+def test_activator_series_do_not_add_revisions(knative) -> None:
+    # The OTel activator's http_server series carry kn_revision_name too, without k8s_pod_name.
+    client, cat = knative
+    sel = Selection(namespace=kt.NS, service="svc")
+    assert values(client, cat, "revision", sel) == ["svc-00001"]
