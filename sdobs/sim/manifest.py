@@ -1,0 +1,566 @@
+"""Twin configuration read from real Knative manifests: Services, their revisions and traffic.
+
+A YAML stream may hold several ``serving.knative.dev/v1`` Services; documents with the same
+name are successive revisions of one Service (``<name>-00001``, ``-00002``, … unless the
+template names itself), and the last one's ``spec.traffic`` splits requests between them as a
+Route does. ``config-autoscaler``, ``config-defaults`` and ``config-deployment`` ConfigMaps in
+the stream replace Knative's defaults for the whole cluster.
+
+Every value is validated as Knative's webhook would; a bad or unknown value raises
+:class:`ManifestError` naming the field. The GPU comes from Alibaba's
+``k8s.aliyun.com/eci-use-specs`` (gn5 = P100, gn5i = P4, gn6i = T4, gn7i = A10) or from an
+``nvidia.com/gpu`` limit plus a node selector naming the model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sdobs.sim.kpa import AutoscalerConfig, KpaSpec, Metric, resolve_target
+from sdobs.sim.pods import ColdStart, cold_start_for
+
+AUTOSCALING = "autoscaling.knative.dev/"
+ECI_SPECS = "k8s.aliyun.com/eci-use-specs"
+GPU_RESOURCE = "nvidia.com/gpu"
+
+#: Alibaba ECS GPU instance families → GPU model (knative-sd-demo.yaml header).
+ECI_FAMILIES = {"gn5": "p100", "gn5i": "p4", "gn6i": "t4", "gn7i": "a10"}
+#: Node-selector keys that name a GPU model (NVIDIA GFD, GKE, EKS, ACK).
+GPU_SELECTOR_KEYS = (
+    "nvidia.com/gpu.product",
+    "cloud.google.com/gke-accelerator",
+    "k8s.amazonaws.com/accelerator",
+    "aliyun.accelerator/nvidia_name",
+)
+_GPU_TOKENS = (("h100", "h100-80gb"), ("a100", "a100-80gb"), ("a10", "a10"), ("l4", "l4"),
+               ("p100", "p100"), ("t4", "t4"), ("p4", "p4"))  # fmt: skip
+
+CLASSES = {
+    "kpa.autoscaling.knative.dev": "kpa",
+    "mpa.autoscaling.knative.dev": "mpa",
+}
+
+
+class ManifestError(ValueError):
+    """A manifest value the twin cannot use; ``field`` is its path in the manifest."""
+
+    def __init__(self, field_path: str, message: str, *, source: str = "") -> None:
+        self.field = field_path
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{field_path}: {message}")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """What the twin assumes about the cluster beyond the manifests."""
+
+    autoscaler: AutoscalerConfig = field(default_factory=AutoscalerConfig)
+    activators: int = 1  # activator replicas; >1 partitions each revision's pods between them
+    api_latency: float = 0.2  # deployment patch → ReplicaSet creates or deletes pods
+    network_programming: float = 1.0  # serverless-service mode switch → data path follows
+    scrape_sampling: bool = True  # the autoscaler samples n of N pods when N > 3
+
+
+@dataclass(frozen=True)
+class RevisionSpec:
+    """One revision as the twin models it."""
+
+    name: str
+    service: str
+    namespace: str
+    configuration: str
+    container_concurrency: int
+    timeout_seconds: float
+    autoscaler_class: str  # "kpa" or "mpa"
+    gpu: str
+    gpu_count: int
+    instance_spec: str  # ECI spec or node-selector value it came from
+    platform: str  # "eci" or "nodes"
+    kpa: KpaSpec
+    cold_start: ColdStart
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrafficTarget:
+    revision: str
+    percent: float
+    tag: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A Knative Service: its revisions (oldest first) and the traffic split between them."""
+
+    name: str
+    namespace: str
+    revisions: tuple[RevisionSpec, ...]
+    traffic: tuple[TrafficTarget, ...]
+
+    def revision(self, name: str) -> RevisionSpec:
+        for rev in self.revisions:
+            if rev.name == name:
+                return rev
+        raise KeyError(name)
+
+    def percent(self, revision: str) -> float:
+        return sum(t.percent for t in self.traffic if t.revision == revision)
+
+
+# -- value parsing --------------------------------------------------------------------------------
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: Any, path: str) -> float:
+    """A Go duration ("60s", "1m30s", "500ms") or a bare number of seconds."""
+    if isinstance(value, bool):
+        raise ManifestError(path, f"{value!r} is not a duration; write e.g. '60s'")
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    pos, total = 0, 0.0
+    for m in _DURATION.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNIT[m.group(2)]
+        pos = m.end()
+    if pos != len(text) or not text:
+        raise ManifestError(path, f"{value!r} is not a duration; write e.g. '60s' or '1m30s'")
+    return total
+
+
+def _number(value: Any, path: str) -> float:
+    if isinstance(value, bool):
+        raise ManifestError(path, f"{value!r} is not a number")
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        raise ManifestError(path, f"{value!r} is not a number") from None
+
+
+def _integer(value: Any, path: str) -> int:
+    number = _number(value, path)
+    if number != int(number):
+        raise ManifestError(path, f"{value!r} is not a whole number")
+    return int(number)
+
+
+def _boolean(value: Any, path: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    raise ManifestError(path, f"{value!r} is not true or false")
+
+
+def _in_range(value: float, lo: float, hi: float, path: str, what: str = "") -> float:
+    if not lo <= value <= hi:
+        raise ManifestError(path, f"{value:g}{what} is outside [{lo:g}, {hi:g}]")
+    return value
+
+
+# -- ConfigMaps -----------------------------------------------------------------------------------
+def autoscaler_config(data: Mapping[str, Any], base: AutoscalerConfig | None = None,
+                      *, source: str = "config-autoscaler") -> AutoscalerConfig:  # fmt: skip
+    """``config-autoscaler`` data on top of ``base`` (Knative's defaults)."""
+    cfg = base or AutoscalerConfig()
+    path = f"ConfigMap {source} data"
+    changes: dict[str, Any] = {}
+
+    def get(key: str) -> Any:
+        return data.get(key)
+
+    def pct(key: str) -> float:
+        v = _number(get(key), f"{path}.{key}")
+        return v / 100 if v > 1 else v  # config.go: values above 1 are percentages
+
+    numeric = {
+        "container-concurrency-target-default": "container_concurrency_target_default",
+        "requests-per-second-target-default": "requests_per_second_target_default",
+        "target-burst-capacity": "target_burst_capacity",
+        "panic-window-percentage": "panic_window_percentage",
+        "panic-threshold-percentage": "panic_threshold_percentage",
+        "max-scale-up-rate": "max_scale_up_rate",
+        "max-scale-down-rate": "max_scale_down_rate",
+        "activator-capacity": "activator_capacity",
+    }
+    for key, attr in numeric.items():
+        if get(key) is not None:
+            changes[attr] = _number(get(key), f"{path}.{key}")
+    durations = {
+        "stable-window": "stable_window",
+        "scale-to-zero-grace-period": "scale_to_zero_grace_period",
+        "scale-to-zero-pod-retention-period": "scale_to_zero_pod_retention_period",
+        "scale-down-delay": "scale_down_delay",
+    }
+    for key, attr in durations.items():
+        if get(key) is not None:
+            changes[attr] = parse_duration(get(key), f"{path}.{key}")
+    integers = {"initial-scale": "initial_scale", "min-scale": "min_scale",
+                "max-scale": "max_scale", "max-scale-limit": "max_scale_limit"}  # fmt: skip
+    for key, attr in integers.items():
+        if get(key) is not None:
+            changes[attr] = _integer(get(key), f"{path}.{key}")
+    for key, attr in (("enable-scale-to-zero", "enable_scale_to_zero"),
+                      ("allow-zero-initial-scale", "allow_zero_initial_scale")):  # fmt: skip
+        if get(key) is not None:
+            changes[attr] = _boolean(get(key), f"{path}.{key}")
+    if get("container-concurrency-target-percentage") is not None:
+        changes["container_concurrency_target_percentage"] = pct(
+            "container-concurrency-target-percentage")
+    out = replace(cfg, **changes)
+    if out.max_scale_up_rate <= 1:
+        raise ManifestError(f"{path}.max-scale-up-rate", "must be greater than 1")
+    if out.max_scale_down_rate <= 1:
+        raise ManifestError(f"{path}.max-scale-down-rate", "must be greater than 1")
+    if out.scale_to_zero_grace_period <= 0:
+        raise ManifestError(f"{path}.scale-to-zero-grace-period", "must be positive")
+    if not 6 <= out.stable_window <= 3600:
+        raise ManifestError(f"{path}.stable-window", "must be between 6s and 1h")
+    if out.target_burst_capacity < 0 and out.target_burst_capacity != -1:
+        raise ManifestError(f"{path}.target-burst-capacity", "must be -1 or at least 0")
+    return out
+
+
+def _apply_configmap(doc: Mapping[str, Any], cfg: AutoscalerConfig, source: str,
+                     ) -> AutoscalerConfig:  # fmt: skip
+    name = (doc.get("metadata") or {}).get("name", "")
+    data = doc.get("data") or {}
+    if name == "config-autoscaler":
+        return autoscaler_config(data, cfg, source=name)
+    path = f"ConfigMap {name} data"
+    if name == "config-defaults":
+        changes = {}
+        for key, attr in (("revision-timeout-seconds", "revision_timeout_seconds"),
+                          ("max-revision-timeout-seconds", "max_revision_timeout_seconds")):
+            if key in data:
+                changes[attr] = float(_integer(data[key], f"{path}.{key}"))
+        return replace(cfg, **changes)
+    if name == "config-deployment" and "progress-deadline" in data:
+        return replace(cfg, progress_deadline=parse_duration(
+            data["progress-deadline"], f"{path}.progress-deadline"))
+    return cfg
+
+
+# -- GPU ------------------------------------------------------------------------------------------
+def gpu_from_eci_spec(specs: str, path: str) -> tuple[str, str]:
+    """(GPU model, spec) of the first spec in an ``eci-use-specs`` list."""
+    first = str(specs).split(",")[0].strip()
+    m = re.fullmatch(r"ecs\.(gn\d+[a-z]*)-[a-z0-9]+\.[a-z0-9]+", first)
+    if not m:
+        raise ManifestError(path, f"{first!r} is not an ECS instance spec like "
+                                  "'ecs.gn6i-c4g1.xlarge'")  # fmt: skip
+    family = m.group(1)
+    if family not in ECI_FAMILIES:
+        known = ", ".join(f"{k} ({v.upper()})" for k, v in ECI_FAMILIES.items())
+        raise ManifestError(path, f"GPU family {family!r} of {first!r} is not modelled; "
+                                  f"use one of {known}")  # fmt: skip
+    return ECI_FAMILIES[family], first
+
+
+def gpu_from_product(value: str, path: str) -> str:
+    text = str(value).lower()
+    for token, key in _GPU_TOKENS:
+        if re.search(rf"(^|[^a-z0-9]){token}($|[^0-9])", text):
+            return key
+    raise ManifestError(path, f"GPU product {value!r} is not modelled; "
+                              "known: T4, P4, P100, A10, L4, A100, H100")  # fmt: skip
+
+
+# -- Services -------------------------------------------------------------------------------------
+def _annotation(ann: Mapping[str, str], *keys: str) -> tuple[str, Any] | None:
+    for key in keys:
+        if AUTOSCALING + key in ann:
+            return AUTOSCALING + key, ann[AUTOSCALING + key]
+    return None
+
+
+def _revision(doc: Mapping[str, Any], index: int, cfg: AutoscalerConfig, source: str,
+              ) -> RevisionSpec:  # fmt: skip
+    meta = doc.get("metadata") or {}
+    name = meta.get("name")
+    if not name:
+        raise ManifestError("metadata.name", "a Service needs a name", source=source)
+    namespace = meta.get("namespace") or "default"
+    spec = doc.get("spec") or {}
+    template = spec.get("template") or {}
+    tmeta = template.get("metadata") or {}
+    tspec = template.get("spec") or {}
+    ann: dict[str, str] = {str(k): str(v) for k, v in (tmeta.get("annotations") or {}).items()}
+    rev_name = tmeta.get("name") or f"{name}-{index:05d}"
+    base = "spec.template.metadata.annotations"
+
+    def err(path: str, message: str) -> ManifestError:
+        return ManifestError(path, message, source=f"{source} Service {name}")
+
+    def ann_path(key: str) -> str:
+        return f"{base}[{key}]"
+
+    try:
+        # Autoscaler class and metric.
+        klass = "kpa"
+        found = _annotation(ann, "class")
+        if found:
+            key, value = found
+            if value not in CLASSES:
+                raise err(ann_path(key), f"autoscaler class {value!r} is not modelled; use "
+                          "kpa.autoscaling.knative.dev or mpa.autoscaling.knative.dev")
+            klass = CLASSES[value]
+        metric = Metric.CONCURRENCY
+        found = _annotation(ann, "metric")
+        if found:
+            key, value = found
+            if value not in ("concurrency", "rps"):
+                raise err(ann_path(key), f"metric {value!r} is not modelled for the KPA; "
+                          "use concurrency or rps")
+            metric = Metric(value)
+
+        cc_raw = tspec.get("containerConcurrency", 0)
+        cc = _integer(cc_raw, "spec.template.spec.containerConcurrency")
+        _in_range(cc, 0, 1000, "spec.template.spec.containerConcurrency")
+        timeout = float(_integer(tspec.get("timeoutSeconds", cfg.revision_timeout_seconds),
+                                 "spec.template.spec.timeoutSeconds"))
+        _in_range(timeout, 1, cfg.max_revision_timeout_seconds,
+                  "spec.template.spec.timeoutSeconds", " s")
+
+        def number(keys: tuple[str, ...], default: float, lo: float, hi: float) -> float:
+            found = _annotation(ann, *keys)
+            if not found:
+                return default
+            key, value = found
+            return _in_range(_number(value, ann_path(key)), lo, hi, ann_path(key))
+
+        def integer(keys: tuple[str, ...], default: int, lo: int) -> int:
+            found = _annotation(ann, *keys)
+            if not found:
+                return default
+            key, value = found
+            v = _integer(value, ann_path(key))
+            if v < lo:
+                raise err(ann_path(key), f"{v} is below {lo}")
+            return v
+
+        def duration(keys: tuple[str, ...], default: float, lo: float, hi: float,
+                     whole: bool = False) -> float:  # fmt: skip
+            found = _annotation(ann, *keys)
+            if not found:
+                return default
+            key, value = found
+            v = parse_duration(value, ann_path(key))
+            if not lo <= v <= hi:
+                raise err(ann_path(key), f"{value!r} is outside [{lo:g}s, {hi:g}s]")
+            if whole and v != int(v):
+                raise err(ann_path(key), f"{value!r} must be a whole number of seconds")
+            return v
+
+        tu = number(("target-utilization-percentage", "targetUtilizationPercentage"),
+                    cfg.container_concurrency_target_percentage * 100, 1, 100) / 100
+        target_found = _annotation(ann, "target")
+        target_ann = None
+        if target_found:
+            key, value = target_found
+            target_ann = _number(value, ann_path(key))
+            if target_ann < 0.01:
+                raise err(ann_path(key), f"{target_ann:g} is below the minimum 0.01")
+        target, total = resolve_target(cc, tu, target_ann, metric, cfg)
+        tbc = number(("target-burst-capacity", "targetBurstCapacity"),
+                     cfg.target_burst_capacity, -1, 1e9)
+        if tbc < 0 and tbc != -1:
+            raise err(ann_path(_annotation(ann, "target-burst-capacity",
+                                           "targetBurstCapacity")[0]),  # type: ignore[index]
+                      f"{tbc:g} must be -1 or at least 0")
+        window = duration(("window",), cfg.stable_window, 6, 3600, whole=True)
+        pwp = number(("panic-window-percentage", "panicWindowPercentage"),
+                     cfg.panic_window_percentage, 1, 100)
+        ptp = number(("panic-threshold-percentage", "panicThresholdPercentage"),
+                     cfg.panic_threshold_percentage, 110, 1000)
+        sdd = duration(("scale-down-delay",), cfg.scale_down_delay, 0, 3600, whole=True)
+        retention = duration(("scale-to-zero-pod-retention-period",),
+                             cfg.scale_to_zero_pod_retention_period, 0, 1e9)
+        min_scale = integer(("min-scale", "minScale"), cfg.min_scale, 0)
+        max_scale = integer(("max-scale", "maxScale"), cfg.max_scale, 0)
+        if max_scale and min_scale > max_scale:
+            key = _annotation(ann, "min-scale", "minScale")
+            raise err(ann_path(key[0]) if key else "min-scale",
+                      f"min-scale {min_scale} is above max-scale {max_scale}")
+        if cfg.max_scale_limit and (max_scale == 0 or max_scale > cfg.max_scale_limit):
+            key = _annotation(ann, "max-scale", "maxScale")
+            raise err(ann_path(key[0]) if key else ann_path(AUTOSCALING + "max-scale"),
+                      f"max-scale must be set and at most max-scale-limit "
+                      f"{cfg.max_scale_limit}")
+        initial = integer(("initial-scale", "initialScale"), cfg.initial_scale, 0)
+        if initial == 0 and not cfg.allow_zero_initial_scale:
+            key = _annotation(ann, "initial-scale", "initialScale")
+            raise err(ann_path(key[0]) if key else "initial-scale",
+                      "0 needs allow-zero-initial-scale: true in config-autoscaler")
+        activation = integer(("activation-scale",), 1, 1)
+        found = _annotation(ann, "activation-scale")
+        if found and activation < 2:
+            raise err(ann_path(found[0]), "activation-scale must be at least 2")
+        algo = _annotation(ann, "metric-aggregation-algorithm", "metricAggregationAlgorithm")
+        weighted = False
+        if algo:
+            key, value = algo
+            if value.lower() not in ("linear", "weighted-exponential", "weightedexponential"):
+                raise err(ann_path(key), f"{value!r} is not linear or weighted-exponential")
+            weighted = value.lower() != "linear"
+
+        panic_window = float(max(1, round(window * pwp / 100)))
+        gpu, count, instance, platform = _gpu(ann, tspec, base, err)
+        if klass == "mpa":
+            # ACK's MPA: the KPA's algorithm fed by gateway concurrency (kpa-autoscaler.md §4);
+            # the gateway always holds and forwards requests, so it is always in the path.
+            tbc = -1.0
+        kpa = KpaSpec(
+            container_concurrency=cc, target=target, total=total, metric=metric,
+            target_burst_capacity=tbc, stable_window=window, panic_window=panic_window,
+            panic_threshold=ptp / 100, max_scale_up_rate=cfg.max_scale_up_rate,
+            max_scale_down_rate=cfg.max_scale_down_rate, scale_down_delay=sdd,
+            activation_scale=activation, min_scale=min_scale, max_scale=max_scale,
+            initial_scale=initial, enable_scale_to_zero=cfg.enable_scale_to_zero,
+            scale_to_zero_grace_period=cfg.scale_to_zero_grace_period,
+            scale_to_zero_pod_retention=retention, progress_deadline=cfg.progress_deadline,
+            activator_capacity=cfg.activator_capacity, weighted=weighted,
+        )  # fmt: skip
+    except ManifestError as exc:
+        if exc.source:
+            raise
+        raise err(exc.field, str(exc).split(": ", 1)[-1]) from None
+    return RevisionSpec(
+        name=rev_name, service=name, namespace=namespace, configuration=name,
+        container_concurrency=cc, timeout_seconds=timeout, autoscaler_class=klass, gpu=gpu,
+        gpu_count=count, instance_spec=instance, platform=platform, kpa=kpa,
+        cold_start=cold_start_for(gpu, platform), annotations=ann,
+    )  # fmt: skip
+
+
+def _gpu(ann: Mapping[str, str], tspec: Mapping[str, Any], base: str, err: Any,
+         ) -> tuple[str, int, str, str]:  # fmt: skip
+    count = 0
+    for i, container in enumerate(tspec.get("containers") or []):
+        limits = ((container or {}).get("resources") or {}).get("limits") or {}
+        if GPU_RESOURCE in limits:
+            count = _integer(limits[GPU_RESOURCE],
+                             f"spec.template.spec.containers[{i}].resources.limits"
+                             f"[{GPU_RESOURCE}]")  # fmt: skip
+    if ECI_SPECS in ann:
+        gpu, spec = gpu_from_eci_spec(ann[ECI_SPECS], f"{base}[{ECI_SPECS}]")
+        return gpu, max(count, 1), spec, "eci"
+    if count:
+        selector = tspec.get("nodeSelector") or {}
+        for key in GPU_SELECTOR_KEYS:
+            if key in selector:
+                value = str(selector[key])
+                return (gpu_from_product(value, f"spec.template.spec.nodeSelector[{key}]"),
+                        count, value, "nodes")
+        raise err("spec.template.spec.nodeSelector",
+                  f"an {GPU_RESOURCE} limit needs a node selector naming the GPU model "
+                  f"({', '.join(GPU_SELECTOR_KEYS)})")
+    raise err(f"{base}[{ECI_SPECS}]",
+              f"no GPU: set {ECI_SPECS} or an {GPU_RESOURCE} limit with a GPU node selector")
+
+
+def _traffic(doc: Mapping[str, Any], revisions: list[RevisionSpec], source: str,
+             ) -> tuple[TrafficTarget, ...]:  # fmt: skip
+    name = revisions[-1].service
+    entries = (doc.get("spec") or {}).get("traffic")
+    if not entries:
+        return (TrafficTarget(revisions[-1].name, 100.0),)
+    names = {r.name for r in revisions}
+    out = []
+    for i, entry in enumerate(entries):
+        path = f"spec.traffic[{i}]"
+        if entry.get("latestRevision"):
+            rev = revisions[-1].name
+        else:
+            rev = entry.get("revisionName")
+            if rev not in names:
+                raise ManifestError(f"{path}.revisionName",
+                                    f"{rev!r} is not a revision of this Service "
+                                    f"(have: {', '.join(sorted(names))})",
+                                    source=f"{source} Service {name}")  # fmt: skip
+        pct = _number(entry.get("percent", 0), f"{path}.percent")
+        _in_range(pct, 0, 100, f"{path}.percent")
+        out.append(TrafficTarget(rev, pct, str(entry.get("tag") or "")))
+    total = sum(t.percent for t in out)
+    if abs(total - 100) > 1e-9:
+        raise ManifestError("spec.traffic", f"percentages add up to {total:g}, not 100",
+                            source=f"{source} Service {name}")
+    return tuple(out)
+
+
+def load_documents(docs: Iterable[Mapping[str, Any]], *, source: str = "manifest",
+                   cluster: AutoscalerConfig | None = None,
+                   ) -> tuple[list[ServiceSpec], AutoscalerConfig]:  # fmt: skip
+    """Services and the cluster autoscaler config from parsed YAML documents."""
+    docs = [d for d in docs if d]
+    cfg = cluster or AutoscalerConfig()
+    for doc in docs:
+        if doc.get("kind") == "ConfigMap":
+            cfg = _apply_configmap(doc, cfg, source)
+    grouped: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for doc in docs:
+        kind = doc.get("kind")
+        if kind == "ConfigMap":
+            continue
+        if kind != "Service" or not str(doc.get("apiVersion", "")).startswith(
+                "serving.knative.dev/"):
+            raise ManifestError("kind", f"{doc.get('apiVersion')}/{kind} is not a Knative "
+                                "Service (serving.knative.dev/v1) or ConfigMap", source=source)
+        meta = doc.get("metadata") or {}
+        key = (meta.get("namespace") or "default", meta.get("name") or "")
+        grouped.setdefault(key, []).append(doc)
+    services = []
+    for (namespace, name), versions in grouped.items():
+        revisions = [_revision(d, i + 1, cfg, source) for i, d in enumerate(versions)]
+        seen = set()
+        for r in revisions:
+            if r.name in seen:
+                raise ManifestError("spec.template.metadata.name",
+                                    f"revision name {r.name!r} is used twice",
+                                    source=f"{source} Service {name}")  # fmt: skip
+            seen.add(r.name)
+        traffic = _traffic(versions[-1], revisions, source)
+        routed = {t.revision for t in traffic if t.percent > 0 or t.tag}
+        revisions = [replace(r, kpa=r.kpa.with_reachable(r.name in routed)) for r in revisions]
+        services.append(ServiceSpec(name, namespace, tuple(revisions), traffic))
+    return services, cfg
+
+
+def load_text(text: str, *, source: str = "manifest", cluster: AutoscalerConfig | None = None,
+              ) -> tuple[list[ServiceSpec], AutoscalerConfig]:  # fmt: skip
+    try:
+        docs = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as exc:
+        raise ManifestError("(document)", f"not valid YAML: {exc}", source=source) from None
+    for doc in docs:
+        if doc is not None and not isinstance(doc, Mapping):
+            raise ManifestError("(document)", "each YAML document must be a mapping",
+                                source=source)
+    return load_documents(docs, source=source, cluster=cluster)
+
+
+def load_files(paths: Iterable[str | Path], *, cluster: AutoscalerConfig | None = None,
+               ) -> tuple[list[ServiceSpec], AutoscalerConfig]:  # fmt: skip
+    """Services from YAML files (ConfigMaps in any of them apply to all)."""
+    texts = []
+    for p in paths:
+        path = Path(p)
+        try:
+            texts.append(path.read_text())
+        except OSError as exc:
+            raise ManifestError("(file)", f"cannot read {path}: {exc.strerror}",
+                                source=str(path)) from None
+    return load_text("\n---\n".join(texts), source=", ".join(str(p) for p in paths),
+                     cluster=cluster)
