@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -69,8 +70,12 @@ class FakeA1111(ThreadingHTTPServer):
         slow_s: float = 3.0,
         cold_s: float = 0.0,
         idle_to_zero_s: float | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.scheme = "https" if tls is not None else "http"
+        if tls is not None:
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
         self.delay = delay
         self.slow_s = slow_s
         self.cold_s = cold_s
@@ -90,7 +95,7 @@ class FakeA1111(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         """Base URL of the server."""
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server_address[1]}"
 
     def start(self) -> FakeA1111:
         """Serve in a daemon thread."""

@@ -142,3 +142,46 @@ def test_error_bodies_never_bring_the_prompt_along(fake_a1111, tmp_path) -> None
     assert s.errors == ["http_503: HTTPException"]
     for text in ((tmp_path / "r.jsonl").read_text(), (tmp_path / "s.json").read_text(), s.table()):
         assert "secret" not in text
+
+
+def _self_signed(tmp_path):
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def test_https_with_and_without_verification(fake_a1111, tmp_path) -> None:
+    server = fake_a1111(tls=_self_signed(tmp_path))
+    assert server.url.startswith("https://")
+    s = run_loadtest(LoadTestConfig(url=server.url, concurrency=2, requests=4, insecure=True))
+    assert s.success == 1.0 and s.images == 4
+    s = run_loadtest(LoadTestConfig(url=server.url, concurrency=1, requests=2))
+    assert s.error_kinds == {"tls": 2}  # a self-signed certificate fails verification
