@@ -1,0 +1,53 @@
+"""A real Prometheus scrapes the load tester's client-side metrics while a test runs."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from sdobs.loadtest import ClientMetrics, LoadTestConfig, run_loadtest
+
+
+def _instant(prom_url: str, selector: str) -> list[dict]:
+    url = f"{prom_url}/api/v1/query?" + urllib.parse.urlencode({"query": selector})
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.load(resp)["data"]["result"]
+
+
+@pytest.mark.prometheus
+def test_prometheus_scrapes_client_side_latencies(fake_a1111, local_prometheus) -> None:
+    server = fake_a1111(delay=0.03)
+    metrics = ClientMetrics("sd.default.example.com")
+    port = metrics.serve(0)
+    try:
+        job = {
+            "job_name": "sdobs-loadtest",
+            "scrape_interval": "1s",
+            "static_configs": [{"targets": [f"127.0.0.1:{port}"]}],
+        }
+        prom = local_prometheus(scrape_configs=[job])
+        s = run_loadtest(
+            LoadTestConfig(
+                url=server.url, rate=20.0, duration_s=2.0, host="sd.default.example.com"
+            ),
+            metrics=metrics,
+        )
+        assert s.requests == 40 and s.success == 1.0
+        deadline = time.monotonic() + 20
+        counts: dict[str, float] = {}
+        while time.monotonic() < deadline:
+            result = _instant(prom.url, "sdobs_loadtest_request_duration_seconds_count")
+            counts = {r["metric"]["status_class"]: float(r["value"][1]) for r in result}
+            if counts.get("2xx") == 40:
+                break
+            time.sleep(0.5)
+        assert counts == {"2xx": 40.0}
+        buckets = _instant(prom.url, 'sdobs_loadtest_request_duration_seconds_bucket{le="0.25"}')
+        assert [float(b["value"][1]) for b in buckets] == [40.0]  # 30 ms requests
+        assert buckets[0]["metric"]["target"] == "sd.default.example.com"
+    finally:
+        metrics.close()
