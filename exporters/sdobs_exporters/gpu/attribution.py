@@ -92,13 +92,15 @@ class Attribution(Protocol):
 
 
 class StaticAttribution:
-    """Every GPU belongs to one identity: the pod the exporter runs in (sidecar mode)."""
+    """Every GPU belongs to one identity: the pod the exporter runs in (sidecar mode).
 
-    mode = "sidecar"
+    Without an identity the mode reads ``none`` and GPUs are exported unattributed.
+    """
 
     def __init__(self, identity: Identity = UNATTRIBUTED) -> None:
         self.identity = identity
         self._owners = (identity,) if identity != UNATTRIBUTED else ()
+        self.mode = "sidecar" if self._owners else "none"
 
     def refresh(self) -> None:
         return None
