@@ -255,3 +255,59 @@ class Catalog(GpuSignals):
         return Query("activator_concurrency",
                      f"sum{promql.by(by)} ({self._canonical(inner, by)})", UNIT_COUNT, by,
                      self.dialect.activator_concurrency.help)  # fmt: skip
+
+    def scale_events(self, sel: Selection, by: Sequence[str] = ()) -> Query:
+        """How often the autoscaler changed its desired pod count within the window."""
+        by = self._check_by(by)
+        if "pod" in by or CODE_CLASS in by:
+            raise ValueError("scale events are per revision; group by revision at most")
+        series = self._series(self.dialect.autoscaler["pods_desired"].name, sel,
+                              queue_proxy=False)  # fmt: skip
+        inner = f"changes({series}[{sel.window}])"
+        return Query("scale_events", f"sum{promql.by(by)} ({self._canonical(inner, by)})",
+                     UNIT_COUNT, by, "Changes of the desired pod count (scale decisions)")
+
+    def services_at_zero(self, sel: Selection) -> Query:
+        """How many services have no ready pod (scaled to zero); 0 rather than no data."""
+        actual = self.pods(sel, "actual", by=("namespace", "service"))
+        return Query("services_at_zero", f"count({actual.expr} == 0) or vector(0)", UNIT_COUNT,
+                     (), "Services scaled to zero (no ready pod)")
+
+    # -- Grafana variables ---------------------------------------------------------------------
+    def label_values_query(
+        self, label: str, sel: Selection | None = None,
+        source: Literal["knative", "gpu"] = "knative",
+    ) -> LabelValuesQuery:  # fmt: skip
+        """The ``label_values(...)`` query of a Grafana variable listing ``label``'s values.
+
+        Knative variables read the autoscaler's desired-pods gauge, which every revision has
+        (also at zero scale); GPU variables read the exporter's memory-total gauge.
+        """
+        sel = sel or Selection()
+        if source == "gpu":
+            from sdobs.catalog.gpu import GPU_GROUPABLE, MEMORY_TOTAL
+
+            if label not in GPU_GROUPABLE:
+                raise ValueError(f"no GPU variable for {label!r}; use one of: "
+                                 f"{', '.join(GPU_GROUPABLE)}")  # fmt: skip
+            return LabelValuesQuery(promql.selector(MEMORY_TOTAL, self._gpu_matchers(sel)),
+                                    label)  # fmt: skip
+        if source != "knative":
+            raise ValueError(f"variable source {source!r} must be knative or gpu")
+        if label not in ("namespace", "service", "configuration", "revision"):
+            raise ValueError(f"no Knative variable for {label!r}; use namespace, service, "
+                             "configuration or revision")  # fmt: skip
+        series = self._series(self.dialect.autoscaler["pods_desired"].name, sel,
+                              queue_proxy=False)  # fmt: skip
+        return LabelValuesQuery(series, self.dialect.labels.key(label))
+
+
+@dataclass(frozen=True)
+class LabelValuesQuery:
+    """A Grafana ``label_values(series, label)`` variable query (``series`` is a selector)."""
+
+    series: str
+    label: str
+
+    def __str__(self) -> str:
+        return f"label_values({self.series}, {promql.check_label_name(self.label)})"

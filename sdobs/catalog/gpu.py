@@ -108,9 +108,15 @@ class GpuSignals:
 
     def gpu_seconds(self, sel, kind: str = "allocated", range_: str = "1h",
                     step: str = "30s", by: Sequence[str] = ()):  # fmt: skip
-        """GPU-seconds allocated or busy over ``range_`` (a subquery sampled every ``step``)."""
+        """GPU-seconds allocated, busy or idle (allocated - busy: what idle GPUs cost) over
+        ``range_`` (a subquery sampled every ``step``)."""
+        if kind == "idle":
+            alloc, busy = (self.gpu_seconds(sel, k, range_, step, by) for k in ("allocated",
+                                                                                 "busy"))
+            return type(alloc)("gpu_seconds_idle", f"{alloc.expr} - {busy.expr}",
+                               UNIT_GPU_SECONDS, alloc.by, f"GPU-seconds idle over {range_}")
         if kind not in ("allocated", "busy"):
-            raise ValueError(f"GPU-seconds kind {kind!r} must be allocated or busy")
+            raise ValueError(f"GPU-seconds kind {kind!r} must be allocated, busy or idle")
         base = self.gpus_allocated(sel, by) if kind == "allocated" else self.gpus_busy(sel, by)
         rng, stp = promql.check_window(range_), promql.check_window(step)
         expr = f"sum_over_time(({base.expr})[{rng}:{stp}]) * {duration_seconds(stp):g}"

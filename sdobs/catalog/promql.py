@@ -20,9 +20,14 @@ _GRAFANA_WINDOWS = ("$__rate_interval", "$__interval", "$__range")
 
 @dataclass(frozen=True)
 class Var:
-    """A Grafana template variable, rendered verbatim (``$name``) into a matcher."""
+    """A Grafana template variable, rendered verbatim (``$name``) into a matcher.
+
+    ``multi`` marks a multi-value (or "All") variable: Grafana expands it to a regex such as
+    ``(a|b)``, so an equality matcher on it becomes ``=~``.
+    """
 
     name: str
+    multi: bool = False
 
     def __post_init__(self) -> None:
         if not _IDENT.match(self.name):
@@ -86,7 +91,7 @@ class Matcher:
 
 def equals(label: str, value: str | Var) -> Matcher:
     if isinstance(value, Var):
-        return Matcher(check_label_name(label), "=", f'"{value}"')
+        return Matcher(check_label_name(label), "=~" if value.multi else "=", f'"{value}"')
     return Matcher(check_label_name(label), "=", quote(value))
 
 

@@ -1,0 +1,218 @@
+"""Named panels: a title, a description and the catalog calls behind it, for every consumer.
+
+The Grafana dashboards (``sdobs.dashboards``) and the Dash app (``sdobs.app``) draw the same
+panels from this list, so a panel shows the same number in both: ``PANELS["success_rate"]
+.queries(Catalog(dialect), selection)`` returns the very expressions either one runs. How a
+panel is drawn (time series, stat, table, its size) is each consumer's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sdobs.catalog.catalog import Catalog, Query, Selection
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One catalog call: ``getattr(catalog, method)(selection, *args, **kwargs)``."""
+
+    method: str
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    legend: str | None = None  # a series name when the query has no grouping labels
+
+    def query(self, catalog: Catalog, sel: Selection) -> Query:
+        result = getattr(catalog, self.method)(sel, *self.args, **dict(self.kwargs))
+        if not isinstance(result, Query):
+            raise TypeError(f"catalog method {self.method} returns {type(result).__name__}, "
+                            "not one Query; name each query as its own Signal")  # fmt: skip
+        return result
+
+    def legend_for(self, query: Query) -> str:
+        """The legend: the grouping labels, prefixed by this signal's name when it has one."""
+        if self.legend and query.by:
+            return f"{self.legend} {query.legend}"
+        return self.legend or query.legend
+
+
+def sig(method: str, *args: Any, legend: str | None = None, **kwargs: Any) -> Signal:
+    return Signal(method, args, tuple(sorted(kwargs.items())), legend)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A titled set of catalog signals drawn together."""
+
+    key: str
+    title: str
+    description: str
+    signals: tuple[Signal, ...]
+    columns: tuple[str, ...] = field(default=())  # table column titles, one per signal
+
+    def queries(self, catalog: Catalog, sel: Selection) -> list[Query]:
+        return [s.query(catalog, sel) for s in self.signals]
+
+    def unit(self, catalog: Catalog, sel: Selection) -> str:
+        """The one unit of all its queries (tables may mix; they report the first)."""
+        return self.queries(catalog, sel)[0].unit
+
+
+REV = ("revision",)
+POD = ("pod",)
+SVC = ("namespace", "service")
+RANGE = "$__range"  # GPU-seconds over the dashboard's time range (the app passes a duration)
+
+
+def _p(key: str, title: str, description: str, *signals: Signal,
+       columns: tuple[str, ...] = ()) -> Panel:  # fmt: skip
+    return Panel(key, title, description, tuple(signals), columns)
+
+
+_ALL: tuple[Panel, ...] = (
+    # -- the reference console's service overview ----------------------------------------------
+    _p("request_volume", "Request Volume",
+       "Requests per second answered by queue-proxy for the selected revisions (including "
+       "queue-proxy's own 503/504); the stat is the average over the time range.",
+       sig("request_rate")),
+    _p("success_rate", "Success Rate",
+       "Share of responses that are not 5xx, as Knative's own dashboards define it.",
+       sig("success_ratio")),
+    _p("rate_4xx", "4xx", "Client-error responses per second (4xx).", sig("rate_4xx")),
+    _p("rate_5xx", "5xx",
+       "Server-error responses per second (5xx), including queue-proxy's 503 on overload and "
+       "504 on timeout.", sig("rate_5xx")),
+    _p("volume_by_revision", "Request Volume by Revision",
+       "Requests per second per revision: the traffic split during a canary release.",
+       sig("request_rate", by=REV)),
+    _p("volume_by_code_class", "Request Volume by Response Code Class",
+       "Responses per second per HTTP status class (2xx, 3xx, 4xx, 5xx).",
+       sig("request_rate", by=("code_class",))),
+    *(
+        _p(f"latency_p{q}", f"Response Time P{q}",
+           f"P{q} response time per revision at queue-proxy (queueing included), seconds, "
+           "interpolated inside Knative's latency histogram buckets.",
+           sig("latency", int(q) / 100, by=REV))
+        for q in ("50", "90", "95", "99")
+    ),
+    _p("pod_trend", "Pod scaling trend",
+       "Pods the autoscaler wants (desired), asked Kubernetes for (requested), has ready "
+       "(actual), waits for (pending) and is stopping (terminating).",
+       *(sig("pods", s, legend=s) for s in ("desired", "requested", "actual", "pending",
+                                            "terminating"))),
+    # -- revision comparison (canaries) --------------------------------------------------------
+    _p("traffic_share_by_revision", "Traffic share by revision",
+       "Each revision's share of the requests (stacked to 100 %): is the canary getting the "
+       "split the route asks for?", sig("request_rate", by=REV)),
+    _p("success_by_revision", "Success Rate by revision",
+       "Non-5xx share per revision: a canary worse than the stable revision shows here first.",
+       sig("success_ratio", by=REV)),
+    _p("rate_5xx_by_revision", "5xx by revision", "Server errors per second per revision.",
+       sig("rate_5xx", by=REV)),
+    _p("app_latency_p95_by_revision", "Model time P95 by revision",
+       "P95 time inside the model container per revision (queue-proxy time excluded), seconds.",
+       sig("latency", 0.95, by=REV, app=True)),
+    _p("revision_table", "Revision comparison",
+       "One row per revision over the whole time range: traffic, success, latency and pods.",
+       sig("request_rate", by=REV), sig("success_ratio", by=REV),
+       sig("latency", 0.5, by=REV), sig("latency", 0.95, by=REV), sig("latency", 0.99, by=REV),
+       sig("pods", "actual", by=REV),
+       columns=("Requests/s", "Success", "P50", "P95", "P99", "Ready pods")),
+    _p("queue_depth_by_pod", "Queued requests by pod",
+       "Requests waiting in each pod's queue-proxy for a free container slot.",
+       sig("queue_depth", by=POD)),
+    # -- scaling debugging ---------------------------------------------------------------------
+    _p("concurrency", "Observed vs target concurrency",
+       "The autoscaler's average concurrency over the stable (60 s) and panic (6 s) windows "
+       "against its per-pod target, per revision.",
+       *(sig("concurrency", k, by=REV, legend=k) for k in ("stable", "panic", "target"))),
+    _p("panic_mode", "Panic mode",
+       "1 while the autoscaler is in panic mode (scaling on the 6 s window, never down).",
+       sig("panic_mode", by=REV)),
+    _p("excess_burst_capacity", "Excess burst capacity",
+       "Spare capacity beyond the target burst; negative keeps the activator in the request path.",
+       sig("excess_burst_capacity", by=REV)),
+    _p("activator_concurrency", "Activator concurrency",
+       "Requests the activator holds or proxies: queued while scaled to zero or under burst.",
+       sig("activator_concurrency", by=REV)),
+    _p("pods_by_state", "Pods by state",
+       "All autoscaler pod counts, summed over the selected revisions.",
+       *(sig("pods", s, legend=s) for s in ("desired", "requested", "actual", "pending",
+                                            "not_ready", "terminating"))),
+    _p("ready_pods_by_revision", "Ready pods by revision", "Ready pods per revision.",
+       sig("pods", "actual", by=REV)),
+    _p("desired_pods", "Desired pods", "Pods the autoscaler wants now.", sig("pods", "desired")),
+    _p("ready_pods", "Ready pods", "Ready pods now.", sig("pods", "actual")),
+    _p("scale_events", "Scale events",
+       "How often the desired pod count changed: frequent changes mean flapping.",
+       sig("scale_events", by=REV)),
+    # -- GPU -----------------------------------------------------------------------------------
+    _p("gpu_utilization_by_pod", "GPU utilisation by pod",
+       "Share of time a kernel ran on each pod's GPUs (NVML utilisation).",
+       sig("gpu_utilization", by=POD)),
+    _p("gpu_utilization_by_revision", "GPU utilisation by revision",
+       "Mean GPU utilisation per revision.", sig("gpu_utilization", by=REV)),
+    _p("gpu_utilization", "GPU utilisation", "Mean utilisation of the selected GPUs.",
+       sig("gpu_utilization")),
+    _p("gpu_memory_by_pod", "GPU memory by pod",
+       "Device memory in use per pod against the memory installed.",
+       sig("gpu_memory_used", by=POD, legend="used"),
+       sig("gpu_memory_total", by=POD, legend="total")),
+    _p("gpu_memory_by_revision", "GPU memory by revision", "Device memory in use per revision.",
+       sig("gpu_memory_used", by=REV)),
+    _p("gpu_power_by_pod", "GPU power by pod", "Board power draw per pod, watts.",
+       sig("gpu_power", by=POD)),
+    _p("gpu_power_by_revision", "GPU power by revision", "Board power draw per revision, watts.",
+       sig("gpu_power", by=REV)),
+    _p("gpu_temperature_by_pod", "GPU temperature by pod", "Hottest GPU die per pod, °C.",
+       sig("gpu_temperature", by=POD)),
+    _p("gpu_exporter_up_by_pod", "GPU exporter health by pod",
+       "1 when the pod's GPU exporter read every GPU in its last collection; 0 means NVML "
+       "failed (see the exporter's error counters); no line means it is not scraped.",
+       sig("gpu_exporter_up", by=POD)),
+    _p("gpu_exporter_up", "GPU exporters healthy",
+       "1 only when every selected exporter read its GPUs.", sig("gpu_exporter_up")),
+    _p("gpus_allocated_vs_busy", "GPUs allocated vs busy",
+       "GPUs held by the pods (billed) against GPU-equivalents actually busy; the gap is idle "
+       "GPU time you pay for.",
+       sig("gpus_allocated", legend="allocated"), sig("gpus_busy", legend="busy")),
+    _p("gpus_allocated_by_revision", "GPUs allocated by revision", "GPUs held per revision.",
+       sig("gpus_allocated", by=REV)),
+    _p("gpu_seconds_allocated", "GPU-seconds allocated",
+       "GPU time held by the pods over the time range (what is billed).",
+       sig("gpu_seconds", "allocated", RANGE)),
+    _p("gpu_seconds_busy", "GPU-seconds busy",
+       "GPU time in which a kernel ran over the time range.", sig("gpu_seconds", "busy", RANGE)),
+    _p("gpu_seconds_idle", "GPU-seconds idle",
+       "Allocated minus busy over the time range: what idle GPUs cost, in GPU-seconds.",
+       sig("gpu_seconds", "idle", RANGE)),
+    # -- fleet ---------------------------------------------------------------------------------
+    _p("fleet_table", "Services",
+       "Every service over the time range; click a service to open its dashboard.",
+       sig("request_rate", by=SVC), sig("success_ratio", by=SVC),
+       sig("latency", 0.95, by=SVC), sig("pods", "actual", by=SVC),
+       sig("gpu_utilization", by=SVC),
+       columns=("Requests/s", "Success", "P95", "Ready pods", "GPU utilisation")),
+    _p("services_at_zero", "Scaled to zero", "Services with no ready pod right now.",
+       sig("services_at_zero")),
+    _p("volume_by_service", "Request Volume by service", "Requests per second per service.",
+       sig("request_rate", by=SVC)),
+    _p("rate_5xx_by_service", "5xx by service", "Server errors per second per service.",
+       sig("rate_5xx", by=SVC)),
+    _p("latency_p95_by_service", "Response Time P95 by service",
+       "P95 response time at queue-proxy per service, seconds.",
+       sig("latency", 0.95, by=SVC)),
+    _p("ready_pods_by_service", "Ready pods by service",
+       "Ready pods per service; a service at 0 is scaled to zero.",
+       sig("pods", "actual", by=SVC)),
+    _p("gpus_allocated_by_service", "GPUs allocated by service", "GPUs held per service.",
+       sig("gpus_allocated", by=SVC)),
+    _p("gpu_utilization_by_service", "GPU utilisation by service",
+       "Mean GPU utilisation per service.", sig("gpu_utilization", by=SVC)),
+)
+
+PANELS: Mapping[str, Panel] = {p.key: p for p in _ALL}
+if len(PANELS) != len(_ALL):  # pragma: no cover - a typo in the table above
+    raise RuntimeError("duplicate panel keys in sdobs.catalog.panels")
