@@ -241,30 +241,39 @@ def pod_billed_seconds(
 
 def _sample_durations(pods: Any, step_s: float | None, end: Any) -> tuple[np.ndarray, np.ndarray]:
     """(pod counts, seconds each count holds) for a step-function series of samples."""
-    index = getattr(pods, "index", None)
-    values = np.asarray(getattr(pods, "to_numpy", lambda: pods)(), dtype=float).ravel()
+    is_series = hasattr(pods, "to_numpy") and hasattr(pods, "index")
+    values = np.asarray(pods.to_numpy() if is_series else pods, dtype=float).ravel()
     if values.size and (np.any(~np.isfinite(values)) or np.any(values < 0)):
         raise ValueError("pod counts must be finite and >= 0; fill or drop gaps first")
-    if index is not None and step_s is None:
-        idx = np.asarray(index)
-        if np.issubdtype(idx.dtype, np.datetime64):
-            t = idx.astype("datetime64[ns]").astype(np.int64) / 1e9
-            t_end = None if end is None else np.datetime64(end, "ns").astype(np.int64) / 1e9
-        else:
-            t = idx.astype(float)
-            t_end = None if end is None else float(end)
+    if is_series and step_s is None:
+        t, t_end = _seconds(pods.index, end)
         if t.size > 1 and np.any(np.diff(t) <= 0):
             raise ValueError("the pod-count series must have a strictly increasing time index")
         gaps = np.diff(t)
-        last = (
-            (t_end - t[-1])
-            if t_end is not None and t.size
-            else (float(np.median(gaps)) if gaps.size else 0.0)
-        )
+        if t_end is not None and t.size:
+            last = t_end - t[-1]
+        else:
+            last = float(np.median(gaps)) if gaps.size else 0.0
         return values, np.append(gaps, max(last, 0.0))
     if step_s is None:
         raise ValueError("give step_s when the pod counts carry no time index")
     return values, np.full(values.size, float(step_s))
+
+
+def _seconds(index: Any, end: Any) -> tuple[np.ndarray, float | None]:
+    """Sample times and the optional end as seconds, for datetime (naive or zoned) or numbers."""
+    import pandas as pd  # a Series came in, so pandas is installed
+
+    if isinstance(index, pd.DatetimeIndex):
+        utc = index.tz_convert("UTC").tz_localize(None) if index.tz is not None else index
+        t = utc.to_numpy("datetime64[ns]").astype(np.int64) / 1e9
+        if end is None:
+            return t, None
+        stamp = pd.Timestamp(end)
+        if stamp.tzinfo is not None:
+            stamp = stamp.tz_convert("UTC").tz_localize(None)
+        return t, stamp.as_unit("ns").value / 1e9
+    return np.asarray(index, dtype=float), None if end is None else float(end)
 
 
 def billed_pod_seconds(

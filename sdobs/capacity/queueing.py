@@ -581,7 +581,8 @@ def pods_for_p99(
     exact for M/M/c. It runs one vectorised Erlang B recursion over c for all rates at once.
     ``exact`` then corrects deterministic-service points with the exact M/D/c distribution
     (a per-point computation, cached; slower). Returns int pods: 0 where the rate is 0, −1
-    where no pod count can meet the SLO (the service time alone exceeds it).
+    where no pod count can meet the SLO (the service time alone exceeds it) or none up to
+    ``max_pods`` does.
     """
     if method not in ("approx", "exact"):
         raise QueueInputError("method", method, "'approx' or 'exact'")
