@@ -51,9 +51,12 @@ def run_loadtest(
     images_dir: str | Path | None = None,
     metrics: ClientMetrics | None = None,
 ) -> Summary:
-    """Run a load test in the calling thread and return its summary."""
+    """Run a load test in the calling thread and return its summary.
+
+    On Ctrl-C the run stops, its files are written, and KeyboardInterrupt propagates.
+    """
     test = LoadTest(config, outputs=Outputs(records, summary, images_dir), metrics=metrics)
     result = test.run()
-    if test.error is not None and not isinstance(test.error, KeyboardInterrupt):
+    if test.error is not None:
         raise test.error
     return result

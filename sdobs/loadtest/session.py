@@ -3,7 +3,13 @@
 ``LoadTest(config).start()`` returns at once; ``progress()`` polls, ``stop()`` ends it early,
 ``wait()`` returns the summary. Each record and each image is handed to optional callbacks as
 it arrives (on the load test's thread: keep them short, e.g. ``queue.put_nowait``). Records and
-the JSON summary are written when the run ends, however it ends.
+the JSON summary are written when the run ends, however it ends. A page would do::
+
+    images = queue.Queue(maxsize=50)            # a full queue drops images, never the run
+    test = LoadTest(LoadTestConfig(url, concurrency=5, requests=20), on_image=images.put_nowait)
+    test.start()
+    ...  # each poll: test.progress(), images.get_nowait(); a button: test.stop()
+    summary = test.wait(0)                      # None until the run is over
 """
 
 from __future__ import annotations
@@ -80,7 +86,7 @@ class LoadTest:
         return self
 
     def run(self) -> Summary:
-        """Run in the calling thread and return the summary."""
+        """Run in the calling thread and return the summary; Ctrl-C stops it cleanly first."""
         self._main()
         assert self.runner.summary is not None
         return self.runner.summary
@@ -89,11 +95,18 @@ class LoadTest:
         loop = asyncio.new_event_loop()
         self._loop = loop
         self._started.set()
+        task = loop.create_task(self._run())
         try:
-            loop.run_until_complete(self._run())
+            try:
+                loop.run_until_complete(task)
+            except KeyboardInterrupt as exc:  # run() in the main thread: cancel what is in flight
+                self.error = exc
+                self.runner.request_stop()
+                loop.run_until_complete(task)
         except BaseException as exc:  # recorded for wait(); the summary is still written below
-            self.error = exc
-            log.exception("load test thread failed")
+            self.error = self.error or exc
+            if not isinstance(exc, KeyboardInterrupt):
+                log.exception("load test thread failed")
         finally:
             if self.runner.summary is None:
                 self.runner.summary = self.runner.build_summary()
