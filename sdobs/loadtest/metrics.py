@@ -110,6 +110,12 @@ class ClientMetrics:
             ["target"],
             registry=r,
         )
+        self.cold_starts = Gauge(
+            PREFIX + "cold_starts",
+            "Requests of the last finished run that found the service scaled to zero.",
+            ["target"],
+            registry=r,
+        )
         self.in_flight_child = self.in_flight.labels(target)
         self._server: object | None = None
         self._thread: threading.Thread | None = None

@@ -180,6 +180,10 @@ class Runner:
             if self.metrics is not None:
                 self.metrics.set_running(False)
             self.summary = self.build_summary()
+            if self.metrics is not None:
+                self.metrics.cold_starts.labels(self.metrics.target).set(
+                    self.summary.cold_start.count
+                )
         return self.summary
 
     def build_summary(self) -> Summary:

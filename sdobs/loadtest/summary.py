@@ -109,6 +109,7 @@ class Summary:
     end: float | None
     latencies: Distribution | None
     success_latencies: Distribution | None
+    warm_latencies: Distribution | None
     scheduling_lag: Distribution | None
     time_to_first_byte: Distribution | None
     process_time: Distribution | None
@@ -167,6 +168,7 @@ class Summary:
             "images": self.images,
             "max_in_flight": self.max_in_flight,
             "success_latencies": dist(self.success_latencies),
+            "warm_latencies": dist(self.warm_latencies),
             "scheduling_lag": dist(self.scheduling_lag),
             "time_to_first_byte": dist(self.time_to_first_byte),
             "server_process_time": dist(self.process_time),
@@ -199,6 +201,7 @@ class Summary:
         for label, d in (
             ("Latencies", self.latencies),
             ("  successes", self.success_latencies),
+            ("  warm successes", self.warm_latencies if self.cold_start.count else None),
             ("Time to first byte", self.time_to_first_byte),
             ("Scheduling lag", self.scheduling_lag if self.mode == "open" else None),
             ("Server X-Process-Time", self.process_time),
@@ -344,6 +347,7 @@ def summarize(
         end=end,
         latencies=Distribution.of(r.latency for r in done),
         success_latencies=Distribution.of(r.latency for r in ok),
+        warm_latencies=Distribution.of(r.latency for r in ok if not r.cold_start),
         scheduling_lag=Distribution.of(r.lag for r in done),
         time_to_first_byte=Distribution.of(r.ttfb for r in done if r.ttfb is not None),
         process_time=Distribution.of(r.process_time for r in done if r.process_time is not None),

@@ -57,4 +57,6 @@ def test_cold_start_found_against_a_server_at_zero(fake_a1111) -> None:
     assert cs.periods[0].time_to_first_response is not None
     assert cs.periods[0].time_to_first_response >= 0.6
     assert cs.extra_s is not None and cs.extra_s > 0.5
-    assert "3 of 3 after idle" in s.table()
+    assert "3 of 3 after idle" in s.table() and "warm successes" in s.table()
+    assert s.warm_latencies is not None and s.warm_latencies.count == 27
+    assert s.warm_latencies.max < 0.5 < s.latencies.max

@@ -44,6 +44,7 @@ def test_histogram_by_status_class_is_scrapeable(fake_a1111) -> None:
     assert samples[("sdobs_loadtest_errors_total", (("kind", "bad_json"), target))] == 2
     assert samples[("sdobs_loadtest_images_total", (target,))] == 4
     assert samples[("sdobs_loadtest_running", (target,))] == 0
+    assert samples[("sdobs_loadtest_cold_starts", (target,))] == 0
     assert samples[("sdobs_loadtest_requests_in_flight", (target,))] == 0
     les = {dict(k[1]).get("le") for k in samples if k[0].endswith("duration_seconds_bucket")}
     assert {"0.25", "600.0", "+Inf"} <= les and len(les) == len(DURATION_BUCKETS) + 1
