@@ -245,7 +245,9 @@ class Summary:
         rows.append(("Stopped", "", self.stop_reason))
         w1 = max(len(r[0]) for r in rows)
         w2 = max(len(r[1]) for r in rows)
-        lines = [f"{a:<{w1}}  {b:<{w2}}  {c}".rstrip() for a, b, c in rows]
+        lines = [
+            (f"{a:<{w1}}  {b:<{w2}}  {c}" if b else f"{a:<{w1}}  {c}").rstrip() for a, b, c in rows
+        ]
         if self.errors:
             lines.append("Error Set:")
             lines += [f"  {e}" for e in self.errors]
