@@ -12,9 +12,11 @@ def render(p: Progress, width: int = 24) -> str:
     filled = round(p.fraction * width)
     bar = "#" * filled + "." * (width - filled)
     rate = p.done / p.elapsed if p.elapsed > 0 else 0.0
+    count = f"{p.done}/{p.planned}" if p.planned else f"{p.done}"
+    clock = f"{p.elapsed:.1f}s" + (f"/{p.deadline_s:g}s" if p.deadline_s else "")
     return (
-        f"[{bar}] {p.done}/{p.planned}  ok {p.succeeded}  err {p.failed}  "
-        f"in flight {p.in_flight}  {p.elapsed:.1f}s  {rate:.1f} req/s"
+        f"[{bar}] {count}  ok {p.succeeded}  err {p.failed}  "
+        f"in flight {p.in_flight}  {clock}  {rate:.1f} req/s"
     )
 
 

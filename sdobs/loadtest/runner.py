@@ -46,7 +46,7 @@ class Progress:
     """A snapshot of a run for a progress bar or a page that polls."""
 
     sent: int
-    done: int
+    done: int  # planned is 0 when only a duration bounds the run
     succeeded: int
     failed: int
     in_flight: int
@@ -141,7 +141,9 @@ class Runner:
             elapsed=(time.perf_counter() - self.t0)
             if self.running or not done
             else self._elapsed(),
-            planned=self.config.total_cap,
+            planned=self.config.total_cap
+            if self.config.requests or not self.config.duration_s
+            else 0,
             deadline_s=self.config.deadline_s if self.config.duration_s else 0.0,
             running=self.running,
             stop_reason=self.stop_reason,
