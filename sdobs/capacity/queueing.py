@@ -15,6 +15,7 @@ The exact M/D/c distribution lives in ``sdobs.capacity.mdc`` and is re-exported 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -77,7 +78,7 @@ MeanWaitMethod = Literal["auto", "cosmetatos", "kimura", "allen-cunneen", "mmc"]
 ServiceScv = float | Literal["deterministic", "exponential"] | ArrayLike
 
 # Gauss-Legendre nodes on [0, 1] for the response-time convolution when no closed form applies.
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(64)
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(32)
 _GL_X, _GL_W = (_GL_X + 1.0) / 2.0, _GL_W / 2.0
 _BISECTION_STEPS = 64
 
@@ -358,6 +359,8 @@ def _mean_wait_from(
         return _kimura(wq_mmc, wq_mdc, cs2)
     if method == "auto":
         # Kimura covers [0, 1] (Cosmetatos at 0, exact M/M/c at 1); Allen–Cunneen beyond.
+        if not np.any(cs2):
+            return wq_mdc
         return np.where(
             cs2 <= 1.0, _kimura(wq_mmc, wq_mdc, np.minimum(cs2, 1.0)), wq_mmc * (1.0 + cs2) / 2.0
         )
@@ -450,43 +453,50 @@ def _conv_tail(
     bc = np.broadcast_arrays(tt, s, cs2, pw, wq)
     out_shape = bc[0].shape
     tt, s, cs2, pw, wq = (np.ravel(x).astype(float) for x in bc)
-    t0 = np.maximum(tt, 0.0)
+    out = np.ones(tt.size)
+    live = (tt >= 0) & np.isfinite(wq)  # t < 0 or an unstable queue: the tail is 1
+    det = np.nonzero(live & (cs2 <= 0))[0]
+    if det.size:
+        # Deterministic service: P(T > t) = P(Wq > t − S).
+        td = tt[det] - s[det]
+        out[det] = np.where(td < 0, 1.0, _exp_wait_tail(td, pw[det], wq[det]))
+    gen = np.nonzero(live & (cs2 > 0))[0]
+    if gen.size:
+        out[gen] = _gamma_conv_tail(tt[gen], s[gen], cs2[gen], pw[gen], wq[gen])
+    return np.clip(out, 0.0, 1.0).reshape(out_shape)
+
+
+def _gamma_conv_tail(
+    t0: np.ndarray, s: np.ndarray, cs2: np.ndarray, pw: np.ndarray, wq: np.ndarray
+) -> np.ndarray:
+    """``_conv_tail`` for t ≥ 0, finite Wq and gamma service: P(S > t) + P_w·I(t)."""
+    shape, scale = 1.0 / cs2, s * cs2
+    sf_s = gammaincc(shape, t0 / scale)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         theta = np.where(wq > 0, pw / wq, np.inf)
-    det = cs2 <= 0
-    # Deterministic service: P(T > t) = P(Wq > t − S).
-    det_tail = np.where(tt < s, 1.0, _exp_wait_tail(tt - s, pw, wq))
-    sf_s = _service_sf(t0, s, cs2)
-    pos = ~det
-    shape = np.where(pos, 1.0 / np.where(pos, cs2, 1.0), 1.0)
-    scale = s * np.where(pos, cs2, 1.0)
-    tb = np.where(np.isfinite(theta), theta * scale, np.inf)
-    closed = pos & (tb < 1.0)
-    # I(t) = ∫₀ᵗ f_S(x)e^{−θ(t−x)}dx = e^{−θt}(1−θβ)^{−k}·GammaCDF(t; k, β/(1−θβ)) when θβ < 1.
-    tbc = np.where(closed, tb, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        inner = gammainc(shape, t0 * (1.0 - tbc) / scale)
-        log_i = -np.where(closed, theta, 0.0) * t0 - shape * np.log1p(-tbc) + np.log(inner)
-        i_closed = np.exp(log_i)
-    i_val = np.where(closed, i_closed, 0.0)
-    quad = pos & ~closed & np.isfinite(theta)
-    if np.any(quad):
+        tb = theta * scale
+    closed = tb < 1.0
+    i_val = np.zeros(t0.size)
+    c = np.nonzero(closed)[0]
+    if c.size:
+        # I(t) = ∫₀ᵗ f_S(x)e^{−θ(t−x)}dx = e^{−θt}(1−θβ)^{−k}·GammaCDF(t; k, β/(1−θβ)), θβ < 1.
+        with np.errstate(divide="ignore", over="ignore"):
+            inner = gammainc(shape[c], t0[c] * (1.0 - tb[c]) / scale[c])
+            log_i = -theta[c] * t0[c] - shape[c] * np.log1p(-tb[c]) + np.log(inner)
+        i_val[c] = np.exp(log_i)
+    g = np.nonzero(~closed & np.isfinite(theta))[0]
+    if g.size:
         # Integrating by parts, I = e^{−θt} − P(S > t) + ∫₀ᵗ θe^{−θ(t−x)}P(S > x)dx; the weight
         # is negligible before t − 36/θ, so Gauss-Legendre on that last stretch is accurate.
-        idx = np.nonzero(quad)
-        th, tq = theta[idx], t0[idx]
+        th, tq = theta[g], t0[g]
         x0 = np.maximum(tq - 36.0 / th, 0.0)
         x = x0[:, None] + (tq - x0)[:, None] * _GL_X[None, :]
-        sf_nodes = _service_sf(x, s[idx][:, None], cs2[idx][:, None])
+        sf_nodes = gammaincc(shape[g][:, None], x / scale[g][:, None])
         weight = th[:, None] * np.exp(-th[:, None] * (tq[:, None] - x))
         j = (tq - x0) * ((weight * sf_nodes) @ _GL_W)
-        lo = np.exp(-th * tq)
-        i_val = i_val.copy()
-        i_val[idx] = np.maximum(lo - sf_s[idx] + j, 0.0)
-    gen_tail = np.where(np.isinf(theta), sf_s, sf_s + pw * i_val)
-    tail = np.where(det, det_tail, gen_tail)
-    tail = np.where(np.isinf(wq), 1.0, tail)
-    return np.clip(np.where(tt < 0, 1.0, tail), 0.0, 1.0).reshape(out_shape)
+        i_val[g] = np.maximum(np.exp(-th * tq) - sf_s[g] + j, 0.0)
+    # θ = inf (no waiting at all): T = S.
+    return np.where(np.isinf(theta), sf_s, sf_s + pw * i_val)
 
 
 def _bisect(tail_fn, q: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -563,6 +573,43 @@ def mgc_response_quantile(
 # --------------------------------------------------------------------------- sizing
 
 
+def _least_servers(
+    a: np.ndarray,
+    meets: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+    max_pods: int,
+) -> np.ndarray:
+    """Per row, the least k > a_row with ``meets(rows, k, B(k, a_rows))``, else −1.
+
+    The Erlang B recursion first runs every row up to its stability bound floor(a) (sorted, as
+    in ``erlang_b``), then continues in windows of k per row whose width doubles (4 … 256);
+    each window's (row, k) pairs are judged in one vectorised call, so the cost is a few dozen
+    numpy calls however many rates there are, and few pairs are judged in vain. ``meets``
+    must be monotone in k (false, then true).
+    """
+    out = np.full(a.size, -1, dtype=np.int64)
+    k_next = np.minimum(np.floor(a).astype(np.int64) + 1, max_pods + 1)
+    b = np.atleast_1d(np.asarray(erlang_b(k_next - 1, a), dtype=float))
+    rows, width = np.arange(a.size), 4
+    while rows.size:
+        ks = k_next[rows][:, None] + np.arange(width)[None, :]
+        ar = a[rows]
+        table = np.empty(ks.shape)
+        for j in range(width):
+            ab = ar * b
+            b = ab / (ks[:, j] + ab)
+            table[:, j] = b
+        ok = np.zeros(ks.shape, dtype=bool)
+        ri, kj = np.nonzero(ks <= max_pods)
+        if ri.size:
+            ok[ri, kj] = meets(rows[ri], ks[ri, kj], table[ri, kj])
+        done = ok.any(axis=1)
+        out[rows[done]] = ks[done, ok[done].argmax(axis=1)]
+        keep = ~done & (ks[:, -1] < max_pods)
+        k_next[rows[keep]] += width
+        rows, b, width = rows[keep], b[keep], min(2 * width, 256)
+    return out
+
+
 def pods_for_p99(
     rate: ArrayLike,
     service_time_mean: ArrayLike,
@@ -599,28 +646,16 @@ def pods_for_p99(
     pods[lam == 0] = 0
     feasible = (lam > 0) & (_service_sf(slo, s, cs2) <= q)
     idx = np.nonzero(feasible)[0]
-    a, b = lam[idx] * s[idx], np.ones(idx.size)
-    fields = [lam[idx], s[idx], cs2[idx], slo[idx], q[idx]]
-    k = 0
-    while idx.size and k < max_pods:
-        k += 1
-        ab = a * b
-        b = ab / (k + ab)  # Erlang B recursion, one step for every unsized rate at once
-        r = np.nonzero(a < k)[0]
-        if not r.size:
-            continue
-        cc = np.full(r.size, k, dtype=np.int64)
-        lr, sr, cr, slr, qr = (f[r] for f in fields)
-        pw = _erlang_c_from_b(cc, a[r], b[r])
-        wq_mmc = pw * sr / (k - a[r])
-        wq = _mean_wait_from(lr, sr, cc, cr, pw, wq_mmc, mean_wait)
-        ok = _mgc_response_tail(slr, lr, sr, cc, cr, mean_wait, pw, wq) <= qr
-        if np.any(ok):
-            pods[idx[r[ok]]] = k
-            keep = np.ones(idx.size, dtype=bool)
-            keep[r[ok]] = False
-            idx, a, b = idx[keep], a[keep], b[keep]
-            fields = [f[keep] for f in fields]
+    lr, sr, cr, slr, qr = lam[idx], s[idx], cs2[idx], slo[idx], q[idx]
+    ar = lr * sr
+
+    def meets(r: np.ndarray, k: np.ndarray, b: np.ndarray) -> np.ndarray:
+        pw = _erlang_c_from_b(k, ar[r], b)
+        wq = _mean_wait_from(lr[r], sr[r], k, cr[r], pw, pw * sr[r] / (k - ar[r]), mean_wait)
+        tail = _mgc_response_tail(slr[r], lr[r], sr[r], k, cr[r], mean_wait, pw, wq)
+        return tail <= qr[r]
+
+    pods[idx] = _least_servers(ar, meets, max_pods)
     if method == "exact":
         _refine_exact_mdc(pods, lam, s, cs2, slo, q)
     return _out(pods.reshape(shape))
@@ -768,21 +803,15 @@ def kpa_steady_state_pods(
     target = container_concurrency * tu
     pods = np.zeros(lam.size, dtype=np.int64)
     idx = np.nonzero(lam > 0)[0]
-    a, b = lam[idx] * s[idx], np.ones(idx.size)
-    k = 0
-    while idx.size and k < max_pods:
-        k += 1
-        ab = a * b
-        b = ab / (k + ab)
-        cc = np.full(idx.size, k, dtype=np.int64)
-        pw = _erlang_c_from_b(cc, a, b)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            wq_mmc = np.where(a < k, pw * s[idx] / (k - a), np.inf)
-        wq = _mean_wait_from(lam[idx], s[idx], cc, cs2[idx], pw, wq_mmc, mean_wait)
-        conc = a + lam[idx] * wq
-        ok = (a < k) & (np.ceil(conc / target[idx] - 1e-9) <= k)
-        pods[idx[ok]] = k
-        idx, a, b = idx[~ok], a[~ok], b[~ok]
+    lr, sr, cr, tr = lam[idx], s[idx], cs2[idx], target[idx]
+    ar = lr * sr
+
+    def meets(r: np.ndarray, k: np.ndarray, b: np.ndarray) -> np.ndarray:
+        pw = _erlang_c_from_b(k, ar[r], b)
+        wq = _mean_wait_from(lr[r], sr[r], k, cr[r], pw, pw * sr[r] / (k - ar[r]), mean_wait)
+        return np.ceil((ar[r] + lr[r] * wq) / tr[r] - 1e-9) <= k
+
+    pods[idx] = _least_servers(ar, meets, max_pods)
     return _out(pods.reshape(shape))
 
 

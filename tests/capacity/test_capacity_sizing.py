@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy import integrate
 from scipy.stats import gamma
 
 from sdobs.capacity import queueing as q
@@ -109,3 +110,26 @@ def test_scale_to_zero_cold_fraction_example():
     assert q.cold_request_fraction(0.05, 60.0, 4.0, 120.0, 20.0) > 0.2
     assert q.cold_request_fraction(0.0, 60.0, 4.0, 120.0, 20.0) == 0.0
     assert q.cold_request_fraction(0.001, 0.0, 4.0, 600.0, 20.0) <= 1.0
+
+
+def test_gamma_response_tail_matches_numerical_integration():
+    # P(T > t) = P(S > t) + P_w * int_0^t f_S(x) exp(-theta (t - x)) dx, theta = P_w/Wq, against
+    # scipy's adaptive quadrature over both branches (closed form and Gauss-Legendre).
+    rng = np.random.default_rng(3)
+    for _ in range(60):
+        s, scv = rng.uniform(0.5, 8), 10 ** rng.uniform(-2.5, 0.5)
+        pw, wq, t = rng.uniform(0.01, 0.99), 10 ** rng.uniform(-3, 1.5) * s, rng.uniform(0, 6) * s
+        theta, shape, scale = pw / wq, 1 / scv, s * scv
+        breaks = [p for p in (s, t - 1 / theta, t - 5 / theta) if 0 < p < t] or None
+        integral, _ = integrate.quad(
+            lambda x: gamma.pdf(x, shape, scale=scale) * np.exp(-theta * (t - x)),  # noqa: B023
+            0,
+            t,
+            points=breaks,
+            limit=500,
+            epsabs=1e-14,
+            epsrel=1e-12,
+        )
+        expected = gamma.sf(t, shape, scale=scale) + pw * integral
+        got = q._conv_tail(np.array(t), np.array(s), np.array(scv), np.array(pw), np.array(wq))
+        assert got == pytest.approx(expected, abs=2e-6)
