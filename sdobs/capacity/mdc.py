@@ -46,8 +46,10 @@ from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 from scipy.special import gammaln, lambertw, pdtrc, xlogy
 
-# Largest FFT length used for the queue-length distribution; reached only for ρ > 0.9995.
+# Largest FFT length, and grid points × roots, for the queue-length distribution: the grid
+# grows like 1/(1 − ρ), so only utilisations within about 1e-4 of 1 reach these.
 _MAX_GRID = 1 << 21
+_MAX_WORK = 1 << 26
 # Grid points evaluated at once when summing the c − 1 root factors (bounds memory at c = 500+).
 _CHUNK_ELEMENTS = 1 << 20
 
@@ -63,6 +65,18 @@ class MDcUnstable(ValueError):
         )
 
 
+class MDcGridTooLarge(ValueError):
+    """The exact method would need too fine a grid: utilisation within about 1e-4 of 1."""
+
+    def __init__(self, utilisation: float, servers: int, points: int) -> None:
+        self.utilisation, self.servers, self.points = utilisation, servers, points
+        super().__init__(
+            f"exact M/D/c at utilisation {utilisation:.6f} with {servers} servers needs a "
+            f"queue-length grid of {points} points, more than the exact method allows; "
+            "use the approximations this close to saturation"
+        )
+
+
 def _poisson_pmf(i: np.ndarray, mu: np.ndarray) -> np.ndarray:
     """Poisson probabilities in log space, so that large means neither overflow nor underflow."""
     return np.exp(xlogy(i, mu) - mu - gammaln(i + 1.0))
@@ -75,15 +89,12 @@ def _grid_size(offered_load: float, servers: int) -> int:
         return 64
     z0 = float(np.real(-lambertw(-rho * np.exp(-rho), -1) / rho))
     need = 1.25 * (41.5 + np.log(servers)) / np.log(z0) + 16
-    if need > _MAX_GRID:
-        raise ValueError(
-            f"M/D/c at utilisation {rho:.6f} needs a queue-length grid of {int(need)} points; "
-            f"the exact method supports up to {_MAX_GRID} (utilisation below about 0.9995)"
-        )
+    if need > _MAX_GRID or need * max(servers - 1, 1) > _MAX_WORK:
+        raise MDcGridTooLarge(rho, servers, int(need))
     return max(64, 1 << int(np.ceil(np.log2(need))))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=512)
 def _queue_pmf(offered_load: float, servers: int) -> np.ndarray:
     """P(X = m), m = 0..M−1, for the number waiting in M/D/c (module docstring)."""
     a, c = offered_load, servers

@@ -24,6 +24,7 @@ from numpy.typing import ArrayLike
 from scipy.special import gammainc, gammaincc, gammainccinv, log_ndtr
 
 from sdobs.capacity.mdc import (
+    MDcGridTooLarge,
     MDcUnstable,
     MDcWaitingTime,
     mdc_mean_wait,
@@ -35,6 +36,7 @@ from sdobs.capacity.mdc import (
 )
 
 __all__ = [
+    "MDcGridTooLarge",
     "MDcUnstable",
     "MDcWaitingTime",
     "MeanWaitMethod",
@@ -685,7 +687,12 @@ def _refine_exact_mdc(
 
 def _exact_mdc_pods(lam: float, s: float, slo: float, q: float, start: int) -> int:
     def meets(c: int) -> bool:
-        return c > lam * s and float(mdc_wait_distribution(lam, s, c).sf(slo - s)) <= q
+        if c <= lam * s:
+            return False
+        try:
+            return float(mdc_wait_distribution(lam, s, c).sf(slo - s)) <= q
+        except MDcGridTooLarge:
+            return False  # utilisation within 0.05 % of 1: conservatively, one more pod
 
     c = start
     if meets(c):

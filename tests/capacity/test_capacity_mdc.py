@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import poisson
 
 from sdobs.capacity import queueing as q
-from sdobs.capacity.mdc import MDcUnstable, mdc_wait_distribution
+from sdobs.capacity.mdc import MDcGridTooLarge, MDcUnstable, mdc_wait_distribution
 
 
 def spitzer_queue_pmf(a: float, c: int, size: int, terms: int) -> np.ndarray:
@@ -150,3 +150,13 @@ def test_vectorised_wrappers_and_unstable_points():
     assert tail[0] == pytest.approx(pw[0]) and 0 < tail[2] < 1e-9
     with pytest.raises(MDcUnstable):
         mdc_wait_distribution(1.0, 4.0, 4)
+
+
+def test_near_saturation_is_accurate_or_refused_clearly():
+    heavy = mdc_wait_distribution(0.999, 1.0, 1)
+    assert heavy.mean == pytest.approx(0.999 / (2 * 0.001), rel=1e-7)
+    with pytest.raises(MDcGridTooLarge) as err:
+        mdc_wait_distribution(0.9999 * 500, 1.0, 500)
+    assert err.value.servers == 500 and "approximations" in str(err.value)
+    # Sizing with the exact method still answers, treating such points as not meeting the SLO.
+    assert q.pods_for_p99(99.97 / 4, 4.0, 0.0, 4.5, method="exact") > 100
