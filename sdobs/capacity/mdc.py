@@ -7,26 +7,29 @@ stably for large c takes some care.
 Method. Let D be the service time, a = λD and X the number of customers *waiting* at an
 arbitrary time. Every customer in service at time s leaves by s + D, so X obeys the embedded
 recursion X' = max(X + A − c, 0) with A ~ Poisson(a) (Crommelin 1932). Its generating function
-is (Franx 2001, eq. 6; Janssen & van Leeuwaarden 2008)
+is the classical root form (Crommelin 1932; Franx 2001; Janssen & van Leeuwaarden 2008)
 
     P_X(z) = (c − a)(z − 1) / (z^c − e^{a(z−1)}) · Π_{k=1}^{c−1} (z − z_k) / (1 − z_k),
 
 where z_1 … z_{c−1} are the roots of z^c = e^{a(z−1)} inside the unit disk other than 1. With
-ρ = a/c they are z_k = −W₀(−ρ e^{−ρ} ω^k)/ρ, ω = e^{2πi/c}, W₀ the principal Lambert W branch
-(|ρe^{−ρ}ω^k| < 1/e, so W₀ is analytic there and no root finding is needed). P_X is bounded by
+ρ = a/c, writing z = −w/ρ turns z = ω^k e^{ρ(z−1)} into w e^w = −ρe^{−ρ}ω^k, so
+z_k = −W₀(−ρ e^{−ρ} ω^k)/ρ with ω = e^{2πi/c} and W₀ the principal Lambert W branch
+(|ρe^{−ρ}ω^k| < 1/e, where W₀ is analytic: no iterative root finding is needed). P_X is bounded by
 1 on the unit circle, so its coefficients P(X = m) come from one FFT of P_X sampled at M-th roots
 of unity with absolute error near machine precision; M is chosen past the geometric tail
 z₀^{−m}, z₀ = −W₋₁(−ρe^{−ρ})/ρ > 1 the root outside the disk. No factorials, no polynomial
 coefficients and no unstable forward recursion are involved.
 
-Waiting time (Crommelin 1932, in the form of Franx 2001, Theorem 1): for t = (k−1)D + y with
+Waiting time (Crommelin 1932; Franx 2001 derives it by a shorter route): for t = (k−1)D + y with
 0 ≤ y < D, a FCFS arrival at time τ starts service by τ + t iff fewer than kc of the customers
 ahead of it are present at τ + y, and that number is X(τ + y − D) plus the Poisson(λ(D − y))
 arrivals in (τ + y − D, τ). Hence, with μ = λ(kD − t),
 
     P(W ≤ t) = Σ_{i=0}^{kc−1} e^{−μ} μ^i / i! · P(X ≤ kc − 1 − i),
 
-and the mean follows from Little's law, E[W] = E[X]/λ.
+and the mean follows from Little's law, E[W] = E[X]/λ. The tests check the queue-length law
+against Spitzer's identity (an all-positive series that needs no roots) to 1e-12, the c = 1
+case against Erlang's 1909 M/D/1 formula, and the waits against simulation.
 
 References: C. D. Crommelin, "Delay probability formulae when the holding times are constant",
 P.O. Elect. Engrs. J. 25 (1932) 41-50; G. J. Franx, "A simple solution for the M/D/c waiting

@@ -139,7 +139,9 @@ def _out(arr: np.ndarray) -> Floats:
     return arr[()] if arr.ndim == 0 else arr
 
 
-def _load(rate: ArrayLike, service_time: ArrayLike, servers: ArrayLike, *extra: np.ndarray):
+def _load(
+    rate: ArrayLike, service_time: ArrayLike, servers: ArrayLike, *extra: np.ndarray
+) -> tuple[np.ndarray, ...]:
     lam = _floats("rate", rate)
     s = _floats("service_time", service_time, strict=True)
     c = _servers(servers)
@@ -622,7 +624,7 @@ def pods_for_p99(
     method: Literal["approx", "exact"] = "approx",
     mean_wait: MeanWaitMethod = "auto",
     max_pods: int = 100_000,
-) -> np.ndarray:
+) -> np.ndarray | np.integer:
     """Minimal pod count c with response-time quantile ≤ SLO, for every (broadcast) rate.
 
     ``approx`` (default) applies the §3.3 recipe: P_w by Erlang C, Wq by ``mean_wait``
