@@ -119,8 +119,13 @@ class ClientMetrics:
         self.in_flight_child = self.in_flight.labels(target)
         self._server: object | None = None
         self._thread: threading.Thread | None = None
-        self.errors.labels(target, errors.TIMEOUT)  # make the error series exist from the start
-        self.requests.labels(target, "2xx")
+        # Series that exist from the start: rate() and increase() then see the first requests
+        # too (a series born with its first observation has no earlier sample to rise from).
+        self.errors.labels(target, errors.TIMEOUT)
+        for cls in ("2xx", "4xx", "5xx", "none"):
+            self.requests.labels(target, cls)
+            self.duration.labels(target, cls)
+            self.ttfb.labels(target, cls)
 
     def observe(self, rec: RequestRecord) -> None:
         """Count one finished request (cancelled ones are not measurements and are skipped)."""
