@@ -47,7 +47,9 @@ def test_prometheus_scrapes_client_side_latencies(fake_a1111, local_prometheus) 
             time.sleep(0.5)
         # Every status class exists from the start (at 0), so rate() sees the first of each.
         assert counts == {"2xx": 40.0, "4xx": 0.0, "5xx": 0.0, "none": 0.0}
-        buckets = _instant(prom.url, 'sdobs_loadtest_request_duration_seconds_bucket{le="0.25"}')
+        buckets = _instant(
+            prom.url, 'sdobs_loadtest_request_duration_seconds_bucket{le="0.25",status_class="2xx"}'
+        )
         assert [float(b["value"][1]) for b in buckets] == [40.0]  # 30 ms requests
         assert buckets[0]["metric"]["target"] == "sd.default.example.com"
     finally:
