@@ -21,6 +21,7 @@ from prometheus_client.samples import Sample
 
 from . import naming as n
 from .attribution import UNATTRIBUTED, Attribution, Identity, StaticAttribution
+from .exposition import Labels, render
 from .readings import Backend, BackendError, GpuReading, Snapshot, SystemInfo
 
 log = logging.getLogger(__name__)
@@ -64,9 +65,9 @@ class _SignalSpec:
 class _GpuLabels:
     """Label dicts of one GPU, built once and shared by every sample of that GPU."""
 
-    base: dict[str, str]
-    short: dict[str, str]  # gpu + uuid only, for health series
-    reasons: list[tuple[dict[str, str], int]] = field(default_factory=list)
+    base: Labels
+    short: Labels  # gpu + uuid only, for the info series
+    reasons: list[tuple[Labels, int]] = field(default_factory=list)
 
 
 def _scale(scale: float) -> tuple[float, float]:
@@ -118,9 +119,10 @@ class GpuCollector:
         self._extra_errors: dict[str, int] = {}
         self._gpus_visible = 0
         self._label_cache: dict[tuple[object, ...], _GpuLabels] = {}
+        self._lcache: dict[tuple[object, ...], Labels] = {}
         static = isinstance(self.attribution, StaticAttribution)
         ident = self.attribution.identity if static else None
-        self._exporter_labels = self._identity_labels(ident or UNATTRIBUTED)
+        self._exporter_labels = Labels(self._identity_labels(ident or UNATTRIBUTED))
 
     # -- public surface -----------------------------------------------------------------------
     def describe(self) -> list[Metric]:
@@ -159,15 +161,9 @@ class GpuCollector:
 
     def render(self, fmt: str = "text", timestamp: float | None = None) -> bytes:
         """The exposition text of this collector alone ('text' 0.0.4 or 'openmetrics')."""
-        if fmt == "openmetrics":
-            from prometheus_client.openmetrics.exposition import (
-                generate_latest as om_generate,
-            )
-
-            return om_generate(_Once(self.families(timestamp)))
-        from prometheus_client.exposition import generate_latest
-
-        return generate_latest(_Once(self.families(timestamp)))
+        if fmt not in ("text", "openmetrics"):
+            raise ValueError(f"unknown exposition format {fmt!r}; use 'text' or 'openmetrics'")
+        return render(self.families(timestamp), openmetrics=fmt == "openmetrics")
 
     def healthy(self) -> tuple[bool, str]:
         """For /healthz: False only while the device library cannot be initialised at all."""
@@ -222,6 +218,7 @@ class GpuCollector:
         self._inits["success"] += 1
         self._init_error = None
         self._open = True
+        self._clear_label_caches()  # the driver version is part of some label sets
         return True
 
     def _snapshot(self) -> Snapshot | None:
@@ -276,6 +273,19 @@ class GpuCollector:
             specs.append(_SignalSpec(s.attr, family, sample, typ, help_, div, mul, floor))
         return specs
 
+    def _clear_label_caches(self) -> None:
+        self._label_cache.clear()
+        self._lcache.clear()
+
+    def _cached(self, key: tuple[object, ...], build: Callable[[], dict[str, str]]) -> Labels:
+        """A label set built once and reused by every later scrape (its text is cached too)."""
+        got = self._lcache.get(key)
+        if got is None:
+            if len(self._lcache) > 8192:
+                self._clear_label_caches()
+            got = self._lcache[key] = Labels(build())
+        return got
+
     def _identity_labels(self, ident: Identity) -> dict[str, str]:
         return {k: v for k, v in zip(self._identity_keys, ident.values(), strict=True) if v}
 
@@ -285,10 +295,10 @@ class GpuCollector:
         if cached is not None:
             return cached
         if len(self._label_cache) > 4096:
-            self._label_cache.clear()
-        short = {"gpu": str(g.index), self._uuid_key: g.uuid}
+            self._clear_label_caches()
+        short = Labels({"gpu": str(g.index), self._uuid_key: g.uuid})
         if self.naming == n.DCGM:
-            base = dict(short)
+            base = Labels(short)
             base["pci_bus_id"] = g.pci_bus_id
             if g.minor_number is not None:
                 base["device"] = f"nvidia{g.minor_number}"
@@ -300,9 +310,10 @@ class GpuCollector:
             base.update(self._identity_labels(ident))
             labels = _GpuLabels(base, short)
         else:
-            base = {**short, **self._identity_labels(ident)}
+            base = Labels({**short, **self._identity_labels(ident)})
             labels = _GpuLabels(base, short)
-            labels.reasons = [({**base, "reason": r}, bit) for r, bit in n.THROTTLE_REASONS]
+            labels.reasons = [(Labels({**base, "reason": r}), bit)
+                              for r, bit in n.THROTTLE_REASONS]
         self._label_cache[key] = labels
         return labels
 
@@ -318,7 +329,6 @@ class GpuCollector:
             _fam(n.MIG_UTILIZATION))
         gpu_info, pod_info = _fam(n.GPU_INFO), _fam(n.POD_INFO)
         attribution = self.attribution
-        info = self._info
         for g in snap.gpus:
             owners = attribution.owners(g.uuid, g.index, g.minor_number)
             ident = owners[0] if len(owners) == 1 else UNATTRIBUTED
@@ -342,24 +352,19 @@ class GpuCollector:
                             Sample(throttle.name, rl, 1.0 if reasons & bit else 0.0, ts))
             if not dcgm and g.xid_errors:
                 for code, count in sorted(g.xid_errors.items()):
-                    xid.samples.append(Sample(n.XID_ERRORS[0], {**base, "xid": str(code)}, count,
-                                              ts))
+                    xl = self._cached(("xid", id(base), code),
+                                      lambda b=base, c=code: {**b, "xid": str(c)})
+                    xid.samples.append(Sample(n.XID_ERRORS[0], xl, count, ts))
             if not dcgm and self.process_metrics and g.processes:
                 self._processes(g.processes, base, proc_mem, proc_sm, ts)
-            info_labels = {
-                "gpu": str(g.index), self._uuid_key: g.uuid, "name": g.name,
-                "pci_bus_id": g.pci_bus_id, "driver_version": info.driver_version,
-                "cuda_driver_version": info.cuda_driver_version,
-                "mig_mode": "enabled" if g.mig_enabled else "disabled",
-            }
-            if self.hostname:
-                info_labels["hostname"] = self.hostname
-            gpu_info.samples.append(Sample(n.GPU_INFO[0], {**info_labels,
-                                                           **self._identity_labels(ident)}, 1, ts))
+            gpu_info.samples.append(Sample(n.GPU_INFO[0], self._cached(
+                ("info", id(base), g.mig_enabled),
+                lambda g=g, ident=ident: self._info_labels(g, ident)), 1, ts))
             for owner in owners:
-                pod_info.samples.append(Sample(n.POD_INFO[0], {**labels.short,
-                                                               **self._identity_labels(owner)},
-                                               1, ts))
+                pl = self._cached(("pod", id(labels.short), owner),
+                                  lambda s=labels.short, o=owner: {**s,
+                                                                   **self._identity_labels(o)})
+                pod_info.samples.append(Sample(n.POD_INFO[0], pl, 1, ts))
             for m in g.mig_devices:
                 m_owners = attribution.owners(m.uuid, -1, None) or owners
                 m_ident = m_owners[0] if len(m_owners) == 1 else UNATTRIBUTED
@@ -387,9 +392,10 @@ class GpuCollector:
                 if self.process_metrics and m.processes:
                     self._processes(m.processes, m_base, proc_mem, proc_sm, ts)
             for owner in m_owners_extra(g, attribution, owners):
-                pod_info.samples.append(Sample(n.POD_INFO[0], {**labels.short,
-                                                               **self._identity_labels(owner)},
-                                               1, ts))
+                pl = self._cached(("pod", id(labels.short), owner),
+                                  lambda s=labels.short, o=owner: {**s,
+                                                                   **self._identity_labels(o)})
+                pod_info.samples.append(Sample(n.POD_INFO[0], pl, 1, ts))
         fams: list[Metric] = [f for _, f in sig_fams]
         fams.append(throttle)
         if not dcgm:
@@ -397,15 +403,32 @@ class GpuCollector:
         fams += [gpu_info, pod_info]
         return [f for f in fams if f.samples]
 
-    @staticmethod
-    def _processes(procs: Iterable, base: dict[str, str], mem: Metric, sm: Metric,
+    def _info_labels(self, g: GpuReading, ident: Identity) -> dict[str, str]:
+        info = self._info
+        labels = {
+            "gpu": str(g.index), self._uuid_key: g.uuid, "name": g.name,
+            "pci_bus_id": g.pci_bus_id, "driver_version": info.driver_version,
+            "cuda_driver_version": info.cuda_driver_version,
+            "mig_mode": "enabled" if g.mig_enabled else "disabled",
+        }
+        if self.hostname:
+            labels["hostname"] = self.hostname
+        labels.update(self._identity_labels(ident))
+        return labels
+
+    def _processes(self, procs: Iterable, base: dict[str, str], mem: Metric, sm: Metric,
                    ts: float | None) -> None:
         for p in procs:
-            pl = {**base, "pid": str(p.pid)}
+            pl = self._cached(("pid", id(base), p.pid), lambda p=p: {**base, "pid": str(p.pid)})
             if p.memory_used_bytes is not None:
                 mem.samples.append(Sample(mem.name, pl, p.memory_used_bytes, ts))
             if p.sm_utilization_percent is not None:
                 sm.samples.append(Sample(sm.name, pl, p.sm_utilization_percent / 100, ts))
+
+    def _health_labels(self, index: int, uuid: str) -> Labels:
+        return self._cached(("health", index, uuid),
+                            lambda: {**self._exporter_labels, "gpu": str(index),
+                                     self._uuid_key: uuid})
 
     def _health(self, snap: Snapshot | None, *, up: bool, duration: float | None,
                 ts: float | None) -> list[Metric]:
@@ -426,11 +449,11 @@ class GpuCollector:
         if snap is not None:
             gpu_up, unsupported = _fam(n.GPU_UP), _fam(n.UNSUPPORTED)
             for g in snap.gpus:
-                short = {**el, "gpu": str(g.index), self._uuid_key: g.uuid}
+                short = self._health_labels(g.index, g.uuid)
                 gpu_up.samples.append(Sample(n.GPU_UP[0], short, 1.0, ts))
                 unsupported.samples.append(Sample(n.UNSUPPORTED[0], short, g.unsupported_calls, ts))
             for fail in snap.failures:
-                short = {**el, "gpu": str(fail.index), self._uuid_key: fail.uuid}
+                short = self._health_labels(fail.index, fail.uuid)
                 gpu_up.samples.append(Sample(n.GPU_UP[0], short, 0.0, ts))
             fams += [f for f in (gpu_up, unsupported) if f.samples]
         errors = _fam(n.NVML_ERRORS)
@@ -441,25 +464,26 @@ class GpuCollector:
                     counts[kind] = counts.get(kind, 0) + count
             busy = self._busy
         for kind in sorted(counts):
-            errors.samples.append(Sample(n.NVML_ERRORS[0], {**el, "kind": kind}, counts[kind], ts))
+            kl = self._cached(("kind", kind), lambda k=kind: {**el, "kind": k})
+            errors.samples.append(Sample(n.NVML_ERRORS[0], kl, counts[kind], ts))
         fams.append(errors)
         inits = _fam(n.INITS)
         for result in ("failure", "success"):
-            inits.samples.append(Sample(n.INITS[0], {**el, "result": result}, self._inits[result],
-                                        ts))
+            rl = self._cached(("result", result), lambda r=result: {**el, "result": r})
+            inits.samples.append(Sample(n.INITS[0], rl, self._inits[result], ts))
         fams.append(inits)
         busy_f = _fam(n.BUSY)
         busy_f.samples.append(Sample(n.BUSY[0], el, busy, ts))
         fams.append(busy_f)
         fams.extend(self._mapping_health(ts))
         info = _fam(n.EXPORTER_INFO)
-        info.samples.append(Sample(n.EXPORTER_INFO[0], {
+        info.samples.append(Sample(n.EXPORTER_INFO[0], self._cached(("exporter",), lambda: {
             **el, "version": __version__, "naming": self.naming,
             "attribution": self.attribution.mode,
             "backend": self.backend.name, "driver_version": self._info.driver_version,
             "cuda_driver_version": self._info.cuda_driver_version,
             "nvml_version": self._info.nvml_version,
-        }, 1, ts))
+        }), 1, ts))
         fams.append(info)
         return fams
 
@@ -497,13 +521,3 @@ def m_owners_extra(g: GpuReading, attribution: Attribution,
 def _fam(spec: tuple[str, str, str]) -> _Family:
     family, _sample, typ = _family_spec(spec[0], spec[1])
     return _Family(family, spec[2], typ)
-
-
-class _Once:
-    """A collector that yields families already collected (to render them exactly once)."""
-
-    def __init__(self, families: list[Metric]) -> None:
-        self._families = families
-
-    def collect(self) -> list[Metric]:
-        return self._families

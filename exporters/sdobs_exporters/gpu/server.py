@@ -10,15 +10,20 @@ from __future__ import annotations
 import html
 import logging
 import threading
+from collections.abc import Callable
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.gc_collector import GCCollector
+from prometheus_client.openmetrics.exposition import ALLOWUTF8, UNDERSCORES
+from prometheus_client.openmetrics.exposition import generate_latest as om_generate_latest
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from .collector import GpuCollector
+from .exposition import render
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,17 @@ def make_registry(collector: GpuCollector, *, process_metrics: bool = True) -> C
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
     return registry
+
+
+def _encode(encoder: Callable[[CollectorRegistry], bytes], registry: CollectorRegistry) -> bytes:
+    """The negotiated format, through the cheaper renderer where it gives the same bytes."""
+    if encoder is generate_latest:
+        return render(registry.collect())
+    if isinstance(encoder, partial) and encoder.func is om_generate_latest and \
+            encoder.keywords.get("version") == "1.0.0" and \
+            encoder.keywords.get("escaping") in (UNDERSCORES, ALLOWUTF8):
+        return render(registry.collect(), openmetrics=True)  # all our names are legacy-valid
+    return encoder(registry)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -61,7 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-            body = encoder(srv.registry)
+            body = _encode(encoder, srv.registry)
         except Exception:  # a bug in the exporter itself, never a device error
             log.exception("rendering /metrics failed")
             self._reply(500, "text/plain; charset=utf-8",
