@@ -27,6 +27,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                "show which Knative metric dialects a Prometheus holds"),
     Subcommand("query", "sdobs.catalog.cli", "run a catalog signal against a Prometheus"),
     Subcommand("loadtest", "sdobs.loadtest.cli", "load-test an A1111 txt2img endpoint"),
+    Subcommand("app", "sdobs.app.cli", "serve the Dash monitoring app over a Prometheus"),
     Subcommand("dashboards", "sdobs.dashboards.cli", "generate and load the Grafana dashboards"),
 )
 

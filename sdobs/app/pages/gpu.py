@@ -1,0 +1,91 @@
+"""GPU page: utilisation, memory and power per pod and revision; busy vs allocated GPU-seconds."""
+
+from __future__ import annotations
+
+from dash import Dash, Output, html
+
+from .. import data
+from ..data import PageData
+from ..figures import fmt, series, timeseries
+from ..state import Parsed, ViewState
+from .common import Extra, Panel, card, register_data_callback, skeleton
+
+NAME = "gpu"
+NO_GPU = "no GPU series in this range"
+
+
+def _by(key: str, label: str, unit: str, y_range=None):
+    def build(page: PageData, state: ViewState) -> dict:
+        return timeseries(series(page.frame(key), page.window, (label,)), page.window, unit,
+                          empty_text=NO_GPU, y_range=y_range)  # fmt: skip
+
+    return build
+
+
+def _allocated(page: PageData, state: ViewState) -> dict:
+    lines = series(page.frame("allocated"), page.window, name="allocated")
+    lines += series(page.frame("busy"), page.window, name="busy")
+    return timeseries(lines, page.window, "short", empty_text=NO_GPU, shape="linear",
+                      dashes={"allocated": "dot"})  # fmt: skip
+
+
+def _memory(label: str):
+    def build(page: PageData, state: ViewState) -> dict:
+        lines = series(page.frame(f"memory_{label}"), page.window, (label,))
+        if label == "pod":
+            lines += series(page.frame("memory_total"), page.window, name="installed")
+        return timeseries(lines, page.window, "bytes", empty_text=NO_GPU,
+                          dashes={"installed": "dot"})  # fmt: skip
+
+    return build
+
+
+PANELS = (
+    Panel("gpu-allocated", "GPUs allocated vs busy", ("allocated", "busy"), _allocated,
+          "GPUs held by the pods (billed) against GPU-equivalents busy (sum of utilisation)",
+          wide=True),
+    Panel("gpu-util-pod", "Utilisation by pod", ("util_pod",),
+          _by("util_pod", "pod", "percentunit", (0, 1.02))),
+    Panel("gpu-util-revision", "Utilisation by revision", ("util_revision",),
+          _by("util_revision", "revision", "percentunit", (0, 1.02))),
+    Panel("gpu-memory-pod", "Memory by pod", ("memory_pod", "memory_total"), _memory("pod")),
+    Panel("gpu-memory-revision", "Memory by revision", ("memory_revision",),
+          _memory("revision")),
+    Panel("gpu-power-pod", "Power by pod", ("power_pod",), _by("power_pod", "pod", "watt")),
+    Panel("gpu-power-revision", "Power by revision", ("power_revision",),
+          _by("power_revision", "revision", "watt")),
+)  # fmt: skip
+
+
+def _cards(page: PageData, state: ViewState) -> list:
+    if page.dialect is not None and not page.results:
+        return [html.Div("this sdobs catalog has no GPU signals", className="empty-note")]
+    h = data.gpu_headline(page)
+    idle = None
+    if h["allocated"] is not None and h["busy"] is not None:
+        idle = h["allocated"] - h["busy"]
+    return [
+        card("GPU-seconds allocated", fmt(h["allocated"], "gpu_seconds"), id_="card-allocated",
+             hint="GPU time held by the pods over the range (what is billed)"),
+        card("GPU-seconds busy", fmt(h["busy"], "gpu_seconds"), id_="card-busy",
+             hint="GPU time a kernel ran over the range"),
+        card("Busy / allocated", fmt(h["busy_ratio"], "percentunit"), id_="card-busy-ratio"),
+        card("Idle GPU-seconds", fmt(idle, "gpu_seconds"), id_="card-idle",
+             hint="allocated but not busy: what scaling down sooner would save"),
+    ]  # fmt: skip
+
+
+def layout(parsed: Parsed) -> html.Div:
+    state = parsed.state
+    who = state.service or "all services"
+    where = state.namespace or "all namespaces"
+    return skeleton(NAME, f"GPU · {who}", where, PANELS,
+                    before=[html.Div(id="gpu-cards", className="cards")])
+
+
+def register(app: Dash, ctx) -> None:
+    extras = [Extra(Output("gpu-cards", "children"), _cards, ("h_allocated", "h_busy"))]
+    ctx.callbacks[NAME] = register_data_callback(
+        app, ctx, NAME, PANELS, extras,
+        lambda state: data.load_gpu(ctx.source, state, ctx.now()))
+

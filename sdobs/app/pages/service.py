@@ -1,0 +1,246 @@
+"""Service page: the reference console's panels, headline numbers and revision comparison."""
+
+from __future__ import annotations
+
+import dash
+from dash import Dash, Input, Output, State, dcc, html, no_update
+
+from ... import catalog
+from .. import data, figures
+from ..data import PageData
+from ..figures import CODE_CLASS_COLORS, fmt, series, timeseries
+from ..state import Parsed, ViewState, parse_search
+from .common import Extra, Panel, card, register_data_callback, skeleton
+
+NAME = "service"
+TITLE = "Service"
+LATENCY_KEYS = tuple(f"latency_{q:g}" for q in catalog.QUANTILES)
+POD_KEYS = tuple(f"pods_{s}" for s in data.POD_TREND)
+COMPARE_KEYS = ("c_volume", "c_success", "c_4xx", "c_5xx", "c_latency_0.5", "c_latency_0.95",
+                "c_latency_0.99", "c_latency_series", "c_volume_series")  # fmt: skip
+
+
+def _one(key: str, unit: str, name: str = ""):
+    def build(page: PageData, state: ViewState) -> dict:
+        return timeseries(series(page.frame(key), page.window, name=name), page.window, unit)
+
+    return build
+
+
+def _grouped(key: str, label: str, unit: str, colors: dict[str, str] | None = None):
+    def build(page: PageData, state: ViewState) -> dict:
+        lines = series(page.frame(key), page.window, (label,))
+        return timeseries(lines, page.window, unit, colors=colors)
+
+    return build
+
+
+def _latency(page: PageData, state: ViewState) -> dict:
+    lines = []
+    for q, key in zip(catalog.QUANTILES, LATENCY_KEYS, strict=True):
+        lines += series(page.frame(key), page.window, name=f"P{q * 100:g}")
+    return timeseries(lines, page.window, "s")
+
+
+def _pods(page: PageData, state: ViewState) -> dict:
+    lines = []
+    for s, key in zip(data.POD_TREND, POD_KEYS, strict=True):
+        lines += series(page.frame(key), page.window, name=s)
+    return timeseries(lines, page.window, "short", shape="hv", empty_text=figures.NO_DATA,
+                      dashes={"desired": "dot", "requested": "dash"})  # fmt: skip
+
+
+def _success(page: PageData, state: ViewState) -> dict:
+    return timeseries(series(page.frame("success"), page.window), page.window, "percentunit")
+
+
+PANELS = (
+    Panel("service-volume", "Request Volume", ("volume",), _one("volume", "reqps"),
+          "Requests per second as queue-proxy saw them"),
+    Panel("service-success", "Success Rate", ("success",), _success,
+          "Share of responses that are not 5xx"),
+    Panel("service-4xx", "4xx", ("rate_4xx",), _one("rate_4xx", "reqps"),
+          "Client-error responses per second"),
+    Panel("service-5xx", "5xx", ("rate_5xx",), _one("rate_5xx", "reqps"),
+          "Server-error responses per second"),
+    Panel("service-by-revision", "Request Volume by Revision", ("by_revision",),
+          _grouped("by_revision", "revision", "reqps")),
+    Panel("service-by-code", "Request Volume by Response Code Class", ("by_code_class",),
+          _grouped("by_code_class", "code_class", "reqps", CODE_CLASS_COLORS)),
+    Panel("service-latency", "Response Time P50 / P90 / P95 / P99", LATENCY_KEYS, _latency,
+          "Latency quantiles at queue-proxy, interpolated in Knative's histogram buckets"),
+    Panel("service-pods", "Pod Scaling Trend", POD_KEYS, _pods,
+          "Desired, requested, actual (ready), pending and terminating pods"),
+)  # fmt: skip
+
+
+def _headline(page: PageData, state: ViewState) -> list:
+    h = data.headline(page)
+    span = fmt(page.window.span, "s") if page.window.span < 60 else _span(page.window.span)
+    cards = [
+        card("Request Volume (avg)", fmt(h["volume"], "reqps"), id_="card-volume",
+             hint=f"average over the {span} range"),
+        card("Requests in range", fmt(h["requests"], "count"), id_="card-requests"),
+        card("Success Rate", fmt(h["success"], "percentunit"), id_="card-success"),
+        card("4xx (avg)", fmt(h["rate_4xx"], "reqps"), id_="card-4xx"),
+        card("5xx (avg)", fmt(h["rate_5xx"], "reqps"), id_="card-5xx"),
+    ]
+    for q in catalog.QUANTILES:
+        label = f"P{q * 100:g}"
+        cards.append(card(label, fmt(h[f"latency_{q:g}"], "s"), id_=f"card-p{q * 100:g}",
+                          hint=f"{label} response time over the range"))
+    cards.append(card("Pods now", fmt(h["pods"], "count"), id_="card-pods"))
+    return cards
+
+
+def _span(seconds: float) -> str:
+    if seconds % 86400 == 0:
+        return f"{seconds / 86400:g} d"
+    if seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    return f"{seconds / 60:.0f} min"
+
+
+def _pair(page: PageData, state: ViewState) -> tuple[str | None, str | None]:
+    seen = data.revisions_seen(page)
+    a, b = data.default_pair(seen)
+    return state.compare_a or a, state.compare_b or b
+
+
+def _compare_options(page: PageData, state: ViewState) -> list:
+    seen = data.revisions_seen(page)
+    for extra in (state.compare_a, state.compare_b):
+        if extra and extra not in seen:
+            seen.append(extra)
+    opts = [{"label": r, "value": r} for r in seen]
+    return [opts, opts]
+
+
+def _compare_values(page: PageData, state: ViewState) -> list:
+    a, b = _pair(page, state)
+    return [a, b]
+
+
+def _compare(page: PageData, state: ViewState) -> list:
+    a, b = _pair(page, state)
+    table = data.comparison(page, a, b)
+    if table.empty:
+        return [html.Div("no requests in this range", className="empty-note")]
+    head = html.Tr([html.Th("")] + [html.Th(r, className="rev-a" if i == 0 else "rev-b")
+                                     for i, r in enumerate(table["revision"])])  # fmt: skip
+    rows = [head]
+    for col, label, unit in (
+        ("share", "Traffic share", "percentunit"), ("volume", "Requests/s", "reqps"),
+        ("success", "Success rate", "percentunit"), ("rate_4xx", "4xx/s", "reqps"),
+        ("rate_5xx", "5xx/s", "reqps"), ("latency_0.5", "P50", "s"),
+        ("latency_0.95", "P95", "s"), ("latency_0.99", "P99", "s"),
+    ):  # fmt: skip
+        cells = [html.Td(fmt(_num(v), unit)) for v in table[col]]
+        rows.append(html.Tr([html.Th(label), *cells]))
+    pair = [r for r in (a, b) if r]
+    lat = [(n, y) for n, y in series(page.frame("c_latency_series"), page.window,
+                                     ("revision",)) if n in pair]  # fmt: skip
+    vol = series(page.frame("c_volume_series"), page.window, ("revision",))
+    colors = {r: figures.PALETTE[i] for i, r in enumerate(pair)}
+    total = None
+    for _, y in vol:
+        total = y.copy() if total is None else _nansum(total, y)
+    share = [(n, y / total) for n, y in vol if n in pair] if total is not None else []
+    return [
+        html.Table(className="compare", id="compare-table", children=rows),
+        html.Div(className="compare-graphs", children=[
+            html.Div(className="panel", children=[
+                html.H3("P95 by revision"),
+                dcc.Graph(id="compare-latency", figure=timeseries(
+                    lat, page.window, "s", colors=colors, height=220),
+                    config={"displaylogo": False})]),
+            html.Div(className="panel", children=[
+                html.H3("Traffic share by revision"),
+                dcc.Graph(id="compare-share", figure=timeseries(
+                    share, page.window, "percentunit", colors=colors, height=220,
+                    y_range=(0, 1)), config={"displaylogo": False})]),
+        ]),
+    ]  # fmt: skip
+
+
+def _num(v: object) -> float | None:
+    try:
+        return None if v is None else float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _nansum(a, b):
+    import numpy as np
+
+    out = np.where(np.isnan(a), 0, a) + np.where(np.isnan(b), 0, b)
+    out[np.isnan(a) & np.isnan(b)] = np.nan
+    return out
+
+
+def layout(parsed: Parsed) -> html.Div:
+    state = parsed.state
+    who = state.service or "all services"
+    where = state.namespace or "all namespaces"
+    revs = f" · revisions {', '.join(state.revisions)}" if state.revisions else ""
+    compare = html.Section(className="section", children=[
+        html.H2("Revision comparison"),
+        html.Div(className="compare-pick", children=[
+            html.Label(["A", dcc.Dropdown(id="compare-a", value=state.compare_a,
+                                          clearable=False, placeholder="revision A")]),
+            html.Label(["B", dcc.Dropdown(id="compare-b", value=state.compare_b,
+                                          clearable=False, placeholder="revision B")]),
+        ]),
+        html.Div(id="compare-body"),
+    ])  # fmt: skip
+    return skeleton(NAME, f"{who}", f"{where}{revs}", PANELS,
+                    before=[html.Div(id="service-cards", className="cards")], after=[compare])
+
+
+def register(app: Dash, ctx) -> None:
+    extras = [
+        Extra(Output("service-cards", "children"), _headline),
+        Extra(Output("compare-body", "children"), _compare, COMPARE_KEYS),
+        Extra([Output("compare-a", "options"), Output("compare-b", "options")],
+              _compare_options, COMPARE_KEYS),
+        Extra([Output("compare-a", "value"), Output("compare-b", "value")],
+              _compare_values, COMPARE_KEYS),
+    ]
+    ctx.callbacks[NAME] = register_data_callback(
+        app, ctx, NAME, PANELS, _flatten(extras),
+        lambda state: data.load_service(ctx.source, state, ctx.now()),
+        page_local=("compare_a", "compare_b"))
+
+    @app.callback(Output("url", "search", allow_duplicate=True),
+                  Input("compare-a", "value"), Input("compare-b", "value"),
+                  State("url", "search"), State("compare-a", "options"),
+                  prevent_initial_call=True)  # fmt: skip
+    def pick(a: str | None, b: str | None, search: str | None, opts: list | None):
+        """Put the picked revisions into the URL (so the comparison is shared with it)."""
+        state = parse_search(search).state
+        if dash.ctx.triggered_id is None:
+            return no_update
+        seen = [o["value"] for o in opts or []]
+        if state.compare_a is None and state.compare_b is None and \
+                (a, b) == data.default_pair(seen):
+            return no_update  # the page filled in its defaults: nothing the user chose
+        new = state.with_(compare_a=a or None, compare_b=b or None).to_search()
+        return no_update if new == (search or "") else new
+
+    ctx.callbacks[f"{NAME}-pick"] = pick
+
+
+def _flatten(extras: list[Extra]) -> list[Extra]:
+    """Split extras with several outputs into one Extra per output."""
+    out = []
+    for e in extras:
+        if isinstance(e.output, list):
+            for i, o in enumerate(e.output):
+                out.append(Extra(o, _nth(e.build, i), e.keys))
+        else:
+            out.append(e)
+    return out
+
+
+def _nth(build, i: int):
+    return lambda page, state: build(page, state)[i]
