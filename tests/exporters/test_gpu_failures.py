@@ -294,3 +294,22 @@ def test_no_memory_growth_over_many_scrapes() -> None:
         tracemalloc.stop()
     growth = sum(s.size_diff for s in after.compare_to(before, "filename"))
     assert growth < 32 * 1024, f"{growth} bytes more after 300 scrapes"
+
+
+def test_pynvml_version_mismatch_and_getter_bugs_stay_local(caplog) -> None:
+    fake = two_gpus()
+    fake.gpus[0].fail["nvmlDeviceGetComputeRunningProcesses"] = \
+        lambda: pynvml.NVMLLibraryMismatchError("Unversioned function called")
+    fake.gpus[1].fail["nvmlDeviceGetClockInfo"] = lambda: TypeError("struct drift")
+    c = make(fake)
+    with caplog.at_level(logging.WARNING, logger="sdobs_exporters.gpu"):
+        for _ in range(3):
+            m = scrape(c)
+            assert value(m, "sdobs_gpu_exporter_up") == 1.0
+    assert value(m, "sdobs_gpu_process_memory_used_bytes", gpu="0") is None
+    assert value(m, "sdobs_gpu_process_memory_used_bytes", gpu="1") is not None
+    assert value(m, "sdobs_gpu_sm_clock_hertz", gpu="1") is None
+    assert value(m, "sdobs_gpu_sm_clock_hertz", gpu="0") == 1695e6
+    assert errors(m, "function_not_found") == 1
+    assert errors(m, "internal") == 2  # SM and memory clock of GPU 1, each once
+    assert len([r for r in caplog.records if "not calling it again" in r.getMessage()]) == 3

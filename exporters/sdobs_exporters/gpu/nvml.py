@@ -180,6 +180,16 @@ class NvmlBackend:
     def _count(self, kind: str) -> None:
         self.error_counts[kind] = self.error_counts.get(kind, 0) + 1
 
+    def _unexpected(self, dev: _Device | None, key: str, exc: Exception) -> None:
+        """A getter failed outside NVML's error codes: count it and stop calling it."""
+        mismatch = type(exc).__name__ == "NVMLLibraryMismatchError"  # old driver, no _v3 symbol
+        self._count("function_not_found" if mismatch else "internal")
+        if dev is not None:
+            if key not in dev.unsupported:
+                log.warning("NVML getter %s failed on GPU %d (%s): %r; not calling it again",
+                            key, dev.index, dev.uuid, exc)
+            dev.unsupported.add(key)
+
     def _call(self, dev: _Device | None, key: str, fn: Callable[..., Any], *args: Any) -> Any:
         """Call one getter; _MISSING when it failed (the reason is counted and maybe remembered)."""
         if dev is not None and key in dev.unsupported:
@@ -197,6 +207,9 @@ class NvmlBackend:
                 raise _GpuGone(kind) from exc
             if code in UNSUPPORTED and dev is not None:
                 dev.unsupported.add(key)
+            return _MISSING
+        except Exception as exc:  # pynvml's own errors (struct or version drift) and bugs
+            self._unexpected(dev, key, exc)
             return _MISSING
         finally:
             if self.record_timings:
@@ -365,6 +378,10 @@ class NvmlBackend:
                 if getattr(exc, "value", None) in DRIVER_LIFECYCLE:
                     raise _DriverGone(kind) from exc
                 return
+            except Exception as exc:
+                self._unexpected(None, "xid_events", exc)
+                self._free_events()  # stop polling a broken event set
+                return
             if not int(event.eventType) & _XID_CRITICAL_ERROR:
                 continue
             try:
@@ -499,6 +516,9 @@ class NvmlBackend:
                 if code in UNSUPPORTED:
                     dev.unsupported.add("process_utilization")
                 return readings
+        except Exception as exc:
+            self._unexpected(dev, "process_utilization", exc)
+            return readings
         latest: dict[int, tuple[int, int]] = {}
         for s in samples:
             pid, ts = int(s.pid), int(s.timeStamp)
@@ -516,6 +536,8 @@ class NvmlBackend:
             return []
         out = []
         for slot in range(int(slots)):
+            if f"mig{slot}_handle" in dev.unsupported:
+                continue
             try:
                 mh = nvml.nvmlDeviceGetMigDeviceHandleByIndex(dev.handle, slot)
             except nvml.NVMLError as exc:
@@ -528,6 +550,9 @@ class NvmlBackend:
                     raise _DriverGone(kind) from exc
                 if code in GPU_LIFECYCLE:
                     raise _GpuGone(kind) from exc
+                continue
+            except Exception as exc:
+                self._unexpected(dev, f"mig{slot}_handle", exc)
                 continue
             key = f"mig{slot}_"  # unsupported calls are remembered per MIG slot
             uuid = call(dev, f"{key}uuid", nvml.nvmlDeviceGetUUID, mh)
