@@ -26,6 +26,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("dialect", "sdobs.knative.cli",
                "show which Knative metric dialects a Prometheus holds"),
     Subcommand("query", "sdobs.catalog.cli", "run a catalog signal against a Prometheus"),
+    Subcommand("simulate", "sdobs.sim.cli", "backfill a local Prometheus with the twin's history"),
     Subcommand("loadtest", "sdobs.loadtest.cli", "load-test an A1111 txt2img endpoint"),
     Subcommand("app", "sdobs.app.cli", "serve the Dash monitoring app over a Prometheus"),
     Subcommand("dashboards", "sdobs.dashboards.cli", "generate and load the Grafana dashboards"),

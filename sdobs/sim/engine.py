@@ -49,7 +49,7 @@ from sdobs.sim.requestpath import (
     assign_subsets,
     queue_depth_limit,
 )
-from sdobs.sim.servicetime import ServiceTimeModel
+from sdobs.sim.servicetime import ServiceTimeModel, Txt2Img
 from sdobs.sim.traffic import Traffic
 
 # Event kinds, most frequent first.
@@ -81,6 +81,7 @@ class ServiceLog:
     pod_names: list[str]
     pod_ips: list[str]
     depth: dict[str, np.ndarray]  # pod, t, depth (queue-proxy breaker in-flight at arrival)
+    bodies: list[Txt2Img]  # request bodies, indexed by requests["body"]
     start: float
     end: float
     events: int = 0
@@ -201,6 +202,7 @@ class ServiceSim:
             rev.auto = RevisionAutoscaler(rev.kpa, t, ready=n,
                                           activator_programmed_delay=self.cluster.network_programming)
             rev.data_mode = rev.auto.pa.mode
+            rev.ticks.append((t, n, rev.auto.ebc, 0.0, 0.0, 0, 1))  # a settled decider
             # A revision's subset has MIN_ACTIVATORS activators unless the cluster runs fewer.
             k = 1 if rev.gateway else max(1, min(self.cluster.activators, MIN_ACTIVATORS))
             rev.acts = [ActivatorState(a) for a in range(k)]
@@ -232,8 +234,8 @@ class ServiceSim:
     # -- pods ---------------------------------------------------------------------------------
     def _new_pod(self, rev: _Rev, t: float) -> Pod:
         pid = self.pod_id_base + len(self.all_pods)
-        n = self.ip_base + len(self.all_pods)
-        ip = f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{(n & 255) or 1}"
+        n = self.ip_base + len(self.all_pods) + 1
+        ip = f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
         pod = Pod(pid, rev.idx, pod_name(rev.spec.name, rev.hash, self.rng), ip, t)
         pod.order = len(self.all_pods)
         self.all_pods.append(pod)
@@ -737,7 +739,7 @@ class ServiceSim:
             pod_names=[p.name for p in pods], pod_ips=[p.ip for p in pods],
             depth={"pod": depth[:, 0].astype(np.int64), "t": depth[:, 1],
                    "depth": depth[:, 2].astype(np.int64)},
-            start=self.options.warmup, end=end, events=self.events,
+            bodies=self.bodies, start=self.options.warmup, end=end, events=self.events,
         )  # fmt: skip
 
 

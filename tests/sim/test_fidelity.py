@@ -27,10 +27,11 @@ def test_one_request_at_zero_with_cc1_tu70_wants_two_pods_and_panics() -> None:
     svc = service(kpa(target_utilization_percentage="70"))
     log = simulate_service(svc, closed(1, 1), SimOptions(duration=120))
     ticks = log.revisions[0].ticks
+    assert ticks["t"][0] == 0 and ticks["desired"][0] == 0  # settled at zero scale
     # The activator's immediate stat pokes the decider at the request's arrival.
-    assert ticks["t"][0] == pytest.approx(5.0)
-    assert ticks["desired"][0] == 2  # ceil(1 / 0.7)
-    assert ticks["panic_mode"][0] == 1  # 2 / max(1, 0 ready) >= 2.0
+    assert ticks["t"][1] == pytest.approx(5.0)
+    assert ticks["desired"][1] == 2  # ceil(1 / 0.7)
+    assert ticks["panic_mode"][1] == 1  # 2 / max(1, 0 ready) >= 2.0
     counts = log.revisions[0].counts
     assert counts["requested"].max() == 2
     assert log.requests["code"].tolist() == [200]
