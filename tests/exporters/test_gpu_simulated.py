@@ -121,3 +121,15 @@ def test_many_pods_render_repeatedly() -> None:
             gpu.utilization = (step % 2) * 0.8
             gpu.advance(1.0)
             assert b'revision="r-00001"' in c.render()
+
+
+def test_pid_churn_keeps_label_caches_bounded_and_correct() -> None:
+    gpus = [SimulatedGpu.create("a10", index=i, seed="churn") for i in range(2)]
+    c = GpuCollector(SimulatedBackend(gpus), identity=IDENT)
+    for step in range(4500):  # past the label cache's bound, so it is cleared at least once
+        for i, gpu in enumerate(gpus):
+            gpu.processes = [SimulatedProcess(10_000 * (i + 1) + step, GIB)]
+        fam = next(f for f in c.families() if f.name == "sdobs_gpu_process_memory_used_bytes")
+        got = sorted((s.labels["gpu"], s.labels["pid"]) for s in fam.samples)
+        assert got == [("0", str(10_000 + step)), ("1", str(20_000 + step))]
+    assert len(c._lcache) <= 8193

@@ -65,6 +65,7 @@ class _SignalSpec:
 class _GpuLabels:
     """Label dicts of one GPU, built once and shared by every sample of that GPU."""
 
+    key: tuple[object, ...]  # what the label sets are built from; keys derived caches too
     base: Labels
     short: Labels  # gpu + uuid only, for the info series
     reasons: list[tuple[Labels, int]] = field(default_factory=list)
@@ -308,10 +309,10 @@ class GpuCollector:
             if self._info.driver_version:
                 base["DCGM_FI_DRIVER_VERSION"] = self._info.driver_version
             base.update(self._identity_labels(ident))
-            labels = _GpuLabels(base, short)
+            labels = _GpuLabels(key, base, short)
         else:
             base = Labels({**short, **self._identity_labels(ident)})
-            labels = _GpuLabels(base, short)
+            labels = _GpuLabels(key, base, short)
             labels.reasons = [(Labels({**base, "reason": r}), bit)
                               for r, bit in n.THROTTLE_REASONS]
         self._label_cache[key] = labels
@@ -352,23 +353,24 @@ class GpuCollector:
                             Sample(throttle.name, rl, 1.0 if reasons & bit else 0.0, ts))
             if not dcgm and g.xid_errors:
                 for code, count in sorted(g.xid_errors.items()):
-                    xl = self._cached(("xid", id(base), code),
+                    xl = self._cached(("xid", labels.key, code),
                                       lambda b=base, c=code: {**b, "xid": str(c)})
                     xid.samples.append(Sample(n.XID_ERRORS[0], xl, count, ts))
             if not dcgm and self.process_metrics and g.processes:
-                self._processes(g.processes, base, proc_mem, proc_sm, ts)
+                self._processes(g.processes, labels, proc_mem, proc_sm, ts)
             gpu_info.samples.append(Sample(n.GPU_INFO[0], self._cached(
-                ("info", id(base), g.mig_enabled),
+                ("info", labels.key, g.mig_enabled),
                 lambda g=g, ident=ident: self._info_labels(g, ident)), 1, ts))
             for owner in owners:
-                pl = self._cached(("pod", id(labels.short), owner),
+                pl = self._cached(("pod", labels.key, owner),
                                   lambda s=labels.short, o=owner: {**s,
                                                                    **self._identity_labels(o)})
                 pod_info.samples.append(Sample(n.POD_INFO[0], pl, 1, ts))
             for m in g.mig_devices:
                 m_owners = attribution.owners(m.uuid, -1, None) or owners
                 m_ident = m_owners[0] if len(m_owners) == 1 else UNATTRIBUTED
-                m_base = self._labels(g, m_ident).base
+                m_labels = self._labels(g, m_ident)
+                m_base = m_labels.base
                 if dcgm:
                     ml = {**m_base, "GPU_I_PROFILE": m.profile, "GPU_I_ID": str(m.gpu_instance_id)}
                     for attr, value, div in (("memory_used_bytes", m.memory_used_bytes, n.MIB),
@@ -390,9 +392,9 @@ class GpuCollector:
                         fam.samples.append(Sample(fam.name, ml, value / div if div != 1 else value,
                                                   ts))
                 if self.process_metrics and m.processes:
-                    self._processes(m.processes, m_base, proc_mem, proc_sm, ts)
+                    self._processes(m.processes, m_labels, proc_mem, proc_sm, ts)
             for owner in m_owners_extra(g, attribution, owners):
-                pl = self._cached(("pod", id(labels.short), owner),
+                pl = self._cached(("pod", labels.key, owner),
                                   lambda s=labels.short, o=owner: {**s,
                                                                    **self._identity_labels(o)})
                 pod_info.samples.append(Sample(n.POD_INFO[0], pl, 1, ts))
@@ -416,10 +418,11 @@ class GpuCollector:
         labels.update(self._identity_labels(ident))
         return labels
 
-    def _processes(self, procs: Iterable, base: dict[str, str], mem: Metric, sm: Metric,
+    def _processes(self, procs: Iterable, labels: _GpuLabels, mem: Metric, sm: Metric,
                    ts: float | None) -> None:
+        base = labels.base
         for p in procs:
-            pl = self._cached(("pid", id(base), p.pid), lambda p=p: {**base, "pid": str(p.pid)})
+            pl = self._cached(("pid", labels.key, p.pid), lambda p=p: {**base, "pid": str(p.pid)})
             if p.memory_used_bytes is not None:
                 mem.samples.append(Sample(mem.name, pl, p.memory_used_bytes, ts))
             if p.sm_utilization_percent is not None:
