@@ -40,6 +40,7 @@ from .style import INDEX
 
 NAV = {"fleet": "Fleet", "service": "Service", "scaling": "Scaling", "gpu": "GPU"}
 CONTROLS = ("ctl-ns", "ctl-service", "ctl-rev", "ctl-range", "ctl-from", "ctl-to", "ctl-refresh")
+LISTED = ("ctl-ns", "ctl-service", "ctl-rev")  # dropdowns whose options come from Prometheus
 ClientLike = str | PrometheusClient | Source | Callable[[], PrometheusClient]
 
 
@@ -283,11 +284,19 @@ def _register_shell(app: Dash, ctx: AppContext) -> None:
         Output("url", "search"), *[Output(c, "value") for c in CONTROLS],
         Output("tick", "interval"), Output("tick", "disabled"),
         Output("url-problems", "children"), *[Output(f"nav-{p}", "href") for p in PAGES],
+        *[Output(c, "options", allow_duplicate=True) for c in LISTED],
         Input("url", "search"), *[Input(c, "value") for c in CONTROLS],
+        *[State(c, "options") for c in LISTED],
+        prevent_initial_call="initial_duplicate",
     )  # fmt: skip
     def sync(search: str | None, *values):
-        """URL to controls when the URL changed; controls to URL when the user changed one."""
-        current = dict(zip(CONTROLS, values, strict=True))
+        """URL to controls when the URL changed; controls to URL when the user changed one.
+
+        A dropdown drops a value that is not among its options, so a value set here is added
+        to the options in the same answer (Prometheus' full lists follow from fill_options).
+        """
+        current = dict(zip(CONTROLS, values[: len(CONTROLS)], strict=True))
+        listed = dict(zip(LISTED, values[len(CONTROLS):], strict=True))
         trigger = dash.ctx.triggered_id
         now = ctx.now()
         parsed = parse_search(search, now)
@@ -306,8 +315,9 @@ def _register_shell(app: Dash, ctx: AppContext) -> None:
         outs = [no_update if _same(wanted[c], current[c]) else wanted[c] for c in CONTROLS]
         seconds = state.refresh_seconds
         hrefs = [ctx.path(p) + _shared(state).to_search() for p in PAGES]
+        options = [_with_values(listed[c], wanted[c]) for c in LISTED]
         return [new_search, *outs, (seconds or 60) * 1000, seconds == 0, _problems(problems),
-                *hrefs]  # fmt: skip
+                *hrefs, *options]  # fmt: skip
 
     @app.callback(
         Output("ctl-ns", "options"), Output("ctl-service", "options"),
@@ -332,6 +342,16 @@ def _register_shell(app: Dash, ctx: AppContext) -> None:
         return out
 
     ctx.callbacks.update(route=route, sync=sync, options=fill_options)
+
+
+def _with_values(options: list | None, value: object):
+    """``options`` plus any of ``value`` missing from them (no_update when none is)."""
+    values = [v for v in (value if isinstance(value, list) else [value]) if v]
+    have = {o["value"] for o in options or [] if isinstance(o, dict)}
+    missing = [v for v in values if v not in have]
+    if not missing:
+        return no_update
+    return [*(options or []), *({"label": v, "value": v} for v in missing)]
 
 
 def _same(a: object, b: object) -> bool:

@@ -363,7 +363,7 @@ def gpu_specs(cat: Catalog, state: ViewState, window: Window) -> list[Spec]:
         ]
     sub_step = f"{math.ceil(max(window.step, 1))}s"
     specs += [
-        Spec("memory_total", cat.gpu_memory_total(sel)),
+        Spec("memory_total", cat.gpu_memory_total(sel, ("revision",))),
         Spec("allocated", cat.gpus_allocated(sel)),
         Spec("busy", cat.gpus_busy(sel)),
         Spec("h_allocated", cat.gpu_seconds(sel, "allocated", window.span_window, sub_step),

@@ -26,6 +26,9 @@ EVENT_STYLE = {
     "scale-to-zero": ("x", "#c0392b"),
 }
 NO_REQUESTS = "no requests in this range"
+#: One line of tick labels (times within a day, dates beyond), so legends never overlap them.
+TIME_TICKS = [{"dtickrange": [None, 86_400_000], "value": "%H:%M"},
+              {"dtickrange": [86_400_000, None], "value": "%b %d"}]
 NO_DATA = "no data in this range"
 
 _AXES = {
@@ -52,9 +55,10 @@ def layout(window: Window, unit: str, *, height: int = 260, legend: bool = True)
         "font": {"family": "system-ui, sans-serif", "size": 12},
         "hovermode": "x unified",
         "showlegend": legend,
-        "legend": {"orientation": "h", "y": -0.18, "x": 0},
+        "legend": {"orientation": "h", "y": -0.1, "yanchor": "top", "x": 0},
         "xaxis": {"type": "date", "range": [window.start * 1000, window.end * 1000],
-                  "gridcolor": "#eceff3", "title": {"text": ""}},
+                  "gridcolor": "#eceff3", "title": {"text": ""},
+                  "hoverformat": "%Y-%m-%d %H:%M:%S UTC", "tickformatstops": TIME_TICKS},
         "yaxis": axis(unit),
         "uirevision": "keep",  # keep the user's zoom across refreshes
     }
@@ -197,7 +201,7 @@ def fmt(value: float | None, unit: str) -> str:
     if unit == "gpu_seconds":
         return f"{_num(v / 3600)} GPU-h" if abs(v) >= 36000 else f"{_num(v)} GPU-s"
     if unit == "count":
-        return f"{v:,.0f}" if v == round(v) else f"{v:,.2f}"
+        return f"{v:,.0f}" if (v == round(v) or abs(v) >= 100) else f"{v:.3g}"
     return _num(v)
 
 

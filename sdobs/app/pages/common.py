@@ -21,6 +21,7 @@ from ..figures import empty
 from ..state import ViewState, parse_search
 
 WAITING = "waiting for Prometheus"
+HEIGHT = 260  # px, as the figures' layouts say
 FAILED_FIRST = "no data: the query failed (see the banner)"
 
 
@@ -54,8 +55,9 @@ def panel_box(panel: Panel) -> html.Div:
                 html.H3(panel.title, title=panel.help or None),
                 html.Span("stale", className="stale-badge"),
             ]),
-            dcc.Graph(id=panel.id, figure=_placeholder(), config={"displaylogo": False,
-                      "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}),
+            dcc.Graph(id=panel.id, figure=_placeholder(), style={"height": f"{HEIGHT}px"},
+                      config={"displaylogo": False, "responsive": True,
+                              "modeBarButtonsToRemove": ["lasso2d", "select2d"]}),
         ],
     )  # fmt: skip
 
@@ -179,4 +181,11 @@ def register_data_callback(app: Dash, ctx: Any, name: str, panels: Sequence[Pane
     app.callback(outputs, Input("url", "search"), Input("tick", "n_intervals"),
                  State(f"{name}-meta", "data"))(update)  # fmt: skip
     update.render = render  # for direct tests
+    update.outputs = outputs
     return update
+
+
+def by_id(callback: Callable, values: Sequence[Any]) -> dict[str, Any]:
+    """A data callback's answer keyed ``"id.property"`` (for tests and the benchmark)."""
+    return {f"{o.component_id}.{o.component_property}": v
+            for o, v in zip(callback.outputs, values, strict=True)}  # fmt: skip

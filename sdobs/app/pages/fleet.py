@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 
-import dash
-from dash import Dash, Input, Output, dcc, html, no_update
+from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from .. import data
 from ..data import PageData
@@ -128,15 +127,12 @@ def register(app: Dash, ctx) -> None:
         app, ctx, NAME, (), extras, lambda state: data.load_fleet(ctx.source, state, ctx.now()),
         page_local=("query", "sort", "descending", "page"))
 
-    @app.callback(Output("url", "search", allow_duplicate=True), Output("fleet-q", "value"),
-                  Input("fleet-q", "value"), Input("url", "search"),
-                  prevent_initial_call=True)  # fmt: skip
+    @app.callback(Output("url", "search", allow_duplicate=True), Input("fleet-q", "value"),
+                  State("url", "search"), prevent_initial_call=True)  # fmt: skip
     def search(q: str | None, url_search: str | None):
-        """The search box and the URL's ``q`` follow each other."""
+        """Put the search text into the URL (back on the first page of results)."""
         state = parse_search(url_search).state
-        if dash.ctx.triggered_id == "url":
-            return no_update, (state.query if (q or "") != state.query else no_update)
         new = state.with_(query=(q or "").strip()[:100], page=1).to_search()
-        return (no_update if new == (url_search or "") else new), no_update
+        return no_update if new == (url_search or "") else new
 
     ctx.callbacks[f"{NAME}-search"] = search

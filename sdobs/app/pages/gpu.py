@@ -32,8 +32,8 @@ def _allocated(page: PageData, state: ViewState) -> dict:
 def _memory(label: str):
     def build(page: PageData, state: ViewState) -> dict:
         lines = series(page.frame(f"memory_{label}"), page.window, (label,))
-        if label == "pod":
-            lines += series(page.frame("memory_total"), page.window, name="installed")
+        if label == "revision":
+            lines += series(page.frame("memory_total"), page.window, (label,), name="installed")
         return timeseries(lines, page.window, "bytes", empty_text=NO_GPU,
                           dashes={"installed": "dot"})  # fmt: skip
 
@@ -48,9 +48,9 @@ PANELS = (
           _by("util_pod", "pod", "percentunit", (0, 1.02))),
     Panel("gpu-util-revision", "Utilisation by revision", ("util_revision",),
           _by("util_revision", "revision", "percentunit", (0, 1.02))),
-    Panel("gpu-memory-pod", "Memory by pod", ("memory_pod", "memory_total"), _memory("pod")),
-    Panel("gpu-memory-revision", "Memory by revision", ("memory_revision",),
-          _memory("revision")),
+    Panel("gpu-memory-pod", "Memory used by pod", ("memory_pod",), _memory("pod")),
+    Panel("gpu-memory-revision", "Memory used / installed by revision",
+          ("memory_revision", "memory_total"), _memory("revision")),
     Panel("gpu-power-pod", "Power by pod", ("power_pod",), _by("power_pod", "pod", "watt")),
     Panel("gpu-power-revision", "Power by revision", ("power_revision",),
           _by("power_revision", "revision", "watt")),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dash
+import numpy as np
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from ... import catalog
@@ -145,7 +146,10 @@ def _compare(page: PageData, state: ViewState) -> list:
     total = None
     for _, y in vol:
         total = y.copy() if total is None else _nansum(total, y)
-    share = [(n, y / total) for n, y in vol if n in pair] if total is not None else []
+    share = []
+    if total is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = [(n, np.where(total > 0, y / total, np.nan)) for n, y in vol if n in pair]
     return [
         html.Table(className="compare", id="compare-table", children=rows),
         html.Div(className="compare-graphs", children=[
@@ -153,12 +157,13 @@ def _compare(page: PageData, state: ViewState) -> list:
                 html.H3("P95 by revision"),
                 dcc.Graph(id="compare-latency", figure=timeseries(
                     lat, page.window, "s", colors=colors, height=220),
-                    config={"displaylogo": False})]),
+                    style={"height": "220px"}, config={"displaylogo": False})]),
             html.Div(className="panel", children=[
                 html.H3("Traffic share by revision"),
                 dcc.Graph(id="compare-share", figure=timeseries(
                     share, page.window, "percentunit", colors=colors, height=220,
-                    y_range=(0, 1)), config={"displaylogo": False})]),
+                    y_range=(0, 1)), style={"height": "220px"},
+                    config={"displaylogo": False})]),
         ]),
     ]  # fmt: skip
 
@@ -171,8 +176,6 @@ def _num(v: object) -> float | None:
 
 
 def _nansum(a, b):
-    import numpy as np
-
     out = np.where(np.isnan(a), 0, a) + np.where(np.isnan(b), 0, b)
     out[np.isnan(a) & np.isnan(b)] = np.nan
     return out
