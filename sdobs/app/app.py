@@ -93,7 +93,7 @@ def _source(prometheus: ClientLike | None, dialect: str | None, scrape_interval:
 
         prometheus = DEFAULT_URL
     if isinstance(prometheus, str):
-        client = PrometheusClient(prometheus, timeout=timeout, max_workers=10)
+        client = PrometheusClient(prometheus, timeout=timeout, max_workers=8)
     elif isinstance(prometheus, PrometheusClient):
         client = prometheus
     else:

@@ -26,7 +26,7 @@ def app_from_env(env: dict[str, str] | os._Environ = os.environ):
                          "or neither")  # fmt: skip
     timeout = float(env.get("SDOBS_TIMEOUT", "15"))
     client = PrometheusClient(
-        env.get("SDOBS_PROMETHEUS_URL", DEFAULT_URL), timeout=timeout, max_workers=10,
+        env.get("SDOBS_PROMETHEUS_URL", DEFAULT_URL), timeout=timeout, max_workers=8,
         username=env.get("SDOBS_PROMETHEUS_USER"),
         password=env.get("SDOBS_PROMETHEUS_PASSWORD"),
         bearer_token=env.get("SDOBS_PROMETHEUS_TOKEN"),

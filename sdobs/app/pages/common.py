@@ -44,6 +44,7 @@ class Extra:
     output: Output
     build: Callable[[PageData, ViewState], Any]
     keys: tuple[str, ...] = field(default=())  # keep the old value when these failed
+    title: str = ""  # what the banner calls these keys
 
 
 def panel_box(panel: Panel) -> html.Div:
@@ -66,7 +67,9 @@ def _placeholder() -> dict:
     from ..data import Window
 
     now = time.time()
-    return empty(Window.of(now - 3600, now), WAITING)
+    fig = empty(Window.of(now - 3600, now), WAITING)
+    fig["layout"]["meta"] = {"empty": True, "placeholder": True}
+    return fig
 
 
 def card(label: str, value: str, *, id_: str | None = None, hint: str = "") -> html.Div:
@@ -144,6 +147,9 @@ def register_data_callback(app: Dash, ctx: Any, name: str, panels: Sequence[Pane
     for p in panels:
         for k in p.keys:
             titles.setdefault(k, p.title)
+    for e in extras:
+        for k in e.keys:
+            titles.setdefault(k, e.title or k)
     outputs = [Output(p.id, "figure") for p in panels]
     outputs += [Output(f"{p.id}-box", "className") for p in panels]
     outputs += [e.output for e in extras]

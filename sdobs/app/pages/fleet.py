@@ -118,10 +118,11 @@ def layout(parsed: Parsed) -> html.Div:
 
 
 def register(app: Dash, ctx) -> None:
-    keys = ("rps", "success", "p95", "pods", "spark")
+    keys = ("rps", "success", "p95", "pods", "spark", "gpu", "gpus")
     extras = [
-        Extra(Output("fleet-cards", "children"), _cards, keys),
-        Extra(Output("fleet-body", "children"), lambda p, s: _table(p, s, ctx), keys),
+        Extra(Output("fleet-cards", "children"), _cards, keys, "Fleet totals"),
+        Extra(Output("fleet-body", "children"), lambda p, s: _table(p, s, ctx), keys,
+              "Fleet table"),
     ]
     ctx.callbacks[NAME] = register_data_callback(
         app, ctx, NAME, (), extras, lambda state: data.load_fleet(ctx.source, state, ctx.now()),

@@ -84,7 +84,8 @@ def layout(parsed: Parsed) -> html.Div:
 
 
 def register(app: Dash, ctx) -> None:
-    extras = [Extra(Output("gpu-cards", "children"), _cards, ("h_allocated", "h_busy"))]
+    extras = [Extra(Output("gpu-cards", "children"), _cards, ("h_allocated", "h_busy"),
+                    "GPU-seconds")]
     ctx.callbacks[NAME] = register_data_callback(
         app, ctx, NAME, PANELS, extras,
         lambda state: data.load_gpu(ctx.source, state, ctx.now()))

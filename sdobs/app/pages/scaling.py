@@ -88,7 +88,8 @@ def layout(parsed: Parsed) -> html.Div:
 
 
 def register(app: Dash, ctx) -> None:
-    extras = [Extra(Output("scaling-events", "children"), _event_table, ("pods_actual",))]
+    extras = [Extra(Output("scaling-events", "children"), _event_table, ("pods_actual",),
+                    "Scale events")]
     ctx.callbacks[NAME] = register_data_callback(
         app, ctx, NAME, PANELS, extras,
         lambda state: data.load_scaling(ctx.source, state, ctx.now()))

@@ -17,13 +17,16 @@ NAME = "service"
 TITLE = "Service"
 LATENCY_KEYS = tuple(f"latency_{q:g}" for q in catalog.QUANTILES)
 POD_KEYS = tuple(f"pods_{s}" for s in data.POD_TREND)
+HEADLINE_KEYS = ("h_volume", "h_success", "h_4xx", "h_5xx", "h_pods",
+                 *(f"h_latency_{q:g}" for q in catalog.QUANTILES))
 COMPARE_KEYS = ("c_volume", "c_success", "c_4xx", "c_5xx", "c_latency_0.5", "c_latency_0.95",
                 "c_latency_0.99", "c_latency_series", "c_volume_series")  # fmt: skip
 
 
-def _one(key: str, unit: str, name: str = ""):
+def _one(key: str, unit: str, name: str = "", empty_text: str = figures.NO_REQUESTS):
     def build(page: PageData, state: ViewState) -> dict:
-        return timeseries(series(page.frame(key), page.window, name=name), page.window, unit)
+        return timeseries(series(page.frame(key), page.window, name=name), page.window, unit,
+                          empty_text=empty_text)  # fmt: skip
 
     return build
 
@@ -52,7 +55,10 @@ def _pods(page: PageData, state: ViewState) -> dict:
 
 
 def _success(page: PageData, state: ViewState) -> dict:
-    return timeseries(series(page.frame("success"), page.window), page.window, "percentunit")
+    lines = series(page.frame("success"), page.window)
+    low = min((float(np.nanmin(y)) for _, y in lines if np.isfinite(y).any()), default=0.0)
+    # Success is near 100 %: show the dip, and never an axis above 100 %.
+    return timeseries(lines, page.window, "percentunit", y_range=(max(0.0, low - 0.02), 1.005))
 
 
 PANELS = (
@@ -60,9 +66,11 @@ PANELS = (
           "Requests per second as queue-proxy saw them"),
     Panel("service-success", "Success Rate", ("success",), _success,
           "Share of responses that are not 5xx"),
-    Panel("service-4xx", "4xx", ("rate_4xx",), _one("rate_4xx", "reqps"),
+    Panel("service-4xx", "4xx", ("rate_4xx",),
+          _one("rate_4xx", "reqps", empty_text="no 4xx responses in this range"),
           "Client-error responses per second"),
-    Panel("service-5xx", "5xx", ("rate_5xx",), _one("rate_5xx", "reqps"),
+    Panel("service-5xx", "5xx", ("rate_5xx",),
+          _one("rate_5xx", "reqps", empty_text="no 5xx responses in this range"),
           "Server-error responses per second"),
     Panel("service-by-revision", "Request Volume by Revision", ("by_revision",),
           _grouped("by_revision", "revision", "reqps")),
@@ -201,13 +209,14 @@ def layout(parsed: Parsed) -> html.Div:
 
 
 def register(app: Dash, ctx) -> None:
+    compare = "Revision comparison"
     extras = [
-        Extra(Output("service-cards", "children"), _headline),
-        Extra(Output("compare-body", "children"), _compare, COMPARE_KEYS),
+        Extra(Output("service-cards", "children"), _headline, HEADLINE_KEYS, "Headline numbers"),
+        Extra(Output("compare-body", "children"), _compare, COMPARE_KEYS, compare),
         Extra([Output("compare-a", "options"), Output("compare-b", "options")],
-              _compare_options, COMPARE_KEYS),
+              _compare_options, COMPARE_KEYS, compare),
         Extra([Output("compare-a", "value"), Output("compare-b", "value")],
-              _compare_values, COMPARE_KEYS),
+              _compare_values, COMPARE_KEYS, compare),
     ]
     ctx.callbacks[NAME] = register_data_callback(
         app, ctx, NAME, PANELS, _flatten(extras),
