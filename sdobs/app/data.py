@@ -17,6 +17,7 @@ import pandas as pd
 
 from sdobs.catalog import QUANTILES, Catalog, Query, Selection
 from sdobs.catalog.inventory import inventory_selectors, label_key
+from sdobs.catalog.panels import PANELS
 from sdobs.prom.client import InstantQuery, RangeQuery
 from sdobs.prom.errors import PrometheusError
 
@@ -74,6 +75,19 @@ class Spec:
     query: Query
     instant: bool = False
     step: float | None = None  # range queries: default the window's step
+
+
+def shared(cat: Catalog, panel: str, sel: Selection, keys: Sequence[str], *,
+           instant: bool = False) -> list[Spec]:
+    """Specs for a panel of the shared list (``sdobs.catalog.panels``), one key per signal.
+
+    The Grafana dashboards draw the same panels from the same list, so a panel shows the same
+    number in both.
+    """
+    queries = PANELS[panel].queries(cat, sel)
+    if len(queries) != len(keys):
+        raise ValueError(f"panel {panel} has {len(queries)} queries, not {len(keys)}")
+    return [Spec(k, q, instant=instant) for k, q in zip(keys, queries, strict=True)]
 
 
 @dataclass
@@ -179,14 +193,15 @@ def service_specs(cat: Catalog, state: ViewState, window: Window) -> list[Spec]:
     whole = _selection(state, window.span_window, revisions=False)  # every revision
     whole_rate = replace(whole, window=window.rate_window)
     specs = [
-        Spec("volume", cat.request_rate(sel)),
-        Spec("success", cat.success_ratio(sel)),
-        Spec("rate_4xx", cat.rate_4xx(sel)),
-        Spec("rate_5xx", cat.rate_5xx(sel)),
-        Spec("by_revision", cat.request_rate_by_revision(sel)),
-        Spec("by_code_class", cat.request_rate_by_code_class(sel)),
+        *shared(cat, "request_volume", sel, ["volume"]),
+        *shared(cat, "success_rate", sel, ["success"]),
+        *shared(cat, "rate_4xx", sel, ["rate_4xx"]),
+        *shared(cat, "rate_5xx", sel, ["rate_5xx"]),
+        *shared(cat, "volume_by_revision", sel, ["by_revision"]),
+        *shared(cat, "volume_by_code_class", sel, ["by_code_class"]),
+        # The console's one response-time panel: the four quantiles of the whole selection.
         *[Spec(f"latency_{q:g}", cat.latency(sel, q)) for q in QUANTILES],
-        *[Spec(f"pods_{s}", cat.pods(sel, s)) for s in POD_TREND],
+        *shared(cat, "pod_trend", sel, [f"pods_{s}" for s in POD_TREND]),
         # Headline numbers: averages over the whole range, evaluated at its end.
         Spec("h_volume", cat.request_rate(span), instant=True),
         Spec("h_success", cat.success_ratio(span), instant=True),
@@ -303,14 +318,13 @@ def scaling_specs(cat: Catalog, state: ViewState, window: Window) -> list[Spec]:
     sel = _selection(state, window.rate_window)
     by = ("revision",)
     return [
-        Spec("concurrency_stable", cat.concurrency(sel, "stable", by)),
-        Spec("concurrency_panic", cat.concurrency(sel, "panic", by)),
-        Spec("concurrency_target", cat.concurrency(sel, "target", by)),
-        Spec("panic_mode", cat.panic_mode(sel, by)),
-        Spec("excess_burst_capacity", cat.excess_burst_capacity(sel, by)),
-        Spec("activator_concurrency", cat.activator_concurrency(sel, by)),
+        *shared(cat, "concurrency", sel, ["concurrency_stable", "concurrency_panic",
+                                          "concurrency_target"]),
+        *shared(cat, "panic_mode", sel, ["panic_mode"]),
+        *shared(cat, "excess_burst_capacity", sel, ["excess_burst_capacity"]),
+        *shared(cat, "activator_concurrency", sel, ["activator_concurrency"]),
         Spec("pods_desired", cat.pods(sel, "desired", by)),
-        Spec("pods_actual", cat.pods(sel, "actual", by)),
+        *shared(cat, "ready_pods_by_revision", sel, ["pods_actual"]),
     ]
 
 
@@ -354,18 +368,18 @@ def gpu_specs(cat: Catalog, state: ViewState, window: Window) -> list[Spec]:
     if not has_gpu(cat):
         return []
     sel = _selection(state, window.rate_window)
-    specs = []
-    for label in ("pod", "revision"):
-        specs += [
-            Spec(f"util_{label}", cat.gpu_utilization(sel, (label,))),
-            Spec(f"memory_{label}", cat.gpu_memory_used(sel, (label,))),
-            Spec(f"power_{label}", cat.gpu_power(sel, (label,))),
-        ]
+    specs = [
+        *shared(cat, "gpu_utilization_by_pod", sel, ["util_pod"]),
+        *shared(cat, "gpu_utilization_by_revision", sel, ["util_revision"]),
+        *shared(cat, "gpu_memory_by_pod", sel, ["memory_pod", "memory_total"]),
+        *shared(cat, "gpu_memory_by_revision", sel, ["memory_revision"]),
+        *shared(cat, "gpu_power_by_pod", sel, ["power_pod"]),
+        *shared(cat, "gpu_power_by_revision", sel, ["power_revision"]),
+        *shared(cat, "gpus_allocated_vs_busy", sel, ["allocated", "busy"]),
+    ]
+    # GPU-seconds over the page's range (Grafana passes $__range to the same catalog call).
     sub_step = f"{math.ceil(max(window.step, 1))}s"
     specs += [
-        Spec("memory_total", cat.gpu_memory_total(sel, ("revision",))),
-        Spec("allocated", cat.gpus_allocated(sel)),
-        Spec("busy", cat.gpus_busy(sel)),
         Spec("h_allocated", cat.gpu_seconds(sel, "allocated", window.span_window, sub_step),
              instant=True),
         Spec("h_busy", cat.gpu_seconds(sel, "busy", window.span_window, sub_step), instant=True),
@@ -391,15 +405,10 @@ def fleet_specs(cat: Catalog, state: ViewState, window: Window,
     spark = window.with_points(SPARK_POINTS, scrape_interval)
     spark_sel = replace(sel, window=spark.rate_window)
     specs = [
-        Spec("rps", cat.request_rate(sel, FLEET_BY), instant=True),
-        Spec("success", cat.success_ratio(sel, FLEET_BY), instant=True),
-        Spec("p95", cat.latency(sel, 0.95, FLEET_BY), instant=True),
-        Spec("pods", cat.pods(sel, "actual", FLEET_BY), instant=True),
+        *shared(cat, "fleet_table", sel, ["rps", "success", "p95", "pods", "gpu"], instant=True),
+        *shared(cat, "gpus_allocated_by_service", sel, ["gpus"], instant=True),
         Spec("spark", cat.request_rate(spark_sel, FLEET_BY), step=spark.step),
     ]
-    if has_gpu(cat):
-        specs += [Spec("gpu", cat.gpu_utilization(sel, FLEET_BY), instant=True),
-                  Spec("gpus", cat.gpus_allocated(sel, FLEET_BY), instant=True)]  # fmt: skip
     return specs
 
 

@@ -185,3 +185,26 @@ def test_windows_follow_the_range() -> None:
     assert (w.step, w.rate_window) == (15, "60s")
     assert len(w.grid()) == 41 and w.grid()[-1] == 600_000
     assert np.all(np.diff(data.Window.of(0, 3600).grid()) == 30_000)
+
+
+def test_panels_run_the_shared_panel_queries() -> None:
+    # Grafana draws the same panels from sdobs.catalog.panels: same expressions, same numbers.
+    from sdobs.catalog import Catalog, Selection
+    from sdobs.catalog.panels import PANELS
+
+    cat = Catalog("opencensus")
+    state = ViewState(namespace=kt.NS, service=kt.SVC)
+    window = data.Window.of(0, 3600)
+    sel = Selection(namespace=kt.NS, service=kt.SVC, window=window.rate_window)
+    specs = {s.key: s.query for s in data.service_specs(cat, state, window)}
+    assert specs["success"] == PANELS["success_rate"].queries(cat, sel)[0]
+    assert specs["by_code_class"] == PANELS["volume_by_code_class"].queries(cat, sel)[0]
+    assert [specs[f"pods_{s}"] for s in data.POD_TREND] == PANELS["pod_trend"].queries(cat, sel)
+    scaling = {s.key: s.query for s in data.scaling_specs(cat, state, window)}
+    assert scaling["panic_mode"] == PANELS["panic_mode"].queries(cat, sel)[0]
+    gpu = {s.key: s.query for s in data.gpu_specs(cat, state, window)}
+    assert gpu["memory_total"] == PANELS["gpu_memory_by_pod"].queries(cat, sel)[1]
+    fleet = {s.key: s.query for s in data.fleet_specs(cat, ViewState(), window)}
+    span = Selection(window=window.span_window)
+    assert [fleet[k] for k in ("rps", "success", "p95", "pods", "gpu")] == \
+        PANELS["fleet_table"].queries(cat, span)

@@ -47,6 +47,13 @@ class Extra:
     title: str = ""  # what the banner calls these keys
 
 
+def described(key: str) -> str:
+    """A shared panel's description (``sdobs.catalog.panels``): Grafana shows the same one."""
+    from sdobs.catalog.panels import PANELS
+
+    return PANELS[key].description
+
+
 def panel_box(panel: Panel) -> html.Div:
     return html.Div(
         id=f"{panel.id}-box",

@@ -8,7 +8,7 @@ from .. import data
 from ..data import PageData
 from ..figures import fmt, series, timeseries
 from ..state import Parsed, ViewState
-from .common import Extra, Panel, card, register_data_callback, skeleton
+from .common import Extra, Panel, card, described, register_data_callback, skeleton
 
 NAME = "gpu"
 NO_GPU = "no GPU series in this range"
@@ -31,29 +31,33 @@ def _allocated(page: PageData, state: ViewState) -> dict:
 
 def _memory(label: str):
     def build(page: PageData, state: ViewState) -> dict:
-        lines = series(page.frame(f"memory_{label}"), page.window, (label,))
-        if label == "revision":
-            lines += series(page.frame("memory_total"), page.window, (label,), name="installed")
+        if label == "pod":
+            lines = series(page.frame("memory_pod"), page.window, (label,), name="used")
+            lines += series(page.frame("memory_total"), page.window, (label,), name="total")
+        else:
+            lines = series(page.frame(f"memory_{label}"), page.window, (label,))
         return timeseries(lines, page.window, "bytes", empty_text=NO_GPU,
-                          dashes={"installed": "dot"})  # fmt: skip
+                          dashes={"total": "dot"})  # fmt: skip
 
     return build
 
 
 PANELS = (
     Panel("gpu-allocated", "GPUs allocated vs busy", ("allocated", "busy"), _allocated,
-          "GPUs held by the pods (billed) against GPU-equivalents busy (sum of utilisation)",
-          wide=True),
+          described("gpus_allocated_vs_busy"), wide=True),
     Panel("gpu-util-pod", "Utilisation by pod", ("util_pod",),
-          _by("util_pod", "pod", "percentunit", (0, 1.02))),
+          _by("util_pod", "pod", "percentunit", (0, 1.02)), described("gpu_utilization_by_pod")),
     Panel("gpu-util-revision", "Utilisation by revision", ("util_revision",),
-          _by("util_revision", "revision", "percentunit", (0, 1.02))),
-    Panel("gpu-memory-pod", "Memory used by pod", ("memory_pod",), _memory("pod")),
-    Panel("gpu-memory-revision", "Memory used / installed by revision",
-          ("memory_revision", "memory_total"), _memory("revision")),
-    Panel("gpu-power-pod", "Power by pod", ("power_pod",), _by("power_pod", "pod", "watt")),
+          _by("util_revision", "revision", "percentunit", (0, 1.02)),
+          described("gpu_utilization_by_revision")),
+    Panel("gpu-memory-pod", "Memory by pod: used and installed", ("memory_pod", "memory_total"),
+          _memory("pod"), described("gpu_memory_by_pod")),
+    Panel("gpu-memory-revision", "Memory used by revision", ("memory_revision",),
+          _memory("revision"), described("gpu_memory_by_revision")),
+    Panel("gpu-power-pod", "Power by pod", ("power_pod",), _by("power_pod", "pod", "watt"),
+          described("gpu_power_by_pod")),
     Panel("gpu-power-revision", "Power by revision", ("power_revision",),
-          _by("power_revision", "revision", "watt")),
+          _by("power_revision", "revision", "watt"), described("gpu_power_by_revision")),
 )  # fmt: skip
 
 

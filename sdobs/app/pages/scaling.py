@@ -9,7 +9,7 @@ from .. import data, figures
 from ..data import PageData
 from ..figures import fmt, series, timeseries, with_events
 from ..state import Parsed, ViewState
-from .common import Extra, Panel, register_data_callback, skeleton
+from .common import Extra, Panel, described, register_data_callback, skeleton
 
 NAME = "scaling"
 
@@ -49,17 +49,16 @@ PANELS = (
           "scale-to-zero ✕", wide=True),
     Panel("scaling-concurrency", "Concurrency: stable / panic / target",
           ("concurrency_stable", "concurrency_panic", "concurrency_target"), _concurrency,
-          "Autoscaler's average concurrency over the stable and panic windows, and the "
-          "per-pod target"),
+          described("concurrency")),
     Panel("scaling-panic", "Panic mode", ("panic_mode",),
           _by_revision("panic_mode", shape="hv", y_range=(-0.05, 1.05)),
-          "1 while the autoscaler is in panic mode"),
+          described("panic_mode")),
     Panel("scaling-ebc", "Excess burst capacity", ("excess_burst_capacity",),
           _by_revision("excess_burst_capacity"),
-          "Negative: the activator stays in the request path to absorb bursts"),
+          described("excess_burst_capacity")),
     Panel("scaling-activator", "Activator concurrency", ("activator_concurrency",),
           _by_revision("activator_concurrency"),
-          "Requests held or proxied by the activator"),
+          described("activator_concurrency")),
 )  # fmt: skip
 
 

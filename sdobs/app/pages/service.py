@@ -11,7 +11,7 @@ from .. import data, figures
 from ..data import PageData
 from ..figures import CODE_CLASS_COLORS, fmt, series, timeseries
 from ..state import Parsed, ViewState, parse_search
-from .common import Extra, Panel, card, register_data_callback, skeleton
+from .common import Extra, Panel, card, described, register_data_callback, skeleton
 
 NAME = "service"
 TITLE = "Service"
@@ -63,23 +63,24 @@ def _success(page: PageData, state: ViewState) -> dict:
 
 PANELS = (
     Panel("service-volume", "Request Volume", ("volume",), _one("volume", "reqps"),
-          "Requests per second as queue-proxy saw them"),
+          described("request_volume")),
     Panel("service-success", "Success Rate", ("success",), _success,
-          "Share of responses that are not 5xx"),
+          described("success_rate")),
     Panel("service-4xx", "4xx", ("rate_4xx",),
           _one("rate_4xx", "reqps", empty_text="no 4xx responses in this range"),
-          "Client-error responses per second"),
+          described("rate_4xx")),
     Panel("service-5xx", "5xx", ("rate_5xx",),
           _one("rate_5xx", "reqps", empty_text="no 5xx responses in this range"),
-          "Server-error responses per second"),
+          described("rate_5xx")),
     Panel("service-by-revision", "Request Volume by Revision", ("by_revision",),
-          _grouped("by_revision", "revision", "reqps")),
+          _grouped("by_revision", "revision", "reqps"), described("volume_by_revision")),
     Panel("service-by-code", "Request Volume by Response Code Class", ("by_code_class",),
-          _grouped("by_code_class", "code_class", "reqps", CODE_CLASS_COLORS)),
+          _grouped("by_code_class", "code_class", "reqps", CODE_CLASS_COLORS),
+          described("volume_by_code_class")),
     Panel("service-latency", "Response Time P50 / P90 / P95 / P99", LATENCY_KEYS, _latency,
           "Latency quantiles at queue-proxy, interpolated in Knative's histogram buckets"),
     Panel("service-pods", "Pod Scaling Trend", POD_KEYS, _pods,
-          "Desired, requested, actual (ready), pending and terminating pods"),
+          described("pod_trend")),
 )  # fmt: skip
 
 
