@@ -85,3 +85,15 @@ def test_wsgi_module_is_configured_from_the_environment() -> None:
     assert app.sdobs.source.dialect.name == "opencensus"
     with pytest.raises(ValueError, match="both"):
         app_from_env({"SDOBS_APP_USER": "ops"})
+
+
+def test_served_under_a_path_prefix() -> None:
+    from sdobs.app import create_app
+
+    app = create_app("http://127.0.0.1:1", url_base_pathname="/sdobs/")
+    client = app.server.test_client()
+    assert client.get("/sdobs/").status_code == 200
+    assert client.get("/sdobs/service").status_code == 200
+    page = app.sdobs.callbacks["route"]("/sdobs/scaling", "")
+    assert "scaling-pods" in str(page[0])
+    assert app.sdobs.path("fleet") == "/sdobs/fleet"
