@@ -105,3 +105,10 @@ def test_pages_from_paths() -> None:
     assert page_of("/service") == "service"
     assert page_of("/gpu/") == "gpu"
     assert page_of("/nope") is None
+
+
+def test_prometheus_urls_are_shown_without_credentials() -> None:
+    from sdobs.app.source import shown_url
+
+    assert shown_url("https://ops:s3cret@prom.example:9090/api") == "https://prom.example:9090/api"
+    assert shown_url("http://127.0.0.1:19090") == "http://127.0.0.1:19090"
