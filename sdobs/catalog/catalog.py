@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sdobs.catalog import promql
+from sdobs.catalog.client import ClientSignals
 from sdobs.catalog.gpu import GpuSignals
 from sdobs.catalog.promql import Matcher, Var
 from sdobs.knative.dialects import (
@@ -93,7 +94,7 @@ class Query:
         return self.expr
 
 
-class Catalog(GpuSignals):
+class Catalog(GpuSignals, ClientSignals):
     """Builds the PromQL of every signal for one dialect (GPU signals: ``sdobs.catalog.gpu``)."""
 
     def __init__(self, dialect: Dialect | str) -> None:
