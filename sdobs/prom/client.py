@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
@@ -139,7 +140,18 @@ class PrometheusClient:
                 f"Prometheus URL {url!r} must start with http:// or https://, "
                 "e.g. http://127.0.0.1:9090"
             )
-        self.url = url.rstrip("/")
+        # Credentials in the URL become basic auth, so no message or log ever shows them.
+        parts = urlsplit(url.rstrip("/"))
+        if parts.username is not None:
+            username = username or unquote(parts.username)
+            password = password or unquote(parts.password or "")
+            netloc = parts.hostname or ""
+            if ":" in netloc:
+                netloc = f"[{netloc}]"
+            if parts.port:
+                netloc += f":{parts.port}"
+            parts = parts._replace(netloc=netloc)
+        self.url = urlunsplit(parts)
         self.timeout = timeout
         self._headers = dict(headers or {})
         if bearer_token:

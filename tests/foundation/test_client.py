@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.server
 import os
 import signal
@@ -241,6 +242,30 @@ def test_frame_conversion_handles_special_values() -> None:
     assert frame["time"].iloc[0] == pd.Timestamp(1500, unit="ms", tz="UTC")
     empty = frame_from_result("vector", [])
     assert list(empty.columns) == ["time", "value"] and empty.empty
+
+
+def test_credentials_in_the_url_become_auth_and_never_show() -> None:
+    seen: dict[str, str] = {}
+
+    class H(_Answer):
+        def do_POST(self) -> None:
+            seen["auth"] = self.headers.get("Authorization", "")
+            self.send_response(401)
+            self.end_headers()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://alice:s3cr%40t@127.0.0.1:{server.server_address[1]}/"
+        with PrometheusClient(url) as client:
+            assert "s3cr" not in client.url and "alice" not in client.url
+            with pytest.raises(PrometheusHTTPError) as err:
+                client.query("up")
+        assert "s3cr" not in str(err.value)
+        assert seen["auth"] == "Basic " + base64.b64encode(b"alice:s3cr@t").decode()
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_url_is_checked() -> None:
