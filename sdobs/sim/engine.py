@@ -332,8 +332,9 @@ class ServiceSim:
         if res.mode is not rev.data_mode:
             self.at(t + self.cluster.network_programming, _MODE, (rev, res.mode))
         if res.requeue_at is not None and res.requeue_at < rev.requeue_at:
-            rev.requeue_at = res.requeue_at
-            self.at(res.requeue_at, _RECONCILE, rev)
+            # Never at the same instant: a reconcile that asks for itself now must not spin.
+            rev.requeue_at = max(res.requeue_at, t + 1e-3)
+            self.at(rev.requeue_at, _RECONCILE, rev)
 
     def _log_counts(self, rev: _Rev, t: float, want: int) -> None:
         c = rev.pod_counts()

@@ -437,9 +437,10 @@ class PodAutoscaler:
             if now >= deadline:
                 return 0, True, None
             return SCALE_UNKNOWN, False, deadline
+        # Durations are compared as deadlines (now >= since + d): the requeue times returned
+        # are exactly those deadlines, so a reconcile at one never finds itself short of it.
         if self.state is Active.ACTIVE:
-            active_for = now - self.state_since
-            if active_for >= spec.stable_window:
+            if now >= self.state_since + spec.stable_window:
                 # Re-enqueued after 3 s in Proxy mode, else by the serverless service's update.
                 again = 3.0 if self.mode is SksMode.PROXY else self.activator_programmed_delay
                 return 0, False, now + again
@@ -451,16 +452,15 @@ class PodAutoscaler:
         if not in_path:
             return 0, False, now + 1.0  # async probe, re-enqueued
         retention = spec.scale_to_zero_pod_retention if spec.reachable else 0.0
-        inactive_for = now - self.state_since
-        if inactive_for >= max(spec.scale_to_zero_grace_period, retention):
+        grace = spec.scale_to_zero_grace_period
+        if now >= self.state_since + max(grace, retention):
             return 0, True, None
-        if retention > 0 and inactive_for < retention:
+        if retention > 0 and now < self.state_since + retention:
             return 0, False, self.state_since + retention
-        proxy_for = now - self.proxy_since if self.mode is SksMode.PROXY else 0.0
-        wait = spec.scale_to_zero_grace_period - proxy_for
-        if wait <= 0:
+        proxy_since = self.proxy_since if self.mode is SksMode.PROXY else now
+        if now >= proxy_since + grace:
             return 0, True, None
-        return 0, False, now + wait
+        return 0, False, proxy_since + grace
 
     def reconcile(self, now: float, desired: int, ebc: int, counts: PodCounts) -> Reconciled:
         """One ``ReconcileKind``: the replicas to apply and the serverless-service mode."""

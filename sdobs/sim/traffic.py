@@ -107,7 +107,7 @@ class Replay:
         s = pd.Series(series).dropna().sort_index()
         if isinstance(s.index, pd.DatetimeIndex):
             idx = s.index.tz_localize("UTC") if s.index.tz is None else s.index
-            times = (idx.asi8 / 1e9).tolist()
+            times = (idx - pd.Timestamp(0, tz="UTC")).total_seconds().tolist()
             return cls(tuple(times), tuple(float(v) for v in s.to_numpy()), epoch=True)
         return cls(tuple(float(t) for t in s.index), tuple(float(v) for v in s.to_numpy()))
 

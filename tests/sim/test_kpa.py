@@ -172,3 +172,22 @@ def test_activation_that_never_succeeds_is_abandoned() -> None:
     assert pa.reconcile(100, 0, -1, PodCounts(pending=1, not_ready=1)).want == -1
     r = pa.reconcile(10 + 630, 0, -1, PodCounts(pending=1, not_ready=1))
     assert (r.want, r.apply) == (0, True)
+
+
+def test_a_reconcile_at_its_requeue_time_never_asks_for_the_same_instant() -> None:
+    import random
+
+    rng = random.Random(0)
+    spec = KpaSpec(target_burst_capacity=211, scale_to_zero_pod_retention=600)
+    for _ in range(2000):
+        since = rng.uniform(0, 1e5)
+        pa = PodAutoscaler(spec, 0, ready=1, ebc=-210)
+        pa.reconcile(since, 0, -210, PodCounts(ready=1))  # marks the PA inactive at `since`
+        now = since
+        for _ in range(5):
+            r = pa.reconcile(now, 0, -210, PodCounts(ready=1))
+            if r.apply:
+                break
+            assert r.requeue_at is not None and r.requeue_at > now
+            now = r.requeue_at
+        assert r.apply and r.want == 0
