@@ -99,6 +99,16 @@ class SimOptions:
     initial_pods: dict[str, int] = field(default_factory=dict)
 
 
+class SimulationStuck(RuntimeError):
+    """The event loop ran far more events than the simulated time can need (a model bug)."""
+
+    def __init__(self, service: str, t: float, events: int) -> None:
+        self.service, self.t, self.events = service, t, events
+        super().__init__(f"the twin of Service {service} stopped at simulated second {t:.1f} "
+                         f"after {events} events, far more than this run needs; please report it "
+                         "with the scenario")  # fmt: skip
+
+
 class _Rev:
     """Runtime state of one revision inside the loop."""
 
@@ -477,7 +487,7 @@ class ServiceSim:
         if queue:
             nxt = queue.popleft()
             self._app_start(rev, pod, nxt, t)
-        elif req.via:
+        if req.via:  # the activator got a slot back on this pod
             act = rev.acts[req.act]
             if act.queue:
                 self._dispatch(rev, act, t)
@@ -567,6 +577,9 @@ class ServiceSim:
         if keep:
             pod.check_at = min(r.deadline if r.via else r.qp_deadline for r in keep)
             self.at(pod.check_at, _QP_DEADLINE, (rev, pod))
+        for act in rev.acts:  # cancelled requests gave their activators a slot back
+            if act.queue:
+                self._dispatch(rev, act, t)
 
     def _make_request(self, rev_idx: int, body: int, t: float, client: int = -1) -> Request:
         rev = self.revs[rev_idx]
@@ -610,6 +623,9 @@ class ServiceSim:
         revobjs = self.revs
         next_arrival = tl[0] if n else _INF
         events = 0
+        # A bound no healthy run comes near (a few events per request and per second): if the
+        # model ever loops at one instant, stop with a clear error instead of eating memory.
+        limit = 200 * (self.end + 1000) + 50 * n + 1_000_000
         while True:
             if heap[0][0] <= next_arrival:
                 t, _, kind, obj = pop(heap)
@@ -624,6 +640,8 @@ class ServiceSim:
                 events += 1
                 continue
             events += 1
+            if events > limit:
+                raise SimulationStuck(self.service.name, t, events)
             if kind == _DONE:
                 self._done(obj, t)
             elif kind == _STATS:

@@ -1,0 +1,61 @@
+"""Engine behaviour beyond the fidelity answers: canary splits, activator partitions, CC > 1."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from sim_helpers import SD20, kpa, service, service_yaml
+
+from sdobs.sim.engine import SimOptions, simulate_service
+from sdobs.sim.manifest import ClusterConfig, load_text
+from sdobs.sim.traffic import ClosedLoop, Poisson, Traffic
+
+
+def test_a_canary_split_sends_each_revision_its_share() -> None:
+    v2 = service_yaml(kpa(max_scale="2")) + """  traffic:
+  - {revisionName: sd-00001, percent: 80}
+  - {latestRevision: true, percent: 20}
+"""
+    (svc,), _ = load_text(service_yaml(kpa(min_scale="1")) + "---\n" + v2)
+    log = simulate_service(svc, Traffic(sources=[Poisson(0.3)], mix=SD20),
+                           SimOptions(duration=3600, seed=4))  # fmt: skip
+    revs = log.requests["rev"]
+    assert (revs == 1).mean() == pytest.approx(0.2, abs=0.03)
+    pods_rev = log.pods["rev"]
+    assert set(pods_rev.tolist()) == {0, 1}
+    # Each revision's pods serve only its own requests.
+    r = log.requests
+    served = r["pod"] >= 0
+    pod_rev = dict(zip(log.pods["id"].tolist(), pods_rev.tolist(), strict=True))
+    assert all(pod_rev[p] == v for p, v in zip(r["pod"][served].tolist(),
+                                               revs[served].tolist(), strict=True))
+
+
+def test_two_activators_split_the_pods_and_the_queue() -> None:
+    svc = service(kpa(min_scale="1", max_scale="1"))
+    traffic = Traffic(closed=[ClosedLoop(8, 8, start=5)], mix=SD20)
+    one = simulate_service(svc, traffic, SimOptions(duration=200, spread=False))
+    cluster = replace(ClusterConfig(), activators=2)
+    two = simulate_service(svc, traffic, SimOptions(duration=200, spread=False, cluster=cluster))
+    # One activator holds the queue and sends the pod one request at a time. Two activators
+    # both use the single pod and each sends it one, so its queue-proxy queues the second
+    # (the partitioned queues of knative/serving#13331).
+    assert set(one.requests["act"].tolist()) == {0}
+    assert one.depth["depth"].max() == 0
+    assert set(two.requests["act"].tolist()) == {0, 1}
+    assert two.depth["depth"].max() == 1
+    assert set(two.requests["code"].tolist()) == {200}
+
+
+def test_containerconcurrency_two_queues_on_the_webui_lock() -> None:
+    svc = service(kpa(min_scale="1", max_scale="1"), cc=2)
+    log = simulate_service(svc, Traffic(closed=[ClosedLoop(2, 2, start=5)], mix=SD20),
+                           SimOptions(duration=120, spread=False))  # fmt: skip
+    r = log.requests
+    order = np.argsort(r["t"], kind="stable")
+    t_app = r["t_app"][order]
+    gpu = r["gpu_start"][order]
+    assert t_app[0] == t_app[1]  # both admitted by queue-proxy at once...
+    assert gpu[1] == pytest.approx(r["gpu_end"][order][0])  # ...but generated one after another
