@@ -15,7 +15,16 @@ from sdobs.sim.kpa import AutoscalerConfig, KpaSpec, RevisionAutoscaler
 from sdobs.sim.manifest import ClusterConfig, ManifestError, RevisionSpec, ServiceSpec, load_files
 from sdobs.sim.scenarios import DEFAULT_SCENARIO, REFERENCE_MANIFEST, Scenario, load_scenario
 from sdobs.sim.servicetime import GPUS, ServiceTimeModel, Txt2Img
-from sdobs.sim.traffic import Bursts, ClosedLoop, Diurnal, Poisson, Replay, RequestMix, Traffic
+from sdobs.sim.traffic import (
+    Bursts,
+    ClosedLoop,
+    Diurnal,
+    Poisson,
+    Recorded,
+    Replay,
+    RequestMix,
+    Traffic,
+)
 
 __all__ = [
     "DEFAULT_SCENARIO",
@@ -29,6 +38,7 @@ __all__ = [
     "KpaSpec",
     "ManifestError",
     "Poisson",
+    "Recorded",
     "Replay",
     "RequestMix",
     "RevisionAutoscaler",

@@ -140,6 +140,18 @@ class Replay:
         return arrivals_from_rates(times, rates, duration, rng)
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """Exact arrival times (seconds from the start), e.g. recorded ones for a what-if replay."""
+
+    times: tuple[float, ...]
+
+    def arrivals(self, start_epoch: float, duration: float, rng: np.random.Generator,
+                 ) -> np.ndarray:  # fmt: skip
+        t = np.sort(np.asarray(self.times, dtype=float))
+        return t[(t >= 0) & (t < duration)]
+
+
 def arrivals_from_rates(edges: np.ndarray, rate: np.ndarray, duration: float,
                         rng: np.random.Generator) -> np.ndarray:  # fmt: skip
     """Poisson arrival times for a piecewise-constant rate starting at ``edges``."""
@@ -198,6 +210,6 @@ class RequestMix:
 class Traffic:
     """All traffic to one Service: open-loop sources plus closed-loop clients, one mix."""
 
-    sources: Sequence[Poisson | Replay] = ()
+    sources: Sequence[Poisson | Replay | Recorded] = ()
     closed: Sequence[ClosedLoop] = ()
     mix: RequestMix = field(default_factory=RequestMix)

@@ -103,3 +103,12 @@ def test_mixed_errors_reach_the_metrics_log() -> None:
     fast = (log.requests["code_app"] == 400)
     lat = (log.requests["t_app_done"] - log.requests["t_app"])[fast]
     assert lat.max() < 0.05  # validation errors take milliseconds
+
+
+def test_recorded_arrivals_replay_exactly() -> None:
+    from sdobs.sim.traffic import Recorded
+
+    svc = service(kpa(min_scale="1"))
+    log = simulate_service(svc, Traffic(sources=[Recorded((300.0, 10.0, 10.5, 9999.0))], mix=SD20),
+                           SimOptions(duration=600))  # fmt: skip
+    assert log.requests["t"].tolist() == [10.0, 10.5, 300.0]
