@@ -216,6 +216,9 @@ class ServiceSim:
             # A revision's subset has MIN_ACTIVATORS activators unless the cluster runs fewer.
             k = 1 if rev.gateway else max(1, min(self.cluster.activators, MIN_ACTIVATORS))
             rev.acts = [ActivatorState(a) for a in range(k)]
+            if rev.gateway:  # the gateway reports every second from the start, no first stat
+                gw = rev.acts[0]
+                gw.entry, gw.since, gw.last = True, t, t
             self._resubset(rev)
             if n:
                 self._arm_stats(rev, t)

@@ -86,6 +86,7 @@ class RevisionSpec:
     kpa: KpaSpec
     cold_start: ColdStart
     annotations: Mapping[str, str] = field(default_factory=dict)
+    container: str = "user-container"  # the serving container (Knative's default name)
 
 
 @dataclass(frozen=True)
@@ -442,6 +443,8 @@ def _revision(doc: Mapping[str, Any], index: int, cfg: AutoscalerConfig, source:
         container_concurrency=cc, timeout_seconds=timeout, autoscaler_class=klass, gpu=gpu,
         gpu_count=count, instance_spec=instance, platform=platform, kpa=kpa,
         cold_start=cold_start_for(gpu, platform), annotations=ann,
+        container=str(((tspec.get("containers") or [{}])[0] or {}).get("name")
+                      or "user-container"),
     )  # fmt: skip
 
 

@@ -41,7 +41,6 @@ GPU_JOB = "sdobs-gpu-exporter"
 QUEUE_PROXY_PORT = 9091  # http-usermetric
 CONTROL_PLANE_PORT = 9090  # http-metrics
 GPU_EXPORTER_PORT = 9402
-USER_CONTAINER = "user-container"
 KNATIVE_VERSION = "69aa052"  # service_version of knative-v1.21.1 on target_info
 OTEL_SDK_VERSION = "1.39.0"
 UP_HELP = "1 if the last scrape of the target succeeded (recorded by Prometheus)"
@@ -487,7 +486,7 @@ def render_gpu(writer: OpenMetricsWriter, log: ServiceLog, rev: RevisionLog, pod
     peaks = np.array([body_peak[b] for b in r["body"][mine].tolist()] or [idle])
     loaded_e = clock.epoch(loaded)
     gpu = SimulatedGpu.create(spec.gpu, index=0, seed=name)
-    ident = Identity(namespace=spec.namespace, pod=name, container=USER_CONTAINER,
+    ident = Identity(namespace=spec.namespace, pod=name, container=spec.container,
                      service=spec.service, configuration=spec.configuration, revision=spec.name)
     collector = GpuCollector(SimulatedBackend([gpu]), naming=options.gpu_naming, identity=ident,
                              clock=lambda: 0.0)  # fmt: skip

@@ -95,7 +95,7 @@ class ActivatorState:
     def enter(self, t: float) -> bool:
         """A request enters; True when it is the first of a reporting period (immediate stat)."""
         created = not self.entry
-        if created:
+        if created:  # (a gateway's entry exists from the start, so it never gets here)
             self.entry = True
             self.since = self.last = t
             self.acc = 0.0
