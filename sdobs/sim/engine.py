@@ -275,6 +275,10 @@ class ServiceSim:
         pod.deleted = t
         was_ready = pod.phase == Phase.READY
         pod.phase = Phase.TERMINATING
+        # What had not happened yet never will: the log keeps only the lifecycle it lived.
+        for name in ("scheduled", "started", "ready", "loaded"):
+            if getattr(pod, name) > t:
+                setattr(pod, name, _INF)
         if was_ready:
             rev.ready.remove(pod)
         if pod.visible:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 import numpy as np
@@ -59,3 +60,23 @@ def test_containerconcurrency_two_queues_on_the_webui_lock() -> None:
     gpu = r["gpu_start"][order]
     assert t_app[0] == t_app[1]  # both admitted by queue-proxy at once...
     assert gpu[1] == pytest.approx(r["gpu_end"][order][0])  # ...but generated one after another
+
+
+def test_pod_lifecycles_are_ordered_and_pods_deleted_early_never_ran() -> None:
+    from sdobs.sim.manifest import load_files
+    from sdobs.sim.scenarios import REFERENCE_MANIFEST
+
+    (svc,), _ = load_files([REFERENCE_MANIFEST])
+    log = simulate_service(svc, Traffic(sources=[Poisson(0.3)], mix=SD20),
+                           SimOptions(duration=3600, seed=8))  # fmt: skip
+    p = log.pods
+    assert len(p["id"]) > 20  # TU 100 % with 60 s windows and 75 s cold starts: churn
+    order = ("created", "scheduled", "started", "ready", "deleted", "gone")
+    for a, b in itertools.pairwise(order):
+        both = np.isfinite(p[a]) & np.isfinite(p[b])
+        assert (p[a][both] <= p[b][both] + 1e-9).all(), (a, b)
+    never = np.isfinite(p["deleted"]) & ~np.isfinite(p["started"])
+    assert never.any()  # some were deleted while still starting
+    assert (p["gone"][never] - p["deleted"][never] <= 1.0 + 1e-9).all()
+    ran = np.isfinite(p["started"]) & np.isfinite(p["gone"])
+    assert (p["gone"][ran] - p["deleted"][ran] >= 30 - 1e-9).all()  # the drain
