@@ -52,7 +52,12 @@ def test_client_latency_and_rate(local_prometheus) -> None:
                                           status=200, images=1))  # fmt: skip
         metrics.observe(RequestRecord(seq=99, client=0, scheduled=0, start=0, end=0.01,
                                       status=503, error="http_503"))  # fmt: skip
-        time.sleep(2.5)
+        # Wait for a scrape that saw every observation (a busy machine may delay scrapes).
+        seen = "sum(sdobs_loadtest_request_duration_seconds_count) == 11"
+        deadline = time.monotonic() + 20
+        while client.query(seen).empty:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
         values = sorted(LATENCIES)
         buckets = [(b, sum(1 for v in values if v <= b)) for b in DURATION_BUCKETS]
         buckets.append((float("inf"), len(values)))
