@@ -649,74 +649,79 @@ class ServiceSim:
             events += 1
             if events > limit:
                 raise SimulationStuck(self.service.name, t, events)
-            if kind == _DONE:
-                self._done(obj, t)
-            elif kind == _STATS:
-                self._stats(obj, t)
-            elif kind == _TICK:
-                rev = obj
-                self._tick(rev, t)
-                auto = rev.auto
-                if auto.has_data(t) or auto.desired != 0 or auto.decider.in_panic or rev.pods:
-                    self.at(t + TICK_INTERVAL, _TICK, rev)
-                else:
-                    rev.tick_armed = False
-            elif kind == _ARRIVE:
-                rev_idx = int(self._draw_revisions(1)[0])
-                body = int(self.traffic.mix.draw(1, self.nrng)[0])
-                req = self._make_request(rev_idx, body, t, obj)
-                self._arrive(revobjs[rev_idx], req, t)
-            elif kind == _ACT_DEADLINE:
-                self._act_deadline(obj[0], obj[1], t)
-            elif kind == _QP_DEADLINE:
-                self._qp_deadline(obj[0], obj[1], t)
-            elif kind == _POD_STARTED:
-                if obj.phase == Phase.PENDING:
-                    obj.phase = Phase.STARTING
-                    self._reconcile(revobjs[obj.rev], t)
-            elif kind == _POD_READY:
-                pod = obj
-                if pod.phase == Phase.STARTING:
-                    rev = revobjs[pod.rev]
-                    pod.phase = Phase.READY
-                    pod.direct_last = t
-                    rev.ready.append(pod)
-                    self.at(t + self.rng.uniform(0, ACTIVATOR_PROBE_PERIOD), _POD_VISIBLE, pod)
-                    self._reconcile(rev, t)
-                    if rev.kpa.scrapes_pods:
-                        self._arm_stats(rev, t)
-            elif kind == _POD_VISIBLE:
-                pod = obj
-                if pod.phase == Phase.READY and not pod.visible:
-                    rev = revobjs[pod.rev]
-                    pod.visible = True
-                    rev.visible.append(pod)
-                    rev.visible.sort(key=_order)
-                    self._resubset(rev)
-                    for act in rev.acts:
-                        if act.queue:
-                            self._dispatch(rev, act, t)
-            elif kind == _POD_GONE:
-                pod = obj
-                pod.phase = Phase.GONE
-                rev = revobjs[pod.rev]
-                rev.pods.remove(pod)
-                self._reconcile(rev, t)
-            elif kind == _RECONCILE:
-                rev = obj
-                if t >= rev.requeue_at:
-                    rev.requeue_at = _INF
-                    self._reconcile(rev, t)
-            elif kind == _SCALE:
-                self._scale(obj, t)
-            elif kind == _MODE:
-                rev, mode = obj
-                if rev.auto.pa.mode is mode:
-                    rev.data_mode = mode
-            elif kind == _STOP:
+            if kind == _STOP:
                 break
+            self.handle(kind, obj, t)
         self.events = events
         return self._log()
+
+    def handle(self, kind: int, obj: object, t: float) -> None:
+        """Process one event of the heap at time ``t`` (the virtual and the wall clock share it)."""
+        revobjs = self.revs
+        if kind == _DONE:
+            self._done(obj, t)
+        elif kind == _STATS:
+            self._stats(obj, t)
+        elif kind == _TICK:
+            rev = obj
+            self._tick(rev, t)
+            auto = rev.auto
+            if auto.has_data(t) or auto.desired != 0 or auto.decider.in_panic or rev.pods:
+                self.at(t + TICK_INTERVAL, _TICK, rev)
+            else:
+                rev.tick_armed = False
+        elif kind == _ARRIVE:
+            rev_idx = int(self._draw_revisions(1)[0])
+            body = int(self.traffic.mix.draw(1, self.nrng)[0])
+            req = self._make_request(rev_idx, body, t, obj)
+            self._arrive(revobjs[rev_idx], req, t)
+        elif kind == _ACT_DEADLINE:
+            self._act_deadline(obj[0], obj[1], t)
+        elif kind == _QP_DEADLINE:
+            self._qp_deadline(obj[0], obj[1], t)
+        elif kind == _POD_STARTED:
+            if obj.phase == Phase.PENDING:
+                obj.phase = Phase.STARTING
+                self._reconcile(revobjs[obj.rev], t)
+        elif kind == _POD_READY:
+            pod = obj
+            if pod.phase == Phase.STARTING:
+                rev = revobjs[pod.rev]
+                pod.phase = Phase.READY
+                pod.direct_last = t
+                rev.ready.append(pod)
+                self.at(t + self.rng.uniform(0, ACTIVATOR_PROBE_PERIOD), _POD_VISIBLE, pod)
+                self._reconcile(rev, t)
+                if rev.kpa.scrapes_pods:
+                    self._arm_stats(rev, t)
+        elif kind == _POD_VISIBLE:
+            pod = obj
+            if pod.phase == Phase.READY and not pod.visible:
+                rev = revobjs[pod.rev]
+                pod.visible = True
+                rev.visible.append(pod)
+                rev.visible.sort(key=_order)
+                self._resubset(rev)
+                for act in rev.acts:
+                    if act.queue:
+                        self._dispatch(rev, act, t)
+        elif kind == _POD_GONE:
+            pod = obj
+            pod.phase = Phase.GONE
+            rev = revobjs[pod.rev]
+            rev.pods.remove(pod)
+            self._reconcile(rev, t)
+        elif kind == _RECONCILE:
+            rev = obj
+            if t >= rev.requeue_at:
+                rev.requeue_at = _INF
+                self._reconcile(rev, t)
+        elif kind == _SCALE:
+            self._scale(obj, t)
+        elif kind == _MODE:
+            rev, mode = obj
+            if rev.auto.pa.mode is mode:
+                rev.data_mode = mode
 
     # -- output -------------------------------------------------------------------------------
     def _log(self) -> ServiceLog:
