@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sdobs.catalog import promql
+from sdobs.catalog.capacity import CapacitySignals
 from sdobs.catalog.client import ClientSignals
 from sdobs.catalog.gpu import GpuSignals
 from sdobs.catalog.promql import Matcher, Var
@@ -94,7 +95,7 @@ class Query:
         return self.expr
 
 
-class Catalog(GpuSignals, ClientSignals):
+class Catalog(GpuSignals, ClientSignals, CapacitySignals):
     """Builds the PromQL of every signal for one dialect (GPU signals: ``sdobs.catalog.gpu``)."""
 
     def __init__(self, dialect: Dialect | str) -> None:

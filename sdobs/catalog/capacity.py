@@ -1,0 +1,85 @@
+"""Capacity-analysis signals of the catalog: service-time distributions and GPU models.
+
+Capacity planning (``sdobs.capacity.history``) needs what the dashboards do not: the whole
+bucket distribution of the app-latency histogram (not one quantile), its mean from ``_sum`` /
+``_count``, both for one response class, and which GPU model each revision ran on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sdobs_exporters.gpu import naming
+
+from sdobs.catalog import promql
+
+UNIT_RPS = "reqps"
+UNIT_SECONDS = "s"
+UNIT_COUNT = "short"
+GPU_INFO = naming.GPU_INFO[0]
+GPU_MODEL_GROUPABLE = ("namespace", "service", "configuration", "revision")
+
+
+class CapacitySignals:
+    """Mixed into :class:`sdobs.catalog.Catalog`; uses its dialect, selections and helpers."""
+
+    def _latency_family(self, app: bool):
+        return self.dialect.app_requests if app else self.dialect.requests
+
+    def _code_matchers(self, code_class) -> list:
+        return [] if code_class is None else [self._class_matcher(code_class)]
+
+    def latency_bucket_scale(self, *, app: bool = False) -> float:
+        """Seconds per unit of the histogram's ``le`` bounds (0.001 for OpenCensus' ms)."""
+        return self._latency_family(app).scale_to_base
+
+    def latency_histogram(self, sel, by: Sequence[str] = (), *, app: bool = False,
+                          code_class=None):  # fmt: skip
+        """Requests per second falling at or under each ``le`` bound (cumulative buckets).
+
+        ``le`` keeps the dialect's unit (multiply by :meth:`latency_bucket_scale` for seconds);
+        ``code_class`` (e.g. ``"2xx"``) keeps only those responses.
+        """
+        from sdobs.catalog.catalog import Query
+
+        by = self._check_by(by)
+        family = self._latency_family(app)
+        series = self._series(family.bucket, sel, self._code_matchers(code_class))
+        inner = f"rate({series}[{sel.window}])"
+        expr = f"sum{promql.by((*by, 'le'))} ({self._canonical(inner, by)})"
+        stage = "model container" if app else "queue-proxy"
+        return Query("latency_histogram", expr, UNIT_RPS, (*by, "le"),
+                     f"Requests per second at or under each latency bound at the {stage}")
+
+    def latency_mean(self, sel, by: Sequence[str] = (), *, app: bool = False,
+                     code_class=None):  # fmt: skip
+        """Mean response time in seconds over the window, from the histogram's sum and count."""
+        from sdobs.catalog.catalog import Query
+
+        by = self._check_by(by)
+        family = self._latency_family(app)
+        extra = self._code_matchers(code_class)
+        parts = []
+        for name in (family.sum, family.count):
+            inner = f"rate({self._series(name, sel, extra)}[{sel.window}])"
+            parts.append(f"sum{promql.by(by)} ({self._canonical(inner, by)})")
+        expr = f"{parts[0]} / {parts[1]}"
+        if family.scale_to_base != 1:
+            expr = f"({expr}) / {1 / family.scale_to_base:g}"
+        stage = "model container" if app else "queue-proxy"
+        return Query("latency_mean", expr, UNIT_SECONDS, by,
+                     f"Mean response time at the {stage}, seconds")
+
+    def gpu_models(self, sel, by: Sequence[str] = ("revision",)):
+        """GPUs per model name (``name`` label) seen within the window, e.g. per revision."""
+        from sdobs.catalog.catalog import Query
+
+        for label in by:
+            if label not in GPU_MODEL_GROUPABLE:
+                raise ValueError(f"cannot group GPU models by {label!r}; "
+                                 f"use some of: {', '.join(GPU_MODEL_GROUPABLE)}")  # fmt: skip
+        series = promql.selector(GPU_INFO, self._gpu_matchers(sel))
+        expr = (f"count{promql.by((*by, 'name'))} "
+                f"(last_over_time({series}[{promql.check_window(sel.window)}]))")  # fmt: skip
+        return Query("gpu_models", expr, UNIT_COUNT, (*by, "name"),
+                     "GPUs seen per model name within the window")
