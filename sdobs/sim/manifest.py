@@ -104,6 +104,7 @@ class ServiceSpec:
     namespace: str
     revisions: tuple[RevisionSpec, ...]
     traffic: tuple[TrafficTarget, ...]
+    annotations: Mapping[str, str] = field(default_factory=dict)  # the Service's own metadata
 
     def revision(self, name: str) -> RevisionSpec:
         for rev in self.revisions:
@@ -287,6 +288,38 @@ def _annotation(ann: Mapping[str, str], *keys: str) -> tuple[str, Any] | None:
     return None
 
 
+#: The twin's own annotation: the mean cold start (scheduling + image pull + process start +
+#: model load) of this revision's pods. Knative ignores it; the twin scales its per-GPU profile.
+COLD_START_ANNOTATION = "twin.sdobs.dev/cold-start"
+
+
+def _cold_start(cold: ColdStart, ann: Mapping[str, str], tspec: Mapping[str, Any], err: Any,
+                ann_path: Any) -> ColdStart:  # fmt: skip
+    """The GPU profile's cold start, with the manifest's readiness probe and the twin's knob."""
+    containers = tspec.get("containers") or [{}]
+    probe = (containers[0] or {}).get("readinessProbe") or {}
+    path = "spec.template.spec.containers[0].readinessProbe"
+    if "initialDelaySeconds" in probe:
+        cold = cold.scaled(initial_delay=float(_in_range(
+            _integer(probe["initialDelaySeconds"], f"{path}.initialDelaySeconds"), 0, 3600,
+            f"{path}.initialDelaySeconds")))
+    if "periodSeconds" in probe:
+        cold = cold.scaled(readiness_period=float(_in_range(
+            _integer(probe["periodSeconds"], f"{path}.periodSeconds"), 1, 3600,
+            f"{path}.periodSeconds")))
+    if COLD_START_ANNOTATION in ann:
+        key = ann_path(COLD_START_ANNOTATION)
+        total = parse_duration(ann[COLD_START_ANNOTATION], key)
+        if total <= 0 or total > 3600:
+            raise err(key, f"cold start {total:g} s must be above 0 and at most 1 hour")
+        parts = cold.schedule + cold.image_pull + cold.process_start + cold.model_load
+        f = total / parts
+        cold = cold.scaled(schedule=cold.schedule * f, image_pull=cold.image_pull * f,
+                           process_start=cold.process_start * f,
+                           model_load=cold.model_load * f)  # fmt: skip
+    return cold
+
+
 def _revision(doc: Mapping[str, Any], index: int, cfg: AutoscalerConfig, source: str,
               ) -> RevisionSpec:  # fmt: skip
     meta = doc.get("metadata") or {}
@@ -438,11 +471,12 @@ def _revision(doc: Mapping[str, Any], index: int, cfg: AutoscalerConfig, source:
         if exc.source:
             raise
         raise err(exc.field, str(exc).split(": ", 1)[-1]) from None
+    cold = _cold_start(cold_start_for(gpu, platform), ann, tspec, err, ann_path)
     return RevisionSpec(
         name=rev_name, service=name, namespace=namespace, configuration=name,
         container_concurrency=cc, timeout_seconds=timeout, autoscaler_class=klass, gpu=gpu,
         gpu_count=count, instance_spec=instance, platform=platform, kpa=kpa,
-        cold_start=cold_start_for(gpu, platform), annotations=ann,
+        cold_start=cold, annotations=ann,
         container=str(((tspec.get("containers") or [{}])[0] or {}).get("name")
                       or "user-container"),
     )  # fmt: skip
@@ -537,7 +571,9 @@ def load_documents(docs: Iterable[Mapping[str, Any]], *, source: str = "manifest
         traffic = _traffic(versions[-1], revisions, source)
         routed = {t.revision for t in traffic if t.percent > 0 or t.tag}
         revisions = [replace(r, kpa=r.kpa.with_reachable(r.name in routed)) for r in revisions]
-        services.append(ServiceSpec(name, namespace, tuple(revisions), traffic))
+        meta = versions[-1].get("metadata") or {}
+        annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
+        services.append(ServiceSpec(name, namespace, tuple(revisions), traffic, annotations))
     return services, cfg
 
 

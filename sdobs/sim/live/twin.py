@@ -1,0 +1,432 @@
+"""The live serving twin: Knative + the SD WebUI for a set of Services, over real HTTP.
+
+One asyncio loop runs every :class:`~sdobs.sim.live.service.LiveService` on the wall clock and
+serves two ports on 127.0.0.1:
+
+- the **gateway**, speaking the AUTOMATIC1111 API for each Service, addressed the Knative way
+  (``Host: name.namespace.example.com``) or by path prefix (``/services/<ns>/<name>/...``), with
+  cookie session affinity where the manifest asks for it and the Route's traffic split;
+- the **metrics** port: per pod the queue-proxy (in the chosen Knative dialect) and the GPU
+  exporter, plus the activator and the autoscaler. Prometheus finds the pods through file-based
+  service discovery that the twin rewrites as pods come and go (:attr:`LiveTwin.on_targets`),
+  with the target labels kubernetes_sd relabelling sets (``namespace``, ``pod``; the PodMonitor's
+  ``k8s_*``/``kn_*`` copies for OpenTelemetry).
+
+Requests really wait: a response leaves when the simulated queueing and inference end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sdobs.knative.dialects import OPENCENSUS, Dialect, get_dialect
+from sdobs.sim.engine import SimOptions
+from sdobs.sim.live import a1111
+from sdobs.sim.live import exposition as ex
+from sdobs.sim.live.http import HttpServer, Request, Response
+from sdobs.sim.live.service import LiveRequest, LiveService
+from sdobs.sim.manifest import ClusterConfig, ServiceSpec
+from sdobs.sim.pods import Pod
+from sdobs.sim.render import (
+    ACTIVATOR_JOB,
+    AUTOSCALER_JOB,
+    CONTROL_PLANE_PORT,
+    GPU_BUSY_UTILIZATION,
+    GPU_EXPORTER_PORT,
+    GPU_JOB,
+    KNATIVE_NAMESPACE,
+    QUEUE_PROXY_JOB,
+    QUEUE_PROXY_PORT,
+    RenderOptions,
+    control_plane_pods,
+)
+from sdobs.sim.servicetime import GPUS, Txt2Img, idle_memory_gib, peak_memory_gib
+
+log = logging.getLogger(__name__)
+
+GIB = 1024**3
+PREFIX = "/services/"
+AFFINITY = "serving.knative.dev.alibabacloud/affinity"
+COOKIE_NAME = "serving.knative.dev.alibabacloud/cookie-name"
+COOKIE_TIMEOUT = "serving.knative.dev.alibabacloud/cookie-timeout"
+Targets = list[tuple[str, dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class Background:
+    """Light Poisson traffic to keep a Service's history moving (bounded in time)."""
+
+    rate: float  # requests per second
+    profile: Txt2Img = field(default_factory=lambda: Txt2Img(steps=20))
+    duration: float = 24 * 3600.0  # stops by itself after this long
+
+
+class _Gpu:
+    """One pod's GPU exporter: the real collector over a simulated device."""
+
+    def __init__(self, svc: LiveService, pod: Pod) -> None:
+        from sdobs_exporters.gpu import GpuCollector, Identity, SimulatedBackend, SimulatedGpu
+
+        spec = svc.revs[pod.rev].spec
+        self.gpu = SimulatedGpu.create(spec.gpu, index=0, seed=pod.name)
+        self.collector = GpuCollector(
+            SimulatedBackend([self.gpu]), naming="default",
+            identity=Identity(namespace=spec.namespace, pod=pod.name, container=spec.container,
+                              service=spec.service, configuration=spec.configuration,
+                              revision=spec.name),
+        )  # fmt: skip
+        perf = GPUS[spec.gpu]
+        self.idle = idle_memory_gib(perf) * GIB
+        self.busy_memory = peak_memory_gib(perf, Txt2Img(steps=20))[0] * GIB
+        self.last = -1.0
+
+    def render(self, svc: LiveService, pod: Pod, now: float) -> bytes:
+        busy = svc.gpu_busy(pod, now)
+        loaded = now >= pod.loaded
+        self.gpu.load_model(int(self.busy_memory if busy else self.idle) if loaded else 0)
+        self.gpu.utilization = GPU_BUSY_UTILIZATION if busy else 0.0
+        if self.last >= 0:
+            self.gpu.advance(now - self.last)
+        self.last = now
+        return self.collector.render()
+
+
+class LiveTwin:
+    """Services served live; see the module docstring. Start with :meth:`start` in a loop."""
+
+    def __init__(
+        self,
+        services: Sequence[ServiceSpec],
+        *,
+        dialect: Dialect | str = OPENCENSUS,
+        host: str = "127.0.0.1",
+        gateway_port: int = 0,
+        metrics_port: int = 0,
+        domain: str = ex.DOMAIN,
+        background: dict[str, Background] | None = None,
+        on_targets: Callable[[str, Targets], None] | None = None,
+        cluster: ClusterConfig | None = None,
+        seed: int = 1,
+    ) -> None:
+        self.dialect = get_dialect(dialect)
+        self.domain = domain
+        self.host = host
+        self.on_targets = on_targets
+        self.background = dict(background or {})
+        self.rng = random.Random(seed)
+        self.epoch0 = time.time()
+        self._t0 = 0.0
+        options = [SimOptions(duration=float("inf"), seed=seed * 1000 + i,
+                              start_epoch=self.epoch0, cluster=cluster or ClusterConfig())
+                   for i in range(len(services))]  # fmt: skip
+        self.services = {(s.namespace, s.name): LiveService(s, o, self.dialect, index=i)
+                         for i, (s, o) in enumerate(zip(services, options, strict=True))}
+        acts, autoscaler = control_plane_pods(RenderOptions(start_epoch=self.epoch0))
+        self.activator_pod, self.autoscaler_pod = acts[0], autoscaler
+        self.gateway = HttpServer(self._gateway, host, gateway_port)
+        self.metrics = HttpServer(self._metrics, host, metrics_port, name="sdobs-twin-metrics")
+        self._wake: dict[tuple[str, str], asyncio.Event] = {}  # made on the twin's loop
+        self._tasks: list[asyncio.Task] = []
+        self._gpus: dict[tuple[tuple[str, str], int], _Gpu] = {}
+        self._published: dict[str, tuple] = {}
+        self._affinity: dict[str, tuple[tuple[str, str], int]] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def now(self) -> float:
+        return time.monotonic() - self._t0
+
+    async def start(self) -> None:
+        self._t0 = time.monotonic()
+        self._wake = {key: asyncio.Event() for key in self.services}
+        for svc in self.services.values():
+            svc.start()
+        await self.gateway.start()
+        await self.metrics.start()
+        self._publish_targets()
+        for key in self.services:
+            self._tasks.append(asyncio.create_task(self._drive(key)))
+            if key[1] in self.background:
+                self._tasks.append(asyncio.create_task(self._traffic(key,
+                                                                     self.background[key[1]])))
+        self._tasks.append(asyncio.create_task(self._targets_loop()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        self._tasks.clear()
+        await self.gateway.close()
+        await self.metrics.close()
+        if self.on_targets:
+            for job in (QUEUE_PROXY_JOB, GPU_JOB):
+                self.on_targets(job, [])
+
+    @property
+    def gateway_url(self) -> str:
+        return self.gateway.url
+
+    @property
+    def metrics_url(self) -> str:
+        return self.metrics.url
+
+    # -- clocks --------------------------------------------------------------------------------
+    async def _drive(self, key: tuple[str, str]) -> None:
+        svc, wake = self.services[key], self._wake[key]
+        while True:
+            svc.advance(self.now())
+            delay = min(svc.next_time() - self.now(), 1.0)
+            wake.clear()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), delay)
+
+    async def _traffic(self, key: tuple[str, str], bg: Background) -> None:
+        svc = self.services[key]
+        end = self.now() + bg.duration
+        while self.now() < end and bg.rate > 0:
+            await asyncio.sleep(self.rng.expovariate(bg.rate))
+            svc.submit(self.now(), profile=bg.profile)
+            self._wake[key].set()
+
+    async def _targets_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            self._publish_targets()
+
+    def _publish_targets(self) -> None:
+        if self.on_targets is None:
+            return
+        now, qp, gpu = self.now(), [], []
+        address = f"{self.metrics.host}:{self.metrics.port}"
+        for key, svc in self.services.items():
+            for pod in svc.pods_up(now):
+                spec = svc.revs[pod.rev].spec
+                base = {"namespace": spec.namespace, "pod": pod.name}
+                labels = {**base, "instance": f"{pod.ip}:{QUEUE_PROXY_PORT}",
+                          "__metrics_path__": f"/pods/{key[0]}/{pod.name}/queue-proxy"}
+                if self.dialect.code_class_label is None:  # the PodMonitor relabelling
+                    labels.update({"k8s_namespace_name": spec.namespace, "k8s_pod_name": pod.name,
+                                   "kn_service_name": spec.service,
+                                   "kn_configuration_name": spec.configuration,
+                                   "kn_revision_name": spec.name})  # fmt: skip
+                qp.append((address, labels))
+                if spec.gpu in GPUS:
+                    gpu.append((address, {**base, "instance": f"{pod.ip}:{GPU_EXPORTER_PORT}",
+                                          "__metrics_path__": f"/pods/{key[0]}/{pod.name}/gpu"}))
+        for job, targets in ((QUEUE_PROXY_JOB, qp), (GPU_JOB, gpu)):
+            frozen = tuple((a, tuple(sorted(lab.items()))) for a, lab in targets)
+            if self._published.get(job) != frozen:
+                self._published[job] = frozen
+                self.on_targets(job, targets)
+
+    def scrape_configs(self, interval: str = "5s") -> list[dict]:
+        """Static Prometheus jobs for the activator and the autoscaler of this twin."""
+        address = f"{self.metrics.host}:{self.metrics.port}"
+        jobs = []
+        for job, (pod, ip), path in ((ACTIVATOR_JOB, self.activator_pod, "/activator"),
+                                     (AUTOSCALER_JOB, self.autoscaler_pod, "/autoscaler")):
+            jobs.append({"job_name": job, "scrape_interval": interval, "metrics_path": path,
+                         "static_configs": [{"targets": [address], "labels": {
+                             "instance": f"{ip}:{CONTROL_PLANE_PORT}",
+                             "namespace": KNATIVE_NAMESPACE, "pod": pod}}]})  # fmt: skip
+        return jobs
+
+    # -- metrics port --------------------------------------------------------------------------
+    async def _metrics(self, req: Request) -> Response:
+        now = self.now()
+        parts = req.path.strip("/").split("/")
+        text = "text/plain; version=0.0.4; charset=utf-8"
+        if parts == ["activator"] or parts == ["autoscaler"]:
+            rows = [svc.revision_now(i) for svc in self.services.values()
+                    for i in range(len(svc.revs))]  # fmt: skip
+            body = ex.activator(self.dialect, rows, self.activator_pod[0]) if parts[0] == \
+                "activator" else ex.autoscaler(self.dialect, rows)
+            return Response(200, body, text)
+        if len(parts) == 4 and parts[0] == "pods":
+            _, namespace, name, what = parts
+            for key, svc in self.services.items():
+                if key[0] != namespace:
+                    continue
+                pod = svc.pod_by_name(name)
+                if pod is None or pod.started > now:
+                    continue
+                if what == "queue-proxy":
+                    stats = svc.stats.get(pod.id) or ex.PodStats()
+                    body = ex.queue_proxy(self.dialect, svc.revs[pod.rev].spec, pod.name, stats,
+                                          svc.queue_depth(pod))  # fmt: skip
+                    return Response(200, body, text)
+                if what == "gpu":
+                    gpu = self._gpus.get((key, pod.id))
+                    if gpu is None:
+                        gpu = self._gpus[(key, pod.id)] = _Gpu(svc, pod)
+                    return Response(200, gpu.render(svc, pod, now), text)
+        if req.path == "/healthz":
+            return Response(200, b"ok\n", "text/plain")
+        return Response(404, b"not a twin metrics path\n", "text/plain")
+
+    # -- gateway -------------------------------------------------------------------------------
+    def route(self, req: Request) -> tuple[tuple[str, str] | None, str]:
+        """The Service a request is for and the path inside it."""
+        path = req.path
+        if path.startswith(PREFIX):
+            parts = path[len(PREFIX):].split("/", 2)
+            if len(parts) >= 2:
+                key = (parts[0], parts[1])
+                return (key if key in self.services else None), "/" + (parts[2] if len(
+                    parts) > 2 else "")
+            return None, path
+        labels = req.host.split(".")
+        if len(labels) >= 2:
+            key = (labels[1], labels[0])
+            rest = ".".join(labels[2:])
+            if key in self.services and rest in ("", self.domain, "svc", "svc.cluster.local"):
+                return key, path
+        return None, path
+
+    async def _gateway(self, req: Request) -> Response:
+        key, path = self.route(req)
+        if key is None:
+            known = ", ".join(f"{n}.{ns}.{self.domain}" for ns, n in self.services)
+            return Response(404, f"no Knative Service matches host {req.host!r} or path "
+                                 f"{req.path!r}; use Host: one of {known}, or the path "
+                                 f"{PREFIX}<namespace>/<name>/...\n".encode(),
+                            "text/plain; charset=utf-8")  # fmt: skip
+        svc = self.services[key]
+        fields: dict | None = None
+        error: a1111.ApiError | None = None
+        endpoint = (req.method, path)
+        if endpoint == ("POST", "/sdapi/v1/txt2img"):
+            try:
+                fields = a1111.parse_txt2img(req.body)
+                profile = a1111.cost_profile(fields)
+            except a1111.ApiError as exc:
+                error = exc
+                # Rejected by the WebUI itself: still a request through Knative, no GPU.
+                profile = Txt2Img(steps=0) if exc.status == 422 else \
+                    Txt2Img(sampler_name="not-a-sampler")
+            kwargs: dict = {"profile": profile}
+        elif req.method == "GET" and path in ("/sdapi/v1/progress", "/sdapi/v1/options",
+                                             "/sdapi/v1/sd-models", "/internal/ping",
+                                             "/sdapi/v1/samplers"):  # fmt: skip
+            kwargs = {"status": 200}
+        elif path in ("/sdapi/v1/txt2img", "/sdapi/v1/options"):
+            kwargs = {"status": 405}
+        else:
+            kwargs = {"status": 404}
+        affinity = svc.service.annotations.get(AFFINITY) == "cookie"
+        cookie_name = svc.service.annotations.get(COOKIE_NAME, "sdobs-affinity")
+        pinned = None
+        if affinity and (token := req.cookie(cookie_name)) in self._affinity:
+            owner, pod_id = self._affinity[token]
+            if owner == key:
+                pinned = next((p for rev in svc.revs for p in rev.pods if p.id == pod_id), None)
+        waiter: asyncio.Future = asyncio.get_running_loop().create_future()
+        lr = svc.submit(self.now(), pod=pinned, waiter=waiter, **kwargs)
+        self._wake[key].set()
+        try:
+            done: LiveRequest = await waiter
+        except asyncio.CancelledError:
+            svc.cancel(lr, self.now())
+            self._wake[key].set()
+            raise
+        resp = self._answer(svc, done, path, fields, error)
+        if done.pod is not None and done.t_app >= 0:
+            resp.headers.append(("X-Process-Time", f"{max(done.t_app_done - done.t_app, 0):.4f}"))
+        if affinity and done.pod is not None and done.code < 500:
+            token = hashlib.sha256(f"{key}/{done.pod.id}/{self.epoch0}".encode()).hexdigest()[:16]
+            self._affinity[token] = (key, done.pod.id)
+            max_age = svc.service.annotations.get(COOKIE_TIMEOUT, "1800")
+            resp.headers.append(("Set-Cookie", f"{cookie_name}={token}; Max-Age={max_age}; "
+                                               "Path=/; HttpOnly"))  # fmt: skip
+        return resp
+
+    def _answer(self, svc: LiveService, done: LiveRequest, path: str, fields: dict | None,
+                error: a1111.ApiError | None) -> Response:  # fmt: skip
+        code = done.code
+        if code == 503:
+            return Response(503, b"pending request queue full\n", "text/plain; charset=utf-8")
+        if code == 504:
+            text = b"activator request timeout\n" if done.via else b"request timeout\n"
+            return Response(504, text, "text/plain; charset=utf-8")
+        if code == 502:
+            return Response(502, b"context canceled\n", "text/plain; charset=utf-8")
+        if error is not None and code in (400, 422):
+            return Response(error.status, error.payload())
+        if code == 500 and fields is not None:
+            gpu = GPUS[svc.revs[done.rev].spec.gpu]
+            return Response(500, a1111.out_of_memory(fields, gpu.memory_gib).payload())
+        if code == 404:
+            return Response(404, b'{"detail": "Not Found"}')
+        if code == 405:
+            return Response(405, b'{"detail": "Method Not Allowed"}')
+        if code != 200:
+            return Response(code, json.dumps({"error": "HTTPException", "detail": ""}).encode())
+        if path == "/sdapi/v1/txt2img" and fields is not None:
+            body = a1111.txt2img_response(fields, job_timestamp=time.time(), rng=self.rng)
+        elif path == "/sdapi/v1/progress":
+            body = a1111.progress()
+        elif path == "/sdapi/v1/options":
+            body = a1111.OPTIONS
+        elif path == "/sdapi/v1/sd-models":
+            body = [a1111.MODEL]
+        elif path == "/sdapi/v1/samplers":
+            body = [{"name": s, "aliases": [], "options": {}} for s in sorted(a1111.SAMPLERS)]
+        else:
+            body = {}
+        return Response(200, json.dumps(body).encode())
+
+
+class TwinThread:
+    """A :class:`LiveTwin` on its own event loop in a daemon thread (for ``sdobs demo``)."""
+
+    def __init__(self, twin: LiveTwin) -> None:
+        self.twin = twin
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="sdobs-twin", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self.twin.start())
+        except BaseException as exc:  # reported to start()
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self.loop.run_forever()
+
+    def start(self, timeout: float = 30.0) -> LiveTwin:
+        self.thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("the live twin did not start in time")
+        if self._error is not None:
+            raise self._error
+        return self.twin
+
+    def call(self, fn: Callable[[], object]) -> object:
+        """Run ``fn`` on the twin's loop and wait for its result (thread-safe inspection)."""
+        async def wrap() -> object:
+            return fn()
+        return asyncio.run_coroutine_threadsafe(wrap(), self.loop).result(10)
+
+    def stop(self) -> None:
+        if not self.thread.is_alive():
+            return
+        fut = asyncio.run_coroutine_threadsafe(self.twin.stop(), self.loop)
+        with contextlib.suppress(Exception):
+            fut.result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
