@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -52,15 +53,26 @@ def test_query_prints_catalog_promql() -> None:
 
 @pytest.mark.prometheus
 def test_demo_check_starts_and_leaves_nothing_behind(tmp_path) -> None:
-    port = free_port()
+    ports = [free_port() for _ in range(4)]
+    flags = ["--prometheus-port", "--gateway-port", "--twin-metrics-port", "--app-port"]
+    args = [x for pair in zip(flags, map(str, ports), strict=True) for x in pair]
     for _ in range(2):  # twice in a row: nothing left over from the first run
-        out = sdobs("demo", "--check", "--prometheus-port", str(port), "--dir", str(tmp_path))
+        out = sdobs("demo", "--check", "--no-history", "--dir", str(tmp_path), *args)
         assert out.returncode == 0, out.stderr
-        assert f"http://127.0.0.1:{port}" in out.stdout
-        assert "Not built yet" in out.stdout
+        for port in ports[:2] + ports[3:]:
+            assert f"http://127.0.0.1:{port}" in out.stdout
+        assert "sdobs loadtest" in out.stdout
         pid = int(out.stdout.split("(pid ")[1].split(",")[0])
         assert not Path(f"/proc/{pid}").exists()
-        check_port_free("127.0.0.1", port)
+        for port in ports:
+            check_port_free("127.0.0.1", port)
+    with socket.socket() as holder:  # a busy port: one clear sentence, nothing started
+        holder.bind(("127.0.0.1", ports[1]))
+        holder.listen()
+        busy = sdobs("demo", "--check", "--no-history", "--dir", str(tmp_path), *args)
+    assert busy.returncode == 2
+    assert f"port {ports[1]} on 127.0.0.1 is already in use" in busy.stderr
+    check_port_free("127.0.0.1", ports[0])
 
 
 def test_base_modules_import_without_pandas() -> None:
