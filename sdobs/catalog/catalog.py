@@ -157,6 +157,20 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals):
         return Query("request_rate", self._rate_sum(self._counter(app), sel, by), UNIT_RPS, by,
                      "Requests per second" + (" reaching the model container" if app else ""))
 
+    def requests_served(self, sel: Selection, range_: str, by: Sequence[str] = (), *,
+                        app: bool = False) -> Query:  # fmt: skip
+        """Requests counted by series that lived in ``range_``: each series' highest value.
+
+        Exact when the counters began inside the range (pods a load test brought up from
+        zero; ``increase()`` would miss each series' first scrape); counters older than the
+        range count their earlier requests too, so use :meth:`request_rate` over long windows.
+        """
+        by = self._check_by(by)
+        rng = promql.check_window(range_)
+        inner = f"max_over_time({self._series(self._counter(app), sel)}[{rng}])"
+        return Query("requests_served", f"sum{promql.by(by)} ({self._canonical(inner, by)})",
+                     UNIT_COUNT, by, f"Requests answered within {rng}")
+
     def request_rate_by_revision(self, sel: Selection) -> Query:
         return self.request_rate(sel, by=("revision",))
 

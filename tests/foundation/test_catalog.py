@@ -170,3 +170,12 @@ def _write(factory: pytest.TempPathFactory, dialect: str, t0: int):
     path = factory.mktemp("om") / f"{dialect}.om.txt"
     path.write_text(_text(dialect, t0))
     return path
+
+
+def test_requests_served_counts_every_request_of_series_in_the_range(knative) -> None:
+    client, cat, te = knative
+    want = sum(p.before * len(p.counts) + sum(p.counts.values()) for p in OURS)
+    assert scalar(client, cat.requests_served(SEL, "20m").expr, te) == want
+    by_class = by_label(client, cat.requests_served(SEL, "20m", by=["code_class"]).expr, te,
+                        "code_class")  # fmt: skip
+    assert by_class["4xx"] == sum(p.before + p.counts[404] for p in OURS if 404 in p.counts)
