@@ -23,6 +23,7 @@ from sdobs.prom.errors import PrometheusError
 
 from . import data
 from .data import PageData
+from .loadtests import LoadTestRunner
 from .pages import PAGE_MODULES
 from .source import Source
 from .state import (
@@ -38,7 +39,9 @@ from .state import (
 )
 from .style import INDEX
 
-NAV = {"fleet": "Fleet", "service": "Service", "scaling": "Scaling", "gpu": "GPU"}
+NAV = {"fleet": "Fleet", "service": "Service", "scaling": "Scaling", "gpu": "GPU",
+       "loadtest": "Load test"}
+NO_CONTROLS = ("loadtest",)  # pages the namespace / service / range bar means nothing to
 CONTROLS = ("ctl-ns", "ctl-service", "ctl-rev", "ctl-range", "ctl-from", "ctl-to", "ctl-refresh")
 LISTED = ("ctl-ns", "ctl-service", "ctl-rev")  # dropdowns whose options come from Prometheus
 ClientLike = str | PrometheusClient | Source | Callable[[], PrometheusClient]
@@ -53,6 +56,7 @@ class AppContext:
     now: Callable[[], float] = time.time
     cache_seconds: float = 10.0
     callbacks: dict[str, Callable] = field(default_factory=dict)
+    loadtests: LoadTestRunner = field(default_factory=LoadTestRunner)
     _cache: OrderedDict = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -131,11 +135,14 @@ def create_app(prometheus: ClientLike | None = None, *, dialect: str | None = No
                auth: tuple[str, str] | None = None, scrape_interval: float = 15.0,
                cache_seconds: float = 10.0, timeout: float = 15.0,
                now: Callable[[], float] | None = None,
-               url_base_pathname: str = "/") -> Dash:  # fmt: skip
+               url_base_pathname: str = "/", loadtest_target: str = "",
+               loadtest_host: str = "") -> Dash:  # fmt: skip
     """A Dash app over one Prometheus (a URL, a client, a client factory or a Source).
 
     ``dialect`` forces a Knative dialect instead of detecting it; ``auth`` is a basic-auth
-    ``(user, password)``; ``now`` replaces the clock (tests); the WSGI app is ``app.server``.
+    ``(user, password)``; ``now`` replaces the clock (tests); ``loadtest_target`` and
+    ``loadtest_host`` prefill the load test page (e.g. the demo's live twin gateway); the WSGI
+    app is ``app.server``.
     """
     source = _source(prometheus, dialect, scrape_interval, timeout)
     app = Dash(
@@ -143,7 +150,8 @@ def create_app(prometheus: ClientLike | None = None, *, dialect: str | None = No
         serve_locally=True, assets_ignore=".*", url_base_pathname=url_base_pathname,
         index_string=INDEX,
     )  # fmt: skip
-    ctx = AppContext(app, source, now or time.time, cache_seconds)
+    ctx = AppContext(app, source, now or time.time, cache_seconds,
+                     loadtests=LoadTestRunner(loadtest_target, loadtest_host))
     app.sdobs = ctx  # type: ignore[attr-defined]
     if auth:
         install_basic_auth(app.server, *auth)
@@ -174,7 +182,7 @@ def shell(ctx: AppContext) -> html.Div:
                       for page, label in NAV.items()]),
             html.Span(f"Prometheus {ctx.source.url}", className="where"),
         ]),
-        html.Div(className="controls", children=[
+        html.Div(className="controls", id="controls", children=[
             _ctl("Namespace", dcc.Dropdown(id="ctl-ns", placeholder="all namespaces"),
                  "wrap-ns"),
             _ctl("Service", dcc.Dropdown(id="ctl-service", placeholder="all services"),
@@ -266,7 +274,7 @@ def _register_shell(app: Dash, ctx: AppContext) -> None:
     @app.callback(
         Output("page", "children"),
         *[Output(f"nav-{p}", "className") for p in PAGES],
-        Output("wrap-service", "style"), Output("wrap-rev", "style"),
+        Output("wrap-service", "style"), Output("wrap-rev", "style"), Output("controls", "style"),
         Input("url", "pathname"), State("url", "search"),
     )  # fmt: skip
     def route(pathname: str | None, search: str | None):
@@ -275,10 +283,11 @@ def _register_shell(app: Dash, ctx: AppContext) -> None:
         parsed = parse_search(search, ctx.now())
         hidden = {"display": "none"}
         if page is None:
-            return [not_found(ctx, pathname or ""), *[""] * len(PAGES), {}, {}]
+            return [not_found(ctx, pathname or ""), *[""] * len(PAGES), {}, {}, {}]
         classes = ["active" if p == page else "" for p in PAGES]
         per_service = {} if page != "fleet" else hidden
-        return [PAGE_MODULES[page].layout(parsed), *classes, per_service, per_service]
+        controls = hidden if page in NO_CONTROLS else {}
+        return [PAGE_MODULES[page].layout(parsed), *classes, per_service, per_service, controls]
 
     @app.callback(
         Output("url", "search"), *[Output(c, "value") for c in CONTROLS],

@@ -33,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default 15)")  # fmt: skip
     parser.add_argument("--base-path", default="/",
                         help="URL path the app is served under, e.g. /sdobs/ behind a proxy")
+    parser.add_argument("--loadtest-target", default="", metavar="URL",
+                        help="A1111 base URL the load test page starts with (e.g. the demo's "
+                             "live twin gateway)")  # fmt: skip
+    parser.add_argument("--loadtest-host", default="", metavar="HOST",
+                        help="Host header the load test page starts with (Knative addressing: "
+                             "{service}.{namespace}.{domain})")  # fmt: skip
     add_connection_arguments(parser)
 
 
@@ -57,10 +63,20 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--auth-user is set but ${args.auth_password_env} is empty; "
                             "export the password in that variable")  # fmt: skip
         auth = (args.auth_user, password)
+    if args.loadtest_target:
+        from sdobs.loadtest import LoadTestConfigError
+        from sdobs.loadtest.httpclient import parse_target
+
+        try:
+            parse_target(args.loadtest_target, host=args.loadtest_host or None)
+        except LoadTestConfigError as exc:
+            raise UserError(f"--loadtest-target: {exc}") from exc
     base = "/" + args.base_path.strip("/") + "/" if args.base_path.strip("/") else "/"
     dialect = None if args.dialect == "auto" else args.dialect
     app = create_app(client_from_args(args), dialect=dialect, auth=auth,
-                     scrape_interval=args.scrape_interval, url_base_pathname=base)
+                     scrape_interval=args.scrape_interval, url_base_pathname=base,
+                     loadtest_target=args.loadtest_target,
+                     loadtest_host=args.loadtest_host)  # fmt: skip
     print(f"Prometheus   {app.sdobs.source.url}: {app.sdobs.source.start()}")
     try:
         handle = serve(app, host=args.host, port=args.port, threads=args.threads)
@@ -69,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
                         "stop what holds the port or pass another --port") from exc
     if not _loopback(args.host) and auth is None:
         print(f"warning: serving on {args.host} without --auth-user: anyone who can reach it "
-              "can read your metrics", file=sys.stderr)  # fmt: skip
+              "can read your metrics and start load tests from it", file=sys.stderr)  # fmt: skip
     print(f"sdobs app    {handle.url}{base}   (Ctrl-C stops it)", flush=True)
     try:
         wait_for_signal()

@@ -32,6 +32,9 @@ class AppHandle:
         if server is None:
             return
         self._server = None
+        loadtests = getattr(getattr(self.app, "sdobs", None), "loadtests", None)
+        if loadtests is not None and loadtests.stop():  # a test started from the page
+            loadtests.wait(timeout)
         server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
         wasyncore.close_all(server._map)
         self._thread.join(timeout)

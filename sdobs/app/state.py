@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlencode
 
-PAGES = ("fleet", "service", "scaling", "gpu")
+PAGES = ("fleet", "service", "scaling", "gpu", "loadtest")
 DEFAULT_PAGE = "fleet"
 #: Time range presets: name -> seconds ending now.
 RANGES: dict[str, int] = {

@@ -77,6 +77,37 @@ img.spark { width:120px; height:26px; }
 table.events td.ev.scale-up { color:#2a9d5b; } table.events td.ev.scale-down { color:#e8702a; }
 table.events td.ev.scale-to-zero { color:var(--bad); }
 .notfound { padding:30px; }
+.lt-form { display:grid; grid-template-columns:repeat(6, minmax(120px, 1fr)); gap:10px 14px;
+           background:white; border:1px solid var(--line); border-radius:8px; padding:12px 14px; }
+.lt-field { display:flex; flex-direction:column; gap:3px; }
+.lt-field.wide { grid-column:span 3; }
+.lt-field > span { font-size:11px; color:var(--muted); text-transform:uppercase;
+                   letter-spacing:.04em; }
+.lt-field input, .lt-field textarea { height:36px; padding:0 8px; border:1px solid var(--line);
+                                      border-radius:6px; font:inherit; width:100%; }
+.lt-field textarea { height:auto; padding:6px 8px; resize:vertical; }
+.lt-field input:invalid { border-color:var(--bad); }
+.lt-buttons { display:flex; align-items:center; gap:10px; margin:12px 0; }
+.lt-btn { height:36px; padding:0 20px; border-radius:6px; border:1px solid var(--line);
+          font:inherit; font-weight:600; cursor:pointer; background:white; }
+.lt-btn.start { background:var(--accent); border-color:var(--accent); color:white; }
+.lt-btn.stop { color:var(--bad); }
+.lt-btn:disabled { opacity:.45; cursor:default; }
+.msg.error { color:var(--bad); } .msg.ok { color:#2a7a4b; }
+.lt-bar { height:10px; background:#e6eaf0; border-radius:5px; overflow:hidden; max-width:900px; }
+.lt-bar-fill { height:100%; background:var(--accent); transition:width .4s; }
+.lt-bar-fill.done { background:#2a9d5b; }
+.lt-counts { margin-top:6px; color:var(--muted); font-variant-numeric:tabular-nums; }
+.lt-errors { margin-top:4px; color:var(--bad); }
+.lt-gallery { display:flex; flex-wrap:wrap; gap:8px; min-height:20px; }
+.lt-gallery img { width:128px; height:128px; object-fit:cover; border-radius:6px;
+                  border:1px solid var(--line); background:white; image-rendering:pixelated; }
+.lt-result-grid { display:grid; grid-template-columns:minmax(520px, auto) 1fr; gap:12px;
+                  align-items:start; }
+table.lt-summary td { text-align:right; font-variant-numeric:tabular-nums; }
+table.lt-summary td.fact { text-align:left; white-space:normal; }
+pre.lt-text { background:white; border:1px solid var(--line); border-radius:8px; padding:10px;
+              overflow:auto; font-size:12px; }
 """
 
 INDEX = """<!DOCTYPE html>

@@ -6,7 +6,8 @@
 ``SDOBS_PROMETHEUS_URL`` (default the local Prometheus), ``SDOBS_PROMETHEUS_USER`` /
 ``SDOBS_PROMETHEUS_PASSWORD`` / ``SDOBS_PROMETHEUS_TOKEN`` for Prometheus, ``SDOBS_APP_USER`` and
 ``SDOBS_APP_PASSWORD`` to require basic auth, ``SDOBS_DIALECT`` to force a Knative dialect,
-``SDOBS_SCRAPE_INTERVAL`` (seconds, default 15) and ``SDOBS_TIMEOUT`` (seconds, default 15).
+``SDOBS_SCRAPE_INTERVAL`` (seconds, default 15), ``SDOBS_TIMEOUT`` (seconds, default 15), and
+``SDOBS_LOADTEST_TARGET`` / ``SDOBS_LOADTEST_HOST`` to prefill the load test page.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def app_from_env(env: dict[str, str] | os._Environ = os.environ):
     )  # fmt: skip
     return create_app(client, dialect=env.get("SDOBS_DIALECT") or None,
                       auth=(user, password) if user else None,
-                      scrape_interval=float(env.get("SDOBS_SCRAPE_INTERVAL", "15")))
+                      scrape_interval=float(env.get("SDOBS_SCRAPE_INTERVAL", "15")),
+                      loadtest_target=env.get("SDOBS_LOADTEST_TARGET", ""),
+                      loadtest_host=env.get("SDOBS_LOADTEST_HOST", ""))  # fmt: skip
 
 
 app = app_from_env()
