@@ -1,0 +1,183 @@
+"""The reference story end to end with real processes: ``sdobs demo``, the load test, Prometheus.
+
+The demo runs as a subprocess on free ports with a scenario whose manifests shorten the stable
+window and the cold start (annotations, not special code); the reference load test (5 in flight,
+20 in total) goes through the twin's gateway; everything is then read back from Prometheus
+through the catalog.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sdobs.catalog import QUANTILES, Catalog, Selection
+from sdobs.loadtest import LoadTestConfig, Txt2ImgOptions, run_loadtest
+from sdobs.prom.client import PrometheusClient
+from sdobs.prom.harness import check_port_free, free_port
+
+pytestmark = pytest.mark.prometheus
+
+REFERENCE = Path(__file__).parents[2] / "sdobs" / "sim" / "scenarios" / "knative-sd-demo.yaml"
+FAST = """        autoscaling.knative.dev/window: "6s"
+        twin.sdobs.dev/cold-start: "2s"
+"""
+CANARY = """apiVersion: serving.knative.dev/v1
+kind: Service
+metadata: {name: sd-canary, namespace: default}
+spec:
+  template:
+    metadata:
+      annotations:
+        autoscaling.knative.dev/min-scale: "2"
+        twin.sdobs.dev/cold-start: "1s"
+        k8s.aliyun.com/eci-use-specs: ecs.gn7i-c8g1.2xlarge
+    spec:
+      containerConcurrency: 4
+      containers: [{name: stable-diffusion, image: sd:v1}]
+---
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata: {name: sd-canary, namespace: default}
+spec:
+  template:
+    metadata:
+      annotations:
+        autoscaling.knative.dev/min-scale: "1"
+        twin.sdobs.dev/cold-start: "1s"
+        k8s.aliyun.com/eci-use-specs: ecs.gn7i-c8g1.2xlarge
+    spec:
+      containerConcurrency: 4
+      containers: [{name: stable-diffusion, image: sd:v2}]
+  traffic:
+  - {revisionName: sd-canary-00001, percent: 80}
+  - {latestRevision: true, percent: 20}
+"""
+
+
+def _scenario(tmp: Path) -> Path:
+    text = REFERENCE.read_text()
+    marker = "        autoscaling.knative.dev/targetUtilizationPercentage"
+    assert marker in text
+    (tmp / "ref.yaml").write_text(text.replace(marker, FAST + marker, 1).replace(
+        "initialDelaySeconds: 5", "initialDelaySeconds: 0"))
+    (tmp / "canary.yaml").write_text(CANARY)
+    path = tmp / "scenario.yaml"
+    path.write_text("name: e2e\ndialects: [opencensus]\nservices:\n"
+                    "- manifest: ref.yaml\n- manifest: canary.yaml\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("demo")
+    ports = {k: free_port() for k in ("prometheus", "gateway", "metrics")}
+    cmd = [sys.executable, "-m", "sdobs.cli", "demo", "--scenario", str(_scenario(tmp)),
+           "--no-history", "--no-app", "--background-rate", "0", "--scrape-interval", "1s",
+           "--dir", str(tmp / "state"), "--prometheus-port", str(ports["prometheus"]),
+           "--gateway-port", str(ports["gateway"]),
+           "--twin-metrics-port", str(ports["metrics"])]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        out.append(line)
+        if "Ctrl-C" in line:
+            break
+    assert proc.poll() is None, "".join(out)
+    try:
+        yield proc, ports, "".join(out)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+def _max(client: PrometheusClient, expr: str, start: float, end: float) -> float:
+    frame = client.query_range(expr, start, end, step=1)
+    return float(frame["value"].max()) if not frame.empty else math.nan
+
+
+def test_reference_load_test_scales_to_five_and_back_to_zero(demo) -> None:
+    _, ports, banner = demo
+    gateway = f"http://127.0.0.1:{ports['gateway']}"
+    assert gateway in banner and "sdobs loadtest" in banner
+    client = PrometheusClient(f"http://127.0.0.1:{ports['prometheus']}")
+    cat = Catalog("opencensus")
+    sel = Selection(namespace="default", service="knative-sd-demo", window="1m")
+    started = time.time()
+    summary = run_loadtest(LoadTestConfig(
+        url=f"{gateway}/services/default/knative-sd-demo", concurrency=5, requests=20,
+        payload=Txt2ImgOptions(steps=5, width=256, height=256)))
+    assert summary.requests == 20 and summary.successes == 20, summary.status_codes
+    assert summary.images == 20 and summary.max_in_flight == 5
+
+    def served() -> float:
+        frame = client.query(cat.requests_served(sel, "5m", by=["code_class"]).expr)
+        return dict(zip(frame.get("code_class", []), frame["value"], strict=True)).get("2xx", 0)
+
+    deadline = time.monotonic() + 30
+    while served() < 20 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert served() == 20
+    now = time.time()
+    assert _max(client, cat.pods(sel, "desired").expr, started, now) == 5
+    assert _max(client, cat.pods(sel, "actual").expr, started, now) == 5
+    for q in QUANTILES:
+        frame = client.query(cat.latency(sel, q).expr)
+        assert not frame.empty and frame["value"].iloc[0] > 0, q
+    # Back to zero: about a stable window (6 s here) plus the grace period after the last reply.
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        frame = client.query(cat.pods(sel, "actual").expr)
+        desired = client.query(cat.pods(sel, "desired").expr)
+        if not frame.empty and frame["value"].iloc[0] == 0 and desired["value"].iloc[0] == 0:
+            break
+        time.sleep(1)
+    else:
+        pytest.fail("the reference service did not return to zero pods")
+    assert time.time() - now < 90
+
+
+def test_canary_split_shows_in_per_revision_volume(demo) -> None:
+    _, ports, _ = demo
+    gateway = f"http://127.0.0.1:{ports['gateway']}"
+    summary = run_loadtest(LoadTestConfig(
+        url=f"{gateway}/services/default/sd-canary", concurrency=8, requests=300,
+        payload=Txt2ImgOptions(steps=1, width=64, height=64)))
+    assert summary.successes == 300, summary.status_codes
+    client = PrometheusClient(f"http://127.0.0.1:{ports['prometheus']}")
+    cat = Catalog("opencensus")
+    sel = Selection(namespace="default", service="sd-canary")
+    q = cat.requests_served(sel, "5m", by=["revision"])
+    deadline = time.monotonic() + 30
+    counts: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        frame = client.query(q.expr)
+        counts = dict(zip(frame.get("revision", []), frame["value"], strict=True))
+        if sum(counts.values()) == 300:
+            break
+        time.sleep(0.5)
+    assert sum(counts.values()) == 300
+    share = counts["sd-canary-00001"] / 300
+    assert 0.72 <= share <= 0.88, counts  # 80 % ± 4 binomial standard deviations
+
+
+def test_sigterm_stops_everything(demo) -> None:
+    proc, ports, banner = demo
+    pid = int(banner.split("(pid ")[1].split(",")[0])
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert not os.path.exists(f"/proc/{pid}")
+    for port in ports.values():
+        check_port_free("127.0.0.1", port)
