@@ -26,6 +26,7 @@ from sdobs.app import create_app
 from sdobs.app.pages import loadtest as lt
 from sdobs.app.state import CUSTOM, parse_search
 from sdobs.loadtest import DEFAULT_LIMITS
+from sdobs.loadtest.summary import fmt_seconds
 
 NOWHERE = "http://127.0.0.1:1"  # no Prometheus: the load test page needs none
 HOST = "knative-sd-demo.default.example.com"
@@ -100,6 +101,10 @@ def poll_until_done(app, timeout: float = 30.0) -> tuple[list[dict], dict]:
     raise AssertionError("the load test did not end")
 
 
+def summary_of(app):
+    return app.sdobs.loadtests.view().summary
+
+
 def text(component) -> str:
     import json
 
@@ -147,15 +152,19 @@ def test_start_progress_images_and_summary(fake, make_app, caplog) -> None:
     assert PROMPT not in body
     graph = next(c for c in _walk(result) if getattr(c, "id", None) == "lt-histogram")
     traces = graph.figure["data"]
-    assert [t["name"] for t in traces] == ["succeeded"] and len(traces[0]["x"]) == 6
-    assert all(0.19 < x < 5 for x in traces[0]["x"])
+    d = summary_of(app).latencies
+    assert [t["name"] for t in traces] == ["succeeded", f"P50 {fmt_seconds(d.p50)}",
+                                           f"P95 {fmt_seconds(d.p95)}",
+                                           f"P99 {fmt_seconds(d.p99)}"]  # fmt: skip
+    assert sum(traces[0]["y"]) == 6 and traces[3]["x"] == [d.p99, d.p99]
+    assert all(0.19 < x < 5 for x in traces[0]["x"]) and len(traces[0]["x"]) <= lt.MAX_BINS
     link = next(c for c in _walk(result) if getattr(c, "id", None) == "lt-service-link")
     path, _, search = link.href.partition("?")
     assert path == "/service"
     state = parse_search(search).state
     assert (state.namespace, state.service, state.range) == ("default", "knative-sd-demo", CUSTOM)
     assert state.start <= t0 - 59 and state.end >= t0 + 60
-    summary = app.sdobs.loadtests.view().summary
+    summary = summary_of(app)
     assert summary.requests == 6 and summary.success == 1.0 and summary.images == 6
 
     # The final state is sent once; later polls change nothing.
@@ -274,6 +283,23 @@ def test_unreachable_target_says_so(make_app) -> None:
     assert "errors: connection_refused ×6" in progress
     # No service in an IP address: the link opens the service page on every service.
     assert "/service?from=" in body
+    graph = next(c for c in _walk(answers[-1]["lt-result.children"])
+                 if getattr(c, "id", None) == "lt-histogram")  # fmt: skip
+    assert graph.figure["data"][0]["name"] == "failed" and sum(graph.figure["data"][0]["y"]) == 6
+
+
+def test_open_loop_from_the_form(fake, make_app) -> None:
+    server = fake()
+    app = make_app()
+    start = app.sdobs.callbacks["loadtest-start"]
+    answer = start(1, *form(server.url, mode="poisson", rate=40, concurrency=3, total=8))
+    assert message(answer) == "Run 1 started: 8 requests at 40/s (poisson)."
+    poll_until_done(app)
+    summary = summary_of(app)
+    assert summary.mode == "open" and summary.requests == 8 and summary.success == 1.0
+    assert summary.settings["max_in_flight"] == 3 and summary.settings["arrival"] == "poisson"
+    assert app.sdobs.callbacks["loadtest-rate"]("closed") is True
+    assert app.sdobs.callbacks["loadtest-rate"]("constant") is False
 
 
 @pytest.mark.parametrize(("target", "host", "named"), [
@@ -359,7 +385,8 @@ def test_a_small_test_from_the_page(fake, browser, monkeypatch) -> None:
         assert "finished: completed · 6/6 done · 6 ok" in page.locator("#lt-counts").inner_text()
         page.wait_for_function(
             "() => { const p = document.querySelector('#lt-histogram .js-plotly-plot');"
-            " return p && p.data && p.data.length === 1 && p.data[0].x.length === 6; }")
+            " return p && p.data && p.data.length === 4 && p.data[0].type === 'bar'"
+            " && p.data[0].y.reduce((a, b) => a + b, 0) === 6; }")
         href = page.locator("#lt-service-link").get_attribute("href")
         assert href.startswith("/service?ns=default&service=knative-sd-demo&from=")
         assert page.locator("#lt-start").is_enabled() and page.locator("#lt-stop").is_disabled()

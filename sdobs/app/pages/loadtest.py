@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from itertools import pairwise
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import numpy as np
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from sdobs.loadtest import DEFAULT_LIMITS, LoadTestConfig, LoadTestConfigError, Txt2ImgOptions
@@ -30,6 +32,7 @@ LIMITS = DEFAULT_LIMITS  # the command line's maxima: one place owns them
 POLL_MS = 1000
 MAX_PROMPTS = 100
 MAX_PROMPT_CHARS = 2000
+MAX_BINS = 60
 LINK_PAD_S = 60  # the service page's range starts and ends this much around the test
 MODES = {
     "closed": "closed loop: N in flight",
@@ -264,40 +267,54 @@ def summary_table(s: Summary) -> html.Table:
     return html.Table(rows, id="lt-summary-table", className="lt-summary")
 
 
+def _bins(values: list[float]) -> np.ndarray:
+    """Bin edges for the latencies: numpy's choice, at most MAX_BINS, never zero-width."""
+    lo, hi = min(values), max(values)
+    if hi - lo < 1e-6:
+        return np.array([lo - 5e-4, hi + 5e-4])
+    edges = np.histogram_bin_edges(values, bins="auto")
+    return edges if len(edges) <= MAX_BINS + 1 else np.linspace(lo, hi, MAX_BINS + 1)
+
+
 def histogram(view: RunView) -> dict:
-    """Latency histogram of the finished run (successes and failures stacked), P50/P95/P99."""
+    """Latency histogram of the finished run (successes and failures stacked), P50/P95/P99.
+
+    Binned here, so the figure stays small however many requests the run made; the
+    percentiles are lines named in the legend (labels on the plot would collide).
+    """
     ok = [x for x, good in view.latencies if good]
     bad = [x for x, good in view.latencies if not good]
-    traces = []
-    for name, xs, color in (("succeeded", ok, "#2a9d5b"), ("failed", bad, "#c0392b")):
-        if xs:
-            traces.append({"type": "histogram", "x": xs, "name": name, "nbinsx": 30,
-                           "marker": {"color": color}, "hovertemplate": "%{x}: %{y}<extra>"
-                           + name + "</extra>"})  # fmt: skip
-    shapes, notes = [], []
+    traces: list[dict] = []
+    top = 1
+    if ok or bad:
+        edges = _bins(ok + bad)
+        centers, widths = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
+        ranges = [f"{fmt_seconds(a)}–{fmt_seconds(b)}" for a, b in pairwise(edges)]
+        stacked = np.zeros(len(centers), dtype=int)
+        for name, xs, color in (("succeeded", ok, "#2a9d5b"), ("failed", bad, "#c0392b")):
+            if xs:
+                counts, _ = np.histogram(xs, bins=edges)
+                stacked += counts
+                traces.append({"type": "bar", "name": name, "x": centers.tolist(),
+                               "y": counts.tolist(), "width": widths.tolist(),
+                               "customdata": ranges, "marker": {"color": color},
+                               "hovertemplate": "%{customdata}: %{y}<extra>" + name
+                               + "</extra>"})  # fmt: skip
+        top = int(stacked.max())
     d = view.summary.latencies if view.summary is not None else None
     if d is not None:
-        close = max(d.max - d.min, 1e-9) * 0.04  # labels this near share one line
-        marks: list[tuple[list[str], float]] = []
-        for label, x in (("P50", d.p50), ("P95", d.p95), ("P99", d.p99)):
-            if marks and x - marks[-1][1] < close:
-                marks[-1][0].append(label)
-                continue
-            marks.append(([label], x))
-        for labels, x in marks:
-            shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x,
-                           "y0": 0, "y1": 1, "line": {"dash": "dot", "color": "#5c6b7a"}})
-            notes.append({"x": x, "y": 1, "xref": "x", "yref": "paper",
-                          "text": " ".join(labels) + f" {fmt_seconds(x)}", "showarrow": False,
-                          "yanchor": "bottom", "font": {"size": 11}})  # fmt: skip
+        for (label, x), dash in zip((("P50", d.p50), ("P95", d.p95), ("P99", d.p99)),
+                                    ("dot", "dash", "longdash"), strict=True):  # fmt: skip
+            traces.append({"type": "scatter", "mode": "lines", "x": [x, x], "y": [0, top],
+                           "name": f"{label} {fmt_seconds(x)}", "hoverinfo": "name",
+                           "line": {"dash": dash, "color": "#1d2733", "width": 1.5}})
     return {"data": traces, "layout": {
-        "height": 260, "margin": {"l": 56, "r": 16, "t": 22, "b": 40}, "barmode": "stack",
+        "height": 280, "margin": {"l": 56, "r": 16, "t": 10, "b": 40}, "barmode": "stack",
         "paper_bgcolor": "white", "plot_bgcolor": "white",
         "font": {"family": "system-ui, sans-serif", "size": 12},
         "xaxis": {**axis("s"), "rangemode": "normal", "title": {"text": "latency"}},
-        "yaxis": {"gridcolor": "#eceff3", "title": {"text": "requests"}},
-        "shapes": shapes, "annotations": notes, "bargap": 0.05,
-        "legend": {"orientation": "h", "y": -0.25, "x": 0},
+        "yaxis": {"gridcolor": "#eceff3", "title": {"text": "requests"}, "rangemode": "tozero"},
+        "bargap": 0, "legend": {"orientation": "h", "y": -0.25, "x": 0, "traceorder": "normal"},
     }}  # fmt: skip
 
 
