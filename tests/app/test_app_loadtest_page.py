@@ -344,7 +344,7 @@ def test_a_small_test_from_the_page(fake, browser, monkeypatch) -> None:
 
     # A picture worth looking at in the screenshot (the fake's own PNG is 2 x 2 pixels).
     monkeypatch.setattr(fake_module, "PNG", picture("a lighthouse at dusk", 7))
-    server = fake(delay=1.0)
+    server = fake(delay=1.5)  # three rounds of 1.5 s: polls (1 s) see images before the end
     handle = serve(NOWHERE, cache_seconds=0, loadtest_target=server.url)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
