@@ -116,6 +116,7 @@ class LiveTwin:
         on_targets: Callable[[str, Targets], None] | None = None,
         cluster: ClusterConfig | None = None,
         seed: int = 1,
+        api_seconds: float = 0.003,
     ) -> None:
         self.dialect = get_dialect(dialect)
         self.domain = domain
@@ -123,6 +124,7 @@ class LiveTwin:
         self.on_targets = on_targets
         self.background = dict(background or {})
         self.rng = random.Random(seed)
+        self.api_seconds = api_seconds  # WebUI time of the light endpoints (ping, options, ...)
         self.epoch0 = time.time()
         self._t0 = 0.0
         options = [SimOptions(duration=float("inf"), seed=seed * 1000 + i,
@@ -134,7 +136,7 @@ class LiveTwin:
         self.activator_pod, self.autoscaler_pod = acts[0], autoscaler
         self.gateway = HttpServer(self._gateway, host, gateway_port)
         self.metrics = HttpServer(self._metrics, host, metrics_port, name="sdobs-twin-metrics")
-        self._wake: dict[tuple[str, str], asyncio.Event] = {}  # made on the twin's loop
+        self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task] = []
         self._gpus: dict[tuple[tuple[str, str], int], _Gpu] = {}
         self._published: dict[str, tuple] = {}
@@ -146,20 +148,21 @@ class LiveTwin:
 
     async def start(self) -> None:
         self._t0 = time.monotonic()
-        self._wake = {key: asyncio.Event() for key in self.services}
         for svc in self.services.values():
             svc.start()
         await self.gateway.start()
         await self.metrics.start()
         self._publish_targets()
         for key in self.services:
-            self._tasks.append(asyncio.create_task(self._drive(key)))
+            self._schedule(key)
             if key[1] in self.background:
                 self._tasks.append(asyncio.create_task(self._traffic(key,
                                                                      self.background[key[1]])))
         self._tasks.append(asyncio.create_task(self._targets_loop()))
 
     async def stop(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -181,15 +184,19 @@ class LiveTwin:
         return self.metrics.url
 
     # -- clocks --------------------------------------------------------------------------------
-    async def _drive(self, key: tuple[str, str]) -> None:
-        svc, wake = self.services[key], self._wake[key]
-        while True:
-            svc.advance(self.now())
-            delay = min(svc.next_time() - self.now(), 1.0)
-            wake.clear()
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), delay)
+    def _step(self, key: tuple[str, str]) -> None:
+        """Run the events that are due and set a timer for the next one (no polling)."""
+        svc = self.services[key]
+        svc.advance(self.now())
+        self._schedule(key)
+
+    def _schedule(self, key: tuple[str, str]) -> None:
+        timer = self._timers.get(key)
+        if timer is not None:
+            timer.cancel()
+        delay = self.services[key].next_time() - self.now()
+        loop = asyncio.get_running_loop()
+        self._timers[key] = loop.call_later(min(max(delay, 0.0), 3600.0), self._step, key)
 
     async def _traffic(self, key: tuple[str, str], bg: Background) -> None:
         svc = self.services[key]
@@ -197,7 +204,7 @@ class LiveTwin:
         while self.now() < end and bg.rate > 0:
             await asyncio.sleep(self.rng.expovariate(bg.rate))
             svc.submit(self.now(), profile=bg.profile)
-            self._wake[key].set()
+            self._schedule(key)
 
     async def _targets_loop(self) -> None:
         while True:
@@ -319,11 +326,11 @@ class LiveTwin:
         elif req.method == "GET" and path in ("/sdapi/v1/progress", "/sdapi/v1/options",
                                              "/sdapi/v1/sd-models", "/internal/ping",
                                              "/sdapi/v1/samplers"):  # fmt: skip
-            kwargs = {"status": 200}
+            kwargs = {"status": 200, "seconds": self.api_seconds}
         elif path in ("/sdapi/v1/txt2img", "/sdapi/v1/options"):
-            kwargs = {"status": 405}
+            kwargs = {"status": 405, "seconds": self.api_seconds}
         else:
-            kwargs = {"status": 404}
+            kwargs = {"status": 404, "seconds": self.api_seconds}
         affinity = svc.service.annotations.get(AFFINITY) == "cookie"
         cookie_name = svc.service.annotations.get(COOKIE_NAME, "sdobs-affinity")
         pinned = None
@@ -333,12 +340,12 @@ class LiveTwin:
                 pinned = next((p for rev in svc.revs for p in rev.pods if p.id == pod_id), None)
         waiter: asyncio.Future = asyncio.get_running_loop().create_future()
         lr = svc.submit(self.now(), pod=pinned, waiter=waiter, **kwargs)
-        self._wake[key].set()
+        self._schedule(key)
         try:
             done: LiveRequest = await waiter
         except asyncio.CancelledError:
             svc.cancel(lr, self.now())
-            self._wake[key].set()
+            self._schedule(key)
             raise
         resp = self._answer(svc, done, path, fields, error)
         if done.pod is not None and done.t_app >= 0:
