@@ -16,10 +16,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sdobs.catalog import QUANTILES, Catalog, Selection
-from sdobs.loadtest import LoadTestConfig, Txt2ImgOptions, run_loadtest
+from sdobs.loadtest import LoadTestConfig, Txt2ImgOptions, read_records, run_loadtest
 from sdobs.prom.client import PrometheusClient
 from sdobs.prom.harness import check_port_free, free_port
 
@@ -103,6 +104,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
             proc.wait(timeout=30)
 
 
+def demo_dir(banner: str) -> str:
+    """The demo's state directory, from the data path it printed."""
+    return banner.split("data in ")[1].split("/prometheus/")[0]
+
+
 def _max(client: PrometheusClient, expr: str, start: float, end: float) -> float:
     frame = client.query_range(expr, start, end, step=1)
     return float(frame["value"].max()) if not frame.empty else math.nan
@@ -116,11 +122,19 @@ def test_reference_load_test_scales_to_five_and_back_to_zero(demo) -> None:
     cat = Catalog("opencensus")
     sel = Selection(namespace="default", service="knative-sd-demo", window="1m")
     started = time.time()
+    records = Path(demo_dir(banner)) / "records.jsonl"
     summary = run_loadtest(LoadTestConfig(
         url=f"{gateway}/services/default/knative-sd-demo", concurrency=5, requests=20,
-        payload=Txt2ImgOptions(steps=5, width=256, height=256)))
+        payload=Txt2ImgOptions(steps=5, width=256, height=256)), records=records)
     assert summary.requests == 20 and summary.successes == 20, summary.status_codes
     assert summary.images == 20 and summary.max_in_flight == 5
+    # Client-side truth: exact percentiles, equal to numpy's on the recorded latencies, and
+    # the first wave of requests found the service at zero (cold starts).
+    lat = np.array([r["end"] - r["scheduled"] for r in read_records(records)])
+    for q, got in ((50, summary.latencies.p50), (90, summary.latencies.p90),
+                   (95, summary.latencies.p95), (99, summary.latencies.p99)):
+        assert got == np.percentile(lat, q)
+    assert summary.cold_start.count >= 1
 
     def served() -> float:
         frame = client.query(cat.requests_served(sel, "5m", by=["code_class"]).expr)
@@ -171,6 +185,16 @@ def test_canary_split_shows_in_per_revision_volume(demo) -> None:
     assert sum(counts.values()) == 300
     share = counts["sd-canary-00001"] / 300
     assert 0.72 <= share <= 0.88, counts  # 80 % ± 4 binomial standard deviations
+
+
+def test_open_loop_run_reports_scheduling_lag_apart_from_latency(demo) -> None:
+    _, ports, _ = demo
+    summary = run_loadtest(LoadTestConfig(
+        url=f"http://127.0.0.1:{ports['gateway']}/services/default/sd-canary", rate=20.0,
+        requests=60, payload=Txt2ImgOptions(steps=1, width=64, height=64)))
+    assert summary.mode == "open" and summary.successes == 60
+    assert summary.scheduling_lag is not None and summary.scheduling_lag.p99 < 0.05
+    assert summary.latencies.min > summary.scheduling_lag.max  # latency counts from the plan
 
 
 def test_sigterm_stops_everything(demo) -> None:
