@@ -1,0 +1,346 @@
+"""A service's own history from Prometheus, as pandas frames, for sizing and what-if replays.
+
+Everything is read through the catalog (DESIGN.md contract 1) for one namespace/service: request
+rates per revision and response class at a fixed step, the app-latency histogram of successful
+requests over the whole range (the service time: with ``containerConcurrency: 1`` the model
+container does one generation at a time, so its latency is inference time, not queueing), pod
+counts by state, GPU busy time from the GPU exporter and each revision's GPU model.
+
+Request counts per step are the increments of the raw counters per pod and response class,
+where a series that appears inside the range counts from zero. ``rate()`` cannot do that (it
+never sees what a series held at its first sample), and a service that scales to zero starts a
+new pod, hence new series, for many of its requests: on the twin's scale-to-zero history rates
+from ``rate()`` counted about 70 % of the requests, the increments all of them. The value at
+time t covers (t − step, t], by completion time.
+
+For a replay, arrivals are rebuilt from the rate series: Poisson within each step at the
+recorded rate (the twin's :class:`~sdobs.sim.traffic.Replay`, seeded by the replay), so counts
+per step match the recording in expectation; what happens inside a step is not recorded.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from sdobs.catalog import QUANTILES, Catalog, Selection
+from sdobs.prom.client import InstantQuery, PrometheusClient, RangeQuery, TimeLike, to_unix
+
+MAX_POINTS = 10_000
+#: Knative's and kube-prometheus-stack's usual scrape interval (and the twin's default).
+DEFAULT_SCRAPE_INTERVAL = 30.0
+POD_STATES = ("actual", "desired", "not_ready", "pending", "terminating")
+CODE_CLASSES = ("2xx", "3xx", "4xx", "5xx")
+
+
+class HistoryError(LookupError):
+    """The history cannot be read as asked (no such service, no data in the range)."""
+
+
+def _window(seconds: float) -> str:
+    return f"{max(1, round(seconds))}s"
+
+
+@dataclass(frozen=True)
+class ServiceTimes:
+    """The service-time distribution of one revision: app latency of its 2xx requests."""
+
+    revision: str
+    requests: float  # successful requests the histogram counted over the range
+    mean_s: float  # from the histogram's sum and count (exact up to OpenCensus' ms floor)
+    bounds_s: tuple[float, ...]  # upper bucket bounds in seconds, +Inf last
+    cumulative: tuple[float, ...]  # requests at or under each bound
+
+    def quantile(self, p: float) -> float:
+        """Prometheus' histogram_quantile: linear within the bucket, the top finite bound above."""
+        total = self.cumulative[-1] if self.cumulative else 0.0
+        if total <= 0:
+            return math.nan
+        rank = p * total
+        prev_bound, prev_count = 0.0, 0.0
+        for bound, count in zip(self.bounds_s, self.cumulative, strict=True):
+            if count >= rank:
+                if math.isinf(bound):
+                    return prev_bound
+                if count == prev_count:
+                    return bound
+                return prev_bound + (bound - prev_bound) * (rank - prev_count) / (
+                    count - prev_count)
+            prev_bound, prev_count = bound, count
+        return prev_bound
+
+    def profile(self, points: int = 20) -> np.ndarray:
+        """``points`` equally likely service times: histogram quantiles at (i + ½)/points,
+        scaled so their mean is the recorded mean (the buckets only bound each value)."""
+        values = np.array([self.quantile((i + 0.5) / points) for i in range(points)])
+        if not np.all(np.isfinite(values)) or values.mean() <= 0:
+            return np.full(points, self.mean_s)
+        if math.isfinite(self.mean_s) and self.mean_s > 0:
+            values *= self.mean_s / values.mean()
+        return values
+
+    @property
+    def scv(self) -> float:
+        """Squared coefficient of variation of the profile (0 for deterministic service)."""
+        v = self.profile()
+        return float(v.var() / v.mean() ** 2) if v.mean() > 0 else 0.0
+
+
+@dataclass
+class ServiceHistory:
+    """One Knative Service's history over [start, end] (epoch seconds), per revision."""
+
+    namespace: str
+    service: str
+    dialect: str
+    start: float
+    end: float
+    step: float
+    scrape_interval: float
+    rates: pd.DataFrame  # index: time (UTC, end of each step); columns: revisions; requests/s
+    rates_by_class: pd.DataFrame  # long: time, revision, code_class, value (requests/s)
+    pods: pd.DataFrame  # long: time, revision, state, value (pods)
+    gpu: pd.DataFrame  # index: time; busy (sum of utilisation), exporters (GPUs reporting)
+    latency: pd.DataFrame  # index: time; p50, p90, p95, p99 at queue-proxy, seconds
+    latency_overall: dict[str, float]  # the same quantiles over the whole range
+    totals: pd.DataFrame  # revision, code_class, requests over the range
+    service_times: dict[str, ServiceTimes] = field(default_factory=dict)
+    gpu_models: dict[str, str] = field(default_factory=dict)  # revision -> GPU name
+    client_latency: pd.DataFrame | None = None  # load-test clients' p50/p99 when asked for
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    @property
+    def revisions(self) -> list[str]:
+        return list(self.rates.columns)
+
+    def pods_wide(self, state: str = "actual") -> pd.DataFrame:
+        """Pods of one state: index time, one column per revision (0 where none)."""
+        if state not in POD_STATES:
+            raise ValueError(f"unknown pod state {state!r}; use one of: {', '.join(POD_STATES)}")
+        sub = self.pods[self.pods["state"] == state]
+        wide = sub.pivot_table(index="time", columns="revision", values="value", aggfunc="sum")
+        return wide.reindex(index=self.rates.index, columns=self.revisions).fillna(0.0)
+
+    def allocated_pods(self) -> pd.Series:
+        """Pods that exist (ready or not: starting, draining), all revisions: what is billed."""
+        return (self.pods_wide("actual") + self.pods_wide("not_ready")).sum(axis=1)
+
+    def requests(self, code_class: str | None = None, revision: str | None = None) -> float:
+        """Requests over the range, optionally of one class and revision."""
+        t = self.totals
+        if code_class is not None:
+            t = t[t["code_class"] == code_class]
+        if revision is not None:
+            t = t[t["revision"] == revision]
+        return float(t["requests"].sum())
+
+    def class_share(self, code_class: str, revision: str | None = None) -> float:
+        total = self.requests(revision=revision)
+        return self.requests(code_class, revision) / total if total > 0 else 0.0
+
+    def replay_rates(self, revision: str) -> tuple[np.ndarray, np.ndarray]:
+        """(step start in seconds from ``start``, requests/s) of one revision, for a Replay."""
+        t = (self.rates.index.as_unit("ns").asi8 / 1e9) - self.step - self.start
+        return np.maximum(t, 0.0), self.rates[revision].to_numpy(dtype=float)
+
+    def gpu_busy_hours(self) -> float:
+        """GPU-hours in which a kernel ran (the exporters' utilisation integrated)."""
+        return float(self.gpu["busy"].sum() * self.step / 3600.0)
+
+
+def _wide(frame: pd.DataFrame, index: pd.DatetimeIndex, column: str | None) -> pd.DataFrame:
+    if frame.empty:
+        return pd.DataFrame(index=index)
+    if column is None:
+        return frame.groupby("time")["value"].sum().to_frame("value").reindex(index)
+    wide = frame.pivot_table(index="time", columns=column, values="value", aggfunc="sum")
+    return wide.reindex(index)
+
+
+def _increments(counters: pd.DataFrame, index: pd.DatetimeIndex, known: float) -> pd.DataFrame:
+    """Requests per step and (revision, class) from per-pod counters sampled at each step.
+
+    Within a series: the difference, or the value itself after a reset (as ``rate()``); a
+    series first seen after ``known`` (where the history begins) counts its first value from
+    zero, one seen by then holds requests from before the range.
+    """
+    cols = ["time", "revision", "code_class", "value"]
+    if counters.empty:
+        return pd.DataFrame({c: pd.Series([], dtype=float if c == "value" else object)
+                             for c in cols})  # fmt: skip
+    keys = ["revision", "pod", "code_class"]
+    f = counters.sort_values([*keys, "time"], kind="stable").reset_index(drop=True)
+    v = f["value"].to_numpy(dtype=float)
+    group = f.groupby(keys, sort=False).ngroup().to_numpy()
+    first = np.r_[True, group[1:] != group[:-1]]
+    prev = np.r_[np.nan, v[:-1]]
+    inc = np.where(v >= prev, v - prev, v)  # a drop is a counter reset
+    seconds = (f["time"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
+    at_start = seconds <= known + 1e-3
+    inc = np.where(first, np.where(at_start, 0.0, v), inc)
+    f["value"] = inc
+    out = f.groupby(["time", "revision", "code_class"], as_index=False)["value"].sum()
+    out = out[out["time"].isin(index)]
+    return out[cols].reset_index(drop=True)
+
+
+def _grid(start: float, end: float, step: float) -> pd.DatetimeIndex:
+    n = math.floor((end - start) / step + 1e-9)
+    ms = np.round((start + step * np.arange(1, n + 1)) * 1000).astype("int64")
+    return pd.to_datetime(ms, unit="ms", utc=True)
+
+
+def _service_times(hist: pd.DataFrame, means: pd.DataFrame, span: float,
+                   scale: float) -> dict[str, ServiceTimes]:  # fmt: skip
+    out: dict[str, ServiceTimes] = {}
+    if hist.empty:
+        return out
+    mean_of = dict(zip(means.get("revision", []), means.get("value", []), strict=True))
+    for rev, group in hist.groupby("revision"):
+        le = group["le"].astype(str)
+        bounds = np.array([math.inf if v == "+Inf" else float(v) * scale for v in le])
+        counts = group["value"].to_numpy(dtype=float) * span
+        order = np.argsort(bounds)
+        bounds, counts = bounds[order], np.maximum.accumulate(counts[order])
+        total = float(counts[-1]) if len(counts) else 0.0
+        if total <= 0.5:
+            continue
+        mean = float(mean_of.get(rev, math.nan))
+        out[str(rev)] = ServiceTimes(str(rev), total, mean, tuple(bounds.tolist()),
+                                     tuple(counts.tolist()))  # fmt: skip
+    return out
+
+
+def load_history(
+    client: PrometheusClient,
+    namespace: str,
+    service: str,
+    start: TimeLike,
+    end: TimeLike,
+    *,
+    step: float | None = None,
+    scrape_interval: float = DEFAULT_SCRAPE_INTERVAL,
+    dialect: str | None = None,
+    client_target: str | None = None,
+) -> ServiceHistory:
+    """Read one service's history over [start, end]; the dialect is detected when not given.
+
+    The range is trimmed to where the autoscaler reported the service (so "the last 24 h" of a
+    history that ended an hour ago does not count the missing hour as idle). The step defaults
+    to the scrape interval, or the least multiple of it that keeps 10,000 points or fewer.
+    """
+    from sdobs.knative.detect import detect_dialect
+
+    t0, t1 = math.floor(to_unix(start)), math.floor(to_unix(end))
+    if step is None:
+        step = scrape_interval * max(1, math.ceil((t1 - t0) / scrape_interval / MAX_POINTS))
+    if t1 - t0 < 2 * step:
+        raise HistoryError(f"the range {t1 - t0:g} s is shorter than two steps of {step:g} s; "
+                           "widen it or pass a smaller step")  # fmt: skip
+    points = (t1 - t0) / step
+    if points > 11_000:
+        raise HistoryError(f"{points:.0f} steps of {step:g} s exceed Prometheus' point limit; "
+                           "pass a larger step")  # fmt: skip
+    name = dialect or detect_dialect(client, t0, t1).name
+    cat = Catalog(name)
+    base = Selection(namespace=namespace, service=service)
+    # Where the autoscaler saw the service: its desired-pods gauge exists even at zero scale.
+    probe = client.query_range(cat.pods(base, "desired").expr, t0, t1, step)
+    if probe.empty:
+        raise HistoryError(f"Prometheus at {client.url} holds no autoscaler series for "
+                           f"{namespace}/{service} between the range's ends; check the names "
+                           "and the range")  # fmt: skip
+    seen = (probe["time"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    first, last = float(seen.min()), float(seen.max())
+    t0 = max(t0, first - step)
+    t1 = min(t1, last)
+    t1 = t0 + step * math.floor((t1 - t0) / step + 1e-9)
+    if t1 - t0 < 2 * step:
+        raise HistoryError(f"{namespace}/{service} has less than two steps of history in "
+                           "the range")  # fmt: skip
+    span = t1 - t0
+    whole = Selection(namespace=namespace, service=service, window=_window(span))
+    smooth = Selection(namespace=namespace, service=service,
+                       window=_window(max(5 * 60, 2 * step)))  # fmt: skip
+    lo, hi = t0 + step, t1
+
+    def ranged(expr: str) -> RangeQuery:
+        return RangeQuery(expr, lo, hi, step)
+
+    queries: list[RangeQuery | InstantQuery] = [
+        RangeQuery(cat.request_counter(base).expr, t0, t1, step),
+        *(ranged(cat.pods(base, s, by=("revision",)).expr) for s in POD_STATES),
+        ranged(cat.gpus_busy(base).expr),
+        ranged(cat.gpus_allocated(base).expr),
+        *(ranged(cat.latency(smooth, q).expr) for q in QUANTILES),
+        InstantQuery(cat.latency_histogram(whole, by=("revision",), app=True,
+                                           code_class="2xx").expr, t1),
+        InstantQuery(cat.latency_mean(whole, by=("revision",), app=True,
+                                      code_class="2xx").expr, t1),
+        InstantQuery(cat.gpu_models(whole).expr, t1),
+        *(InstantQuery(cat.latency(whole, q).expr, t1) for q in QUANTILES),
+    ]
+    if client_target is not None:
+        queries += [ranged(cat.client_latency(q, client_target, _window(max(300, 2 * step))).expr)
+                    for q in (0.5, 0.99)]
+    frames = client.query_many(queries)
+    index = _grid(t0, t1, step)
+    it = iter(frames)
+    counters = next(it)
+    pods = [next(it) for _ in POD_STATES]
+    busy, exporters = next(it), next(it)
+    lat = [next(it) for _ in QUANTILES]
+    hist, means, models = next(it), next(it), next(it)
+    overall = [next(it) for _ in QUANTILES]
+    client_lat = [next(it) for _ in range(2)] if client_target is not None else None
+
+    by_class = _increments(counters, index, max(t0, first))
+    rates = _wide(by_class, index, "revision").fillna(0.0) / step
+    pod_rows = []
+    for state, frame in zip(POD_STATES, pods, strict=True):
+        if frame.empty:
+            continue
+        f = frame[["time", "revision", "value"]].copy()
+        f["state"] = state
+        pod_rows.append(f)
+    pod_frame = (pd.concat(pod_rows, ignore_index=True) if pod_rows else
+                 pd.DataFrame(columns=["time", "revision", "value", "state"]))
+    for rev in pod_frame["revision"].unique().tolist():
+        if rev not in rates.columns:
+            rates[rev] = 0.0
+    rates = rates.reindex(columns=sorted(rates.columns)).rename_axis(columns=None)
+    gpu = pd.DataFrame({"busy": _wide(busy, index, None).get("value", np.nan),
+                        "exporters": _wide(exporters, index, None).get("value", np.nan)},
+                       index=index).fillna(0.0)  # fmt: skip
+    latency = pd.DataFrame(
+        {f"p{q * 100:g}": _wide(f, index, None).get("value", np.nan)
+         for q, f in zip(QUANTILES, lat, strict=True)}, index=index)  # fmt: skip
+    tot = (by_class.groupby(["revision", "code_class"], as_index=False)["value"].sum()
+           .rename(columns={"value": "requests"}))  # fmt: skip
+    gpu_models: dict[str, str] = {}
+    if not models.empty:
+        for rev, group in models.groupby("revision"):
+            gpu_models[str(rev)] = str(group.sort_values("value")["name"].iloc[-1])
+    client_frame = None
+    if client_lat is not None:
+        client_frame = pd.DataFrame({name: _wide(f, index, None).get("value", np.nan)
+                                     for name, f in zip(("p50", "p99"), client_lat, strict=True)},
+                                    index=index)  # fmt: skip
+    return ServiceHistory(
+        namespace=namespace, service=service, dialect=name, start=t0, end=t1, step=step,
+        scrape_interval=scrape_interval, rates=rates,
+        rates_by_class=by_class.assign(value=by_class["value"] / step),
+        pods=pod_frame[["time", "revision", "state", "value"]],
+        gpu=gpu, latency=latency,
+        latency_overall={f"p{q * 100:g}": float(f["value"].iloc[0]) if not f.empty else math.nan
+                         for q, f in zip(QUANTILES, overall, strict=True)},
+        totals=tot.reset_index(drop=True),
+        service_times=_service_times(hist, means, span, cat.latency_bucket_scale(app=True)),
+        gpu_models=gpu_models, client_latency=client_frame,
+    )  # fmt: skip

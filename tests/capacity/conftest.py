@@ -1,0 +1,72 @@
+"""A real Prometheus holding a short twin history of the reference service, for capacity tests.
+
+The reference Knative Service (knative-sd-demo: Alibaba's MPA class, CC 1, max-scale 10, a P100
+ECI spec) alone, 6 h at a few requests per minute with bursts, scraped every 30 s and rendered
+in both Knative dialects. The twin's own log of the same run (same scenario, same seed) is the
+truth the history and the replays are held to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sdobs.prom.harness import LocalPrometheus
+from sdobs.sim.engine import ServiceLog, simulate_service
+from sdobs.sim.scenarios import REFERENCE_MANIFEST, Scenario, load_scenario
+
+SERVICE, NAMESPACE = "knative-sd-demo", "default"
+#: The history ends at a fixed time (2026-05-28T20:00Z), so its daily shape never changes.
+END = 1_779_998_400
+SCENARIO = f"""name: capacity tests
+duration: 6h
+warmup: 20m
+scrape_interval: 30s
+dialects: [opencensus, opentelemetry]
+seed: 11
+services:
+- manifest: {REFERENCE_MANIFEST}
+  traffic:
+    rate: 0.1
+    diurnal: {{peak_hour: 14, floor: 0.2}}
+    bursts: {{per_day: 8, multiplier: 4, duration: 5m}}
+    mix:
+    - {{weight: 8, steps: 20}}
+    - {{weight: 2, steps: 30, width: 768, height: 768}}
+    unknown_sampler: 0.01
+"""
+
+
+@dataclass
+class TwinHistory:
+    prom: LocalPrometheus
+    scenario: Scenario
+    start: float
+    end: float
+    truth: ServiceLog  # the twin's log of exactly what was backfilled
+
+    @property
+    def url(self) -> str:
+        return self.prom.url
+
+
+@pytest.fixture(scope="session")
+def twin_history(tmp_path_factory: pytest.TempPathFactory):
+    from sdobs.sim.backfill import backfill_scenario
+
+    work = tmp_path_factory.mktemp("capacity")
+    path = Path(work) / "scenario.yaml"
+    path.write_text(SCENARIO)
+    scenario = load_scenario(path)
+    end = END
+    prom = LocalPrometheus(Path(work) / "prometheus")
+    summary = backfill_scenario(scenario, prom.tsdb, end_epoch=end, jobs=1)
+    truth = simulate_service(scenario.runs[0].service, scenario.runs[0].traffic,
+                             scenario.options(0, summary.start_epoch))  # fmt: skip
+    prom.start()
+    try:
+        yield TwinHistory(prom, scenario, summary.start_epoch, summary.end_epoch, truth)
+    finally:
+        prom.stop()
