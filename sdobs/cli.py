@@ -30,6 +30,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("loadtest", "sdobs.loadtest.cli", "load-test an A1111 txt2img endpoint"),
     Subcommand("app", "sdobs.app.cli", "serve the Dash monitoring app over a Prometheus"),
     Subcommand("dashboards", "sdobs.dashboards.cli", "generate and load the Grafana dashboards"),
+    Subcommand("capacity", "sdobs.capacity.cli", "size a service and replay what-if settings"),
 )
 
 

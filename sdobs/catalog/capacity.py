@@ -70,6 +70,21 @@ class CapacitySignals:
         return Query("latency_mean", expr, UNIT_SECONDS, by,
                      f"Mean response time at the {stage}, seconds")
 
+    def request_counter(self, sel, by: Sequence[str] = ("revision", "pod", "code_class"), *,
+                        app: bool = False):  # fmt: skip
+        """Requests counted so far (the raw counters summed per group, no ``rate()``).
+
+        ``rate()`` cannot count what a series held at its first sample, and every pod that
+        scales up from zero starts new series; grouped per pod, the increments of this query
+        (a new group counting from zero) give exact request counts per step.
+        """
+        from sdobs.catalog.catalog import Query
+
+        by = self._check_by(by)
+        inner = self._series(self._counter(app), sel)
+        return Query("request_counter", f"sum{promql.by(by)} ({self._canonical(inner, by)})",
+                     UNIT_COUNT, by, "Requests counted since each series started")
+
     def gpu_models(self, sel, by: Sequence[str] = ("revision",)):
         """GPUs per model name (``name`` label) seen within the window, e.g. per revision."""
         from sdobs.catalog.catalog import Query

@@ -75,6 +75,19 @@ def test_latency_mean_of_one_class_in_seconds(knative) -> None:
                                                           rel=1e-9)  # fmt: skip
 
 
+@pytest.mark.prometheus
+def test_request_counter_holds_each_pods_count_per_class(knative) -> None:
+    client, cat, te = knative
+    frame = client.query(cat.request_counter(SEL).expr, time=te)
+    got = {(r.revision, r.pod, r.code_class): r.value for r in frame.itertuples()}
+    want: dict[tuple[str, str, str], float] = {}
+    for pod in OURS:
+        for code, n in pod.counts.items():
+            key = (pod.revision, pod.name, f"{code // 100}xx")
+            want[key] = want.get(key, 0) + n + pod.before
+    assert got == want
+
+
 def test_gpu_models_query_is_per_revision_and_validated() -> None:
     cat = Catalog("opencensus")
     q = cat.gpu_models(Selection(namespace="ns", service='a"b', window="6h"))

@@ -1,0 +1,145 @@
+"""The queueing model over a service's recorded traffic: pods needed per step and a plan.
+
+Applies kpa-autoscaler.md §3.3 to the history: the recorded rate, smoothed over 15 minutes and
+taken one cold start ahead (step 3), sizes the pods a P99 target needs (``pods_for_p99``,
+M/G/c); the KPA target utilisation that holds that count (step 4); and the scale-to-zero
+retention that keeps cold requests near 1 %, weighted by when requests come (step 5).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sdobs.capacity.queueing import (
+    cold_request_fraction,
+    kpa_steady_state_pods,
+    kpa_target_utilization_percent,
+    pods_for_p99,
+)
+from sdobs.capacity.whatif import Setting
+from sdobs.sim.manifest import RevisionSpec
+
+SMOOTH_S = 900.0
+#: Scale-to-zero retention periods the plan chooses from (seconds).
+RETENTIONS = (0.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0)
+COLD_TARGET = 0.01
+
+
+def cold_start_seconds(rev: RevisionSpec) -> float:
+    """Mean time from pod creation until it can serve: instance, image, port, checkpoint."""
+    c = rev.cold_start
+    return c.schedule + c.image_pull + max(c.process_start, c.initial_delay) + c.model_load
+
+
+def idle_before_zero(rev: RevisionSpec, retention_s: float | None = None) -> float:
+    """How long a revision stays up without requests: window, grace or retention, delay."""
+    k = rev.kpa
+    retention = k.scale_to_zero_pod_retention if retention_s is None else retention_s
+    return k.stable_window + max(k.scale_to_zero_grace_period, retention) + k.scale_down_delay
+
+
+def service_time(history) -> tuple[float, float]:
+    """(mean seconds, SCV) of the busiest revision's successful requests."""
+    st = max(history.service_times.values(), key=lambda s: s.requests, default=None)
+    if st is None or not math.isfinite(st.mean_s):
+        raise ValueError(f"{history.namespace}/{history.service} recorded no successful "
+                         "request in the range, so its service time is unknown")  # fmt: skip
+    return st.mean_s, st.scv
+
+
+def smoothed_rate(history, smooth_s: float = SMOOTH_S) -> pd.Series:
+    """GPU requests per second (4xx left out), a centred rolling mean over ``smooth_s``."""
+    by_class = history.rates_by_class
+    gpu = by_class[by_class["code_class"] != "4xx"].groupby("time")["value"].sum()
+    rate = gpu.reindex(history.rates.index).fillna(0.0)
+    points = max(1, round(smooth_s / history.step))
+    return rate.rolling(points, center=True, min_periods=1).mean()
+
+
+def queueing_need(history, rev: RevisionSpec, slo_seconds: float, *,
+                  quantile: float = 0.99) -> pd.DataFrame:  # fmt: skip
+    """Per step: rate, rate one cold start ahead, pods the P99 target needs (M/G/c), pods KPA
+    holds at the deployed target in steady state, and the pods actually ready."""
+    s, scv = service_time(history)
+    rate = smoothed_rate(history)
+    lead = max(1, round(cold_start_seconds(rev) / history.step))
+    ahead = rate[::-1].rolling(lead + 1, min_periods=1).max()[::-1]
+    need = np.asarray(pods_for_p99(ahead.to_numpy(), s, scv, slo_seconds, quantile))
+    tu = rev.kpa.target / max(rev.kpa.total, 1e-9)
+    steady = kpa_steady_state_pods(rate.to_numpy(), s, tu,
+                                   max(1, rev.container_concurrency), scv)  # fmt: skip
+    return pd.DataFrame({
+        "rate": rate, "rate_ahead": ahead, "need": np.where(need < 0, np.nan, need),
+        "kpa_steady": steady, "ready": history.pods_wide("actual").sum(axis=1),
+    }, index=history.rates.index)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the queueing model recommends for one revision over the recorded traffic."""
+
+    service_s: float
+    scv: float
+    peak_rate: float  # 95th percentile of the smoothed rate
+    pods_at_peak: int  # P99 ≤ SLO at the peak rate
+    max_pods: int  # at the highest smoothed rate, one cold start ahead
+    target_utilization: float  # percent that holds pods_at_peak at the peak rate
+    cold_fraction: float  # request-weighted, at the deployed idle time
+    retention_s: float | None  # least retention with cold requests ≤ 1 %, None: none does
+    cold_fraction_planned: float
+    deployed_target_utilization: float = 100.0
+
+    def setting(self, name: str = "queueing model") -> Setting:
+        """The plan as a what-if setting (min-scale 1 when no retention is enough)."""
+        tu = self.target_utilization
+        return Setting(name, target_utilization=None if tu == round(
+                           self.deployed_target_utilization) else tu,
+                       min_scale=1 if self.retention_s is None else None,
+                       retention_s=self.retention_s if self.retention_s else None,
+                       max_scale=max(1, self.max_pods))  # fmt: skip
+
+
+def _weighted_cold(rate: np.ndarray, idle: float, s: float, cold: float, slo: float) -> float:
+    total = rate.sum()
+    if total <= 0:
+        return 0.0
+    frac = np.asarray(cold_request_fraction(rate, idle, s, cold, slo), dtype=float)
+    return float((rate * frac).sum() / total)
+
+
+def plan(history, rev: RevisionSpec, slo_seconds: float, *, quantile: float = 0.99) -> Plan:
+    """Size the revision for the recorded traffic with the §3.3 recipe."""
+    s, scv = service_time(history)
+    need = queueing_need(history, rev, slo_seconds, quantile=quantile)
+    rate = need["rate"].to_numpy()
+    busy = rate[rate > 0]
+    peak = float(np.quantile(busy, 0.95)) if len(busy) else 0.0
+    pods = int(pods_for_p99(peak, s, scv, slo_seconds, quantile)) if peak > 0 else 1
+    if pods < 0:
+        raise ValueError(f"no pod count meets P{quantile * 100:g} ≤ {slo_seconds:g} s: the "
+                         f"service time alone ({s:.1f} s mean) is too long for it")  # fmt: skip
+    # §3.3 step 4 maps c* to a target only where ceil() has room: with one or two pods a
+    # single request would already ask for ceil(1 / TU) pods, so the deployed target stays.
+    deployed = 100.0 * rev.kpa.target / max(rev.kpa.total, 1e-9)
+    tu = deployed
+    if peak > 0 and pods > 2:
+        tu = float(np.clip(kpa_target_utilization_percent(peak, s, pods, scv), 50, 100))
+    top = np.nanmax(need["need"].to_numpy()) if need["need"].notna().any() else pods
+    cold_s = cold_start_seconds(rev)
+    now = _weighted_cold(rate, idle_before_zero(rev), s, cold_s, slo_seconds)
+    chosen, planned = None, math.nan
+    for retention in RETENTIONS:
+        frac = _weighted_cold(rate, idle_before_zero(rev, retention), s, cold_s, slo_seconds)
+        if frac <= COLD_TARGET:
+            chosen, planned = retention, frac
+            break
+    if chosen is None:
+        planned = 0.0  # min-scale 1: no scale to zero
+    return Plan(service_s=s, scv=scv, peak_rate=peak, pods_at_peak=max(pods, 1),
+                max_pods=int(max(top, pods, 1)), target_utilization=round(tu),
+                cold_fraction=now, retention_s=chosen, cold_fraction_planned=planned,
+                deployed_target_utilization=deployed)
