@@ -101,13 +101,21 @@ class Recommendation:
     reason: str
 
 
-def recommend(results: Sequence[ReplayResult], slo_seconds: float) -> Recommendation:
-    """The cheapest replayed setting whose P99 meets the SLO, else the one with the lowest P99."""
+def recommend(results: Sequence[ReplayResult], slo_seconds: float, *,
+              margin: float = 0.02) -> Recommendation:  # fmt: skip
+    """The cheapest replayed setting whose P99 meets the SLO, else the one with the lowest P99.
+
+    When the deployed settings meet the SLO, a change must save more than ``margin`` of their
+    cost to be recommended (smaller differences are within the replay's noise)."""
     if not results:
         raise ValueError("no what-if results to recommend from")
     ok = [r for r in results if r.row["meets_slo"]]
     if ok:
         best = min(ok, key=lambda r: (r.row["cost_usd"], r.row["p99_s"]))
+        deployed = next((r for r in ok if r.setting.name == BASELINE), None)
+        if deployed is not None and best.row["cost_usd"] >= (1 - margin) * deployed.row[
+                "cost_usd"]:
+            best = deployed
         reason = (f"cheapest of {len(ok)} settings with P99 ≤ {slo_seconds:g} s "
                   f"(P99 {best.row['p99_s']:.1f} s, cold {best.row['cold_share']:.1%}, "
                   f"${best.row['cost_usd']:.2f})")  # fmt: skip

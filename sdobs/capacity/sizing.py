@@ -94,13 +94,15 @@ class Plan:
     deployed_target_utilization: float = 100.0
 
     def setting(self, name: str = "queueing model") -> Setting:
-        """The plan as a what-if setting (min-scale 1 when no retention is enough)."""
+        """The plan as a what-if setting (min-scale 1 when no retention is enough).
+
+        max-scale is left as deployed: the smoothed rate hides bursts, and a lower cap would
+        only queue them."""
         tu = self.target_utilization
         return Setting(name, target_utilization=None if tu == round(
                            self.deployed_target_utilization) else tu,
                        min_scale=1 if self.retention_s is None else None,
-                       retention_s=self.retention_s if self.retention_s else None,
-                       max_scale=max(1, self.max_pods))  # fmt: skip
+                       retention_s=self.retention_s if self.retention_s else None)  # fmt: skip
 
 
 def _weighted_cold(rate: np.ndarray, idle: float, s: float, cold: float, slo: float) -> float:

@@ -118,6 +118,10 @@ def test_recommendation_is_the_cheapest_setting_meeting_the_slo() -> None:
                _result("always", 40.0, 12.0)]  # fmt: skip
     rec = recommend(results, 30.0)
     assert rec.setting.name == "warm" and rec.meets_slo
+    # A deployed setting that meets the SLO stays unless a change saves more than 2 %.
+    close = [_result("as deployed", 10.0, 25.0), _result("window", 9.9, 24.0)]
+    assert recommend(close, 30.0).setting.name == "as deployed"
+    assert recommend([close[0], _result("t4", 9.0, 24.0)], 30.0).setting.name == "t4"
     none = recommend(results[:1], 30.0)
     assert not none.meets_slo and "no setting meets" in none.reason
     frame = results_frame({**results[0].row, "setting": "observed", "cost_usd": 20.0,
