@@ -206,6 +206,7 @@ class ServiceSim:
             for _ in range(n):
                 pod = self._new_pod(rev, t)
                 pod.warm(t)
+                pod.visible = True  # probed long ago: leaves the endpoints when deleted
                 rev.ready.append(pod)
                 rev.visible.append(pod)
             rev.replicas = n
