@@ -14,7 +14,7 @@ PodMonitor relabelling of the reference (``deploy/``), which copies the pod's Kn
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 MetricType = Literal["counter", "gauge", "histogram"]
@@ -269,28 +269,18 @@ OPENTELEMETRY = Dialect(
     otel_scopes=_otel_scopes("0.64.0"),  # otelhttp in Knative v1.21
 )
 
-OPENTELEMETRY_EARLY = Dialect(
+# v1.19.0-v1.19.7 and v1.20.0: the same but for the queue-proxy instruments' earlier names.
+OPENTELEMETRY_EARLY = replace(
+    OPENTELEMETRY,
     name="opentelemetry-early",
     versions="Knative Serving v1.19.0-v1.19.7 and v1.20.0 (OpenTelemetry, early queue-proxy names)",
-    labels=_OTEL_LABELS,
-    code_label="http_response_status_code",
-    code_class_label=None,
-    bucket_upper_inclusive=True,
-    requests=_OTEL_REQUESTS,
     app_requests=Family(
         "kn_queueproxy_app_duration_seconds", "histogram", "The duration of task execution",
         bounds=OTEL_LATENCY_BOUNDS_S,
     ),
     queue_depth=Family("kn_queueproxy_depth", "gauge", "Number of current items in the queue"),
-    autoscaler=_OTEL_AUTOSCALER,
-    activator_concurrency=_OTEL_ACTIVATOR_CONCURRENCY,
-    request_count=_OTEL_REQUESTS.count,
     app_request_count="kn_queueproxy_app_duration_seconds_count",
-    queue_proxy_matchers=_OTEL_QP_MATCHERS,
-    scope_labels=_OTEL_SCOPE,
     markers=("kn_queueproxy_app_duration_seconds_count", "kn_queueproxy_depth"),
-    activator_requests=_OTEL_REQUESTS,
-    route_tag=("kn_route_tag", "kn:disabled"),
     otel_scopes=_otel_scopes("0.62.0"),  # otelhttp in Knative v1.19
 )
 
