@@ -57,7 +57,20 @@ class LiveService(ServiceSim):
             t, _, kind, obj = pop(heap)
             self.handle(kind, obj, t)
             n += 1
+        if n:
+            self._trim()
         return n
+
+    def _trim(self) -> None:
+        """Keep memory flat in a long live run: the logs only ever need their latest entry."""
+        for rev in self.revs:
+            for log in (rev.ticks, rev.counts, rev.act_reports):
+                if len(log) > 64:
+                    del log[:-1]
+        if len(self.stats) > 2 * sum(len(r.pods) for r in self.revs) + 16:
+            alive = {p.id for r in self.revs for p in r.pods}
+            for pid in [p for p in self.stats if p not in alive]:
+                del self.stats[pid]
 
     # -- requests ------------------------------------------------------------------------------
     def submit(self, now: float, *, profile: Txt2Img | None = None, status: int = 200,

@@ -231,6 +231,9 @@ class LiveTwin:
                 if spec.gpu in GPUS:
                     gpu.append((address, {**base, "instance": f"{pod.ip}:{GPU_EXPORTER_PORT}",
                                           "__metrics_path__": f"/pods/{key[0]}/{pod.name}/gpu"}))
+        up = {(key, p.id) for key, svc in self.services.items() for p in svc.pods_up(now)}
+        for gone in [k for k in self._gpus if k not in up]:  # pods come and go all day
+            del self._gpus[gone]
         for job, targets in ((QUEUE_PROXY_JOB, qp), (GPU_JOB, gpu)):
             frozen = tuple((a, tuple(sorted(lab.items()))) for a, lab in targets)
             if self._published.get(job) != frozen:
