@@ -359,6 +359,13 @@ def opentelemetry(t0: int, *, early: bool = False) -> str:
     return w.text()
 
 
+def exposition(dialect: str, t0: int) -> str:
+    """The traffic in the named dialect (``opencensus``, ``opentelemetry[-early]``)."""
+    if dialect == "opencensus":
+        return opencensus(t0)
+    return opentelemetry(t0, early=dialect == "opentelemetry-early")
+
+
 def t0_for_tests() -> int:
     """A start three hours ago, on a 15 s boundary (backfill stays clear of the head block)."""
     now = int(time.time())

@@ -14,15 +14,9 @@ from collections.abc import Iterator
 import knative_traffic as kt
 
 
-def knative_text(dialect: str, t0: int) -> str:
-    if dialect == "opencensus":
-        return kt.opencensus(t0)
-    return kt.opentelemetry(t0, early=dialect == "opentelemetry-early")
-
-
 def load_known(prom, dialect: str, t0: int) -> None:
     """Backfill the known traffic, the scaling revision and the GPU series (three files)."""
-    prom.backfill_text(knative_text(dialect, t0))
+    prom.backfill_text(kt.exposition(dialect, t0))
     prom.backfill_text(scaling(dialect, t0))
     prom.backfill_text(gpu(t0))
 

@@ -9,7 +9,7 @@ import threading
 
 import knative_traffic as kt
 import pytest
-from app_traffic import knative_text, load_known
+from app_traffic import load_known
 from dash import no_update
 
 from sdobs.app import create_app
@@ -60,7 +60,7 @@ def test_stopped_prometheus_keeps_the_last_data_marked_stale(local_prometheus, t
 
 
 def test_frozen_prometheus_times_out_with_a_banner(local_prometheus, t0) -> None:
-    prom = local_prometheus(openmetrics=knative_text("opentelemetry", t0))
+    prom = local_prometheus(openmetrics=kt.exposition("opentelemetry", t0))
     app = create_app(prom.url, timeout=1.0, cache_seconds=0)
     cb = app.sdobs.callbacks["scaling"]
     by_id(cb, cb(search(t0), 0, {}))  # detect while it answers
@@ -130,7 +130,7 @@ def test_dialect_is_checked_again_after_a_failure(local_prometheus, t0) -> None:
     empty = by_id(cb, cb(search(t0), 1, {}))
     assert "No Knative metrics found" in banner_text(empty, "service")
 
-    prom.backfill_text(knative_text("opentelemetry", t0))  # restarts it around the backfill
+    prom.backfill_text(kt.exposition("opentelemetry", t0))  # restarts it around the backfill
     up = by_id(cb, cb(search(t0), 2, {}))
     assert banner_text(up, "service") == ""
     assert up["service-volume.figure"]["data"]

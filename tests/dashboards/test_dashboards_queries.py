@@ -28,8 +28,7 @@ WINDOWS = Windows(rate_interval="1m", interval="30s", range="10m", range_seconds
 def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """(client, dashboards of the dialect, t0): a Prometheus with Knative and GPU history."""
     t0 = kt.t0_for_tests()
-    knative = kt.opencensus(t0) if request.param == "opencensus" else \
-        kt.opentelemetry(t0, early=request.param == "opentelemetry-early")
+    knative = kt.exposition(request.param, t0)
     prom = LocalPrometheus(tmp_path_factory.mktemp(f"dash-{request.param}"))
     prom.backfill_text(gpu_traffic.with_knative(knative, t0))
     prom.start()

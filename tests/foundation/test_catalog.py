@@ -19,25 +19,6 @@ SEL = Selection(namespace=kt.NS, service=kt.SVC, window=kt.WINDOW)
 OURS = [p for p in kt.PODS if p.namespace == kt.NS and p.service == kt.SVC]
 
 
-def _text(dialect: str, t0: int) -> str:
-    if dialect == "opencensus":
-        return kt.opencensus(t0)
-    return kt.opentelemetry(t0, early=dialect == "opentelemetry-early")
-
-
-@pytest.fixture(scope="module", params=DIALECT_NAMES)
-def knative(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """A real Prometheus holding the known traffic in one dialect; yields (client, catalog, te)."""
-    t0 = kt.t0_for_tests()
-    prom = LocalPrometheus(tmp_path_factory.mktemp(request.param))
-    prom.backfill_text(_text(request.param, t0))
-    prom.start()
-    client = PrometheusClient(prom.url)
-    try:
-        yield client, Catalog(request.param), t0 + kt.WINDOW_END
-    finally:
-        client.close()
-        prom.stop()
 
 
 def scalar(client: PrometheusClient, expr: str, te: int) -> float:
@@ -168,7 +149,7 @@ def test_dialects_agree(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 def _write(factory: pytest.TempPathFactory, dialect: str, t0: int):
     path = factory.mktemp("om") / f"{dialect}.om.txt"
-    path.write_text(_text(dialect, t0))
+    path.write_text(kt.exposition(dialect, t0))
     return path
 
 

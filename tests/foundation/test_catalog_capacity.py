@@ -8,9 +8,6 @@ import knative_traffic as kt
 import pytest
 
 from sdobs.catalog import Catalog, Selection
-from sdobs.knative.dialects import DIALECTS
-from sdobs.prom.client import PrometheusClient
-from sdobs.prom.harness import LocalPrometheus
 
 SEL = Selection(namespace=kt.NS, service=kt.SVC, window=kt.WINDOW)
 OURS = [p for p in kt.PODS if p.namespace == kt.NS and p.service == kt.SVC]
@@ -23,20 +20,6 @@ def _latencies(pods: list[kt.Pod], code: int, app: bool = True) -> list[float]:
             for k in range(p.before, p.before + p.counts[code])]  # fmt: skip
 
 
-@pytest.fixture(scope="module", params=[d.name for d in DIALECTS])
-def knative(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    t0 = kt.t0_for_tests()
-    prom = LocalPrometheus(tmp_path_factory.mktemp(f"capacity-{request.param}"))
-    text = kt.opencensus(t0) if request.param == "opencensus" else kt.opentelemetry(
-        t0, early=request.param == "opentelemetry-early")
-    prom.backfill_text(text)
-    prom.start()
-    client = PrometheusClient(prom.url)
-    try:
-        yield client, Catalog(request.param), t0 + kt.WINDOW_END
-    finally:
-        client.close()
-        prom.stop()
 
 
 @pytest.mark.prometheus

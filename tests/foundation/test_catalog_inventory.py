@@ -7,27 +7,11 @@ import pytest
 
 from sdobs.catalog import Catalog, Selection
 from sdobs.catalog.inventory import inventory_selectors, label_key
-from sdobs.knative.dialects import DIALECTS
 from sdobs.prom.client import PrometheusClient
-from sdobs.prom.harness import LocalPrometheus
 
 pytestmark = pytest.mark.prometheus
 
 
-@pytest.fixture(scope="module", params=[d.name for d in DIALECTS])
-def knative(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    t0 = kt.t0_for_tests()
-    text = kt.opencensus(t0) if request.param == "opencensus" else \
-        kt.opentelemetry(t0, early=request.param == "opentelemetry-early")
-    prom = LocalPrometheus(tmp_path_factory.mktemp(f"inventory-{request.param}"))
-    prom.backfill_text(text)
-    prom.start()
-    client = PrometheusClient(prom.url)
-    try:
-        yield client, Catalog(request.param)
-    finally:
-        client.close()
-        prom.stop()
 
 
 def values(client: PrometheusClient, cat: Catalog, label: str, sel: Selection) -> list[str]:
@@ -35,7 +19,7 @@ def values(client: PrometheusClient, cat: Catalog, label: str, sel: Selection) -
 
 
 def test_lists_namespaces_services_and_revisions(knative) -> None:
-    client, cat = knative
+    client, cat, _ = knative
     assert values(client, cat, "namespace", Selection()) == ["default", "team-b"]
     assert values(client, cat, "service", Selection(namespace=kt.NS)) == [kt.SVC, "svc"]
     assert values(client, cat, "service", Selection(namespace="team-b")) == [kt.SVC]
@@ -44,13 +28,13 @@ def test_lists_namespaces_services_and_revisions(knative) -> None:
 
 
 def test_hostile_values_select_nothing(knative) -> None:
-    client, cat = knative
+    client, cat, _ = knative
     for hostile in ('default"}', "defa.*", 'x"} or up{', "default\\"):
         assert values(client, cat, "service", Selection(namespace=hostile)) == []
 
 
 def test_activator_series_do_not_add_revisions(knative) -> None:
     # The OTel activator's http_server series carry kn_revision_name too, without k8s_pod_name.
-    client, cat = knative
+    client, cat, _ = knative
     sel = Selection(namespace=kt.NS, service="svc")
     assert values(client, cat, "revision", sel) == ["svc-00001"]

@@ -10,7 +10,6 @@ from sdobs.catalog import Catalog, Selection, Var
 from sdobs.catalog.catalog import LabelValuesQuery
 from sdobs.knative.dialects import DIALECTS
 from sdobs.prom.client import PrometheusClient
-from sdobs.prom.harness import LocalPrometheus
 
 DIALECT_NAMES = [d.name for d in DIALECTS]
 
@@ -52,20 +51,6 @@ def test_idle_gpu_seconds_is_allocated_minus_busy() -> None:
         cat.gpu_seconds(sel, "wasted")
 
 
-@pytest.fixture(scope="module", params=DIALECT_NAMES)
-def knative(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    t0 = kt.t0_for_tests()
-    text = kt.opencensus(t0) if request.param == "opencensus" else \
-        kt.opentelemetry(t0, early=request.param == "opentelemetry-early")
-    prom = LocalPrometheus(tmp_path_factory.mktemp(f"vars-{request.param}"))
-    prom.backfill_text(text)
-    prom.start()
-    client = PrometheusClient(prom.url)
-    try:
-        yield client, Catalog(request.param), t0 + kt.WINDOW_END
-    finally:
-        client.close()
-        prom.stop()
 
 
 def _values(client: PrometheusClient, q: LabelValuesQuery, **subst: str) -> list[str]:
