@@ -61,7 +61,9 @@ def test_client_latency_and_rate(local_prometheus) -> None:
         values = sorted(LATENCIES)
         buckets = [(b, sum(1 for v in values if v <= b)) for b in DURATION_BUCKETS]
         buckets.append((float("inf"), len(values)))
-        for quantile in (0.5, 0.9, 0.99):
+        # Ranks between bucket counts: at a count exactly, float rounding of the rates picks
+        # either neighbouring bucket, in Prometheus as in any implementation.
+        for quantile in (0.55, 0.85, 0.99):
             got = client.query(cat.client_latency(quantile, TARGET, window="30s").expr)
             assert got["value"].iloc[0] == pytest.approx(kt.histogram_quantile(quantile, buckets))
         by_class = client.query(cat.client_request_rate(TARGET, "30s", by=["status_class"]).expr)
