@@ -17,7 +17,6 @@ from sdobs.prom.harness import LocalPrometheus
 from sdobs.sim.engine import ServiceLog, simulate_service
 from sdobs.sim.scenarios import REFERENCE_MANIFEST, Scenario, load_scenario
 
-SERVICE, NAMESPACE = "knative-sd-demo", "default"
 #: The history ends at a fixed time (2026-05-28T20:00Z), so its daily shape never changes.
 END = 1_779_998_400
 SCENARIO = f"""name: capacity tests

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import SERVICE
+from capacity_reference import SERVICE
 
 from sdobs.cli import main
 

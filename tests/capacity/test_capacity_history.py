@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import NAMESPACE, SERVICE
+from capacity_reference import NAMESPACE, SERVICE
 
 from sdobs.capacity.history import HistoryError, ServiceTimes, load_history
 from sdobs.capacity.whatif import _log_metrics

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import NAMESPACE, SERVICE
+from capacity_reference import NAMESPACE, SERVICE
 
 from sdobs.capacity.cost import PriceTable
 from sdobs.capacity.history import load_history
