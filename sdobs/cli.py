@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,18 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
 
 class UserError(Exception):
     """A problem the user can fix; printed as one sentence, without a traceback."""
+
+
+def parse_end(text: str, flag: str = "--end") -> float:
+    """Unix seconds of ``now`` or an ISO time (UTC unless it says otherwise)."""
+    if text == "now":
+        return time.time()
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{flag} {text!r} is neither 'now' nor an ISO time like "
+                        "2024-06-01T00:00:00Z") from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from sdobs.cli import UserError
+from sdobs.cli import UserError, parse_end
 from sdobs.prom.cli import add_connection_arguments, client_from_args
 
 
@@ -49,15 +47,6 @@ def _duration(text: str) -> float:
         raise UserError(f"--range {text!r} is not a duration like 6h or 7d") from None
 
 
-def _end(text: str) -> float:
-    if text == "now":
-        return time.time()
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise UserError(f"--end {text!r} is neither 'now' nor an ISO time") from None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
-
 
 def _settings(path: Path):
     import yaml
@@ -85,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--jobs must be at least 1")
     if args.slo_p99 <= 0:
         raise UserError("--slo-p99 must be a positive number of seconds")
-    end = _end(args.end)
+    end = parse_end(args.end)
     start = end - _duration(args.range_)
     try:
         prices = load_price_table(args.prices) if args.prices else None

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sdobs.cli import UserError
+from sdobs.cli import UserError, parse_end
 from sdobs.prom.cli import STATE_DIR
 
 
@@ -38,18 +37,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _end(text: str) -> float:
-    if text == "now":
-        return time.time()
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise UserError(f"--end {text!r} is neither 'now' nor an ISO time like "
-                        "2024-06-01T00:00:00Z") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp()
-
 
 def run(args: argparse.Namespace) -> int:
     from sdobs.prom.harness import HarnessError
@@ -78,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
               f"history, {names}, scraped every {scenario.scrape_interval:g} s")  # fmt: skip
     try:
         summary = backfill_scenario(
-            scenario, tsdb, end_epoch=_end(args.end), jobs=args.jobs,
+            scenario, tsdb, end_epoch=parse_end(args.end), jobs=args.jobs,
             gpu_naming=None if args.gpu_naming == "none" else args.gpu_naming,
             replace=args.replace, keep_openmetrics=args.keep_openmetrics, progress=progress,
         )  # fmt: skip
