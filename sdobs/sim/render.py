@@ -30,6 +30,7 @@ import numpy as np
 
 from sdobs.knative.dialects import OPENCENSUS, Dialect, Family, get_dialect
 from sdobs.sim.engine import RevisionLog, ServiceLog
+from sdobs.sim.manifest import RevisionSpec
 from sdobs.sim.servicetime import GPUS, idle_memory_gib, peak_memory_gib
 
 GIB = 1024**3
@@ -277,16 +278,39 @@ def _code_class(code: int) -> str:
     return f"{code // 100}xx"
 
 
-def _scope(dialect: Dialect, component: str) -> dict[str, str]:
+def scope_labels(dialect: Dialect, component: str) -> dict[str, str]:
+    """The ``otel_scope_*`` labels of one component's series (none in OpenCensus)."""
+    if not dialect.otel_scopes:
+        return {}
     name, version = dialect.otel_scopes[component]
     return {"otel_scope_name": name, "otel_scope_version": version, "otel_scope_schema_url": ""}
 
 
-def _revision_labels(dialect: Dialect, log: ServiceLog, rev: RevisionLog) -> dict[str, str]:
+def revision_labels(dialect: Dialect, spec: RevisionSpec) -> dict[str, str]:
+    """A revision's identity labels as the dialect spells them."""
     lm = dialect.labels
-    spec = rev.spec
     return {lm.namespace: spec.namespace, lm.service: spec.service,
             lm.configuration: spec.configuration, lm.revision: spec.name}  # fmt: skip
+
+
+Labels = dict[str, str]
+
+
+def queue_proxy_labels(dialect: Dialect, spec: RevisionSpec, pod_name: str,
+                       domain: str) -> tuple[Labels, Labels, Labels]:  # fmt: skip
+    """Labels queue-proxy itself puts on its outer, app and queue-depth series (no target
+    labels): the revision and pod in OpenCensus, the scope and HTTP attributes in OpenTelemetry."""
+    if dialect.code_class_label is not None:
+        exposed = {**revision_labels(dialect, spec), dialect.labels.pod: pod_name,
+                   dialect.container_label: "queue-proxy"}  # fmt: skip
+        depth = {**exposed, dialect.code_label: "", dialect.code_class_label: ""}
+        return {**exposed, dialect.route_tag[0]: dialect.route_tag[1]}, exposed, depth
+    outer = {**scope_labels(dialect, "http"), "http_request_method": "POST",
+             "url_scheme": "http", "server_address": f"{spec.service}.{spec.namespace}.{domain}",
+             "network_protocol_name": "http", "network_protocol_version": "1.1",
+             dialect.route_tag[0]: dialect.route_tag[1]}  # fmt: skip
+    app = scope_labels(dialect, "queue")
+    return outer, app, app
 
 
 def control_plane_pods(options: RenderOptions) -> tuple[list[tuple[str, str]], tuple[str, str]]:
@@ -349,25 +373,12 @@ def _render_queue_proxy(writer: OpenMetricsWriter, dialect: Dialect, log: Servic
     if not len(full_grid):
         return
     lm = dialect.labels
-    if oc:
-        exposed = {lm.namespace: spec.namespace, lm.service: spec.service,
-                   lm.configuration: spec.configuration, lm.revision: spec.name,
-                   lm.pod: name, dialect.container_label: "queue-proxy"}  # fmt: skip
-        outer_base = {**exposed, **target, dialect.route_tag[0]: dialect.route_tag[1]}
-        app_base = {**exposed, **target}
-        depth_base = {**exposed, **target, dialect.code_label: "",
-                      dialect.code_class_label: ""}  # fmt: skip
-    else:
-        relabel = {lm.namespace: spec.namespace, lm.pod: name, lm.service: spec.service,
-                   lm.configuration: spec.configuration, lm.revision: spec.name}  # fmt: skip
-        host = f"{spec.service}.{spec.namespace}.{options.domain}"
-        outer_base = {**target, **relabel, **_scope(dialect, "http"),
-                      "http_request_method": "POST", "url_scheme": "http",
-                      "server_address": host, "network_protocol_name": "http",
-                      "network_protocol_version": "1.1",
-                      dialect.route_tag[0]: dialect.route_tag[1]}  # fmt: skip
-        app_base = {**target, **relabel, **_scope(dialect, "queue")}
-        depth_base = app_base
+    relabel = {} if oc else {lm.namespace: spec.namespace, lm.pod: name, lm.service: spec.service,
+                             lm.configuration: spec.configuration, lm.revision: spec.name}
+    outer, app, depth_labels = queue_proxy_labels(dialect, spec, name, options.domain)
+    outer_base = {**target, **relabel, **outer}
+    app_base = {**target, **relabel, **app}
+    depth_base = {**target, **relabel, **depth_labels}
     ms = dialect.requests.scale_to_base != 1
     unit = 1000.0 if ms else 1.0
     counters = {f.name: f for f in dialect.counters}
@@ -550,7 +561,7 @@ def _render_activator(writer: OpenMetricsWriter, dialect: Dialect, log: ServiceL
         rc = reports["concurrency"][rm]
         target = {"job": ACTIVATOR_JOB, "instance": f"{act_ip}:{CONTROL_PLANE_PORT}",
                   "namespace": KNATIVE_NAMESPACE, "pod": act_name}  # fmt: skip
-        ident = _revision_labels(dialect, log, rev)
+        ident = revision_labels(dialect, rev.spec)
         if oc:
             exposed = {**ident, lm.pod: act_name, dialect.container_label: "activator"}
             base = {**exposed, **target}
@@ -558,13 +569,14 @@ def _render_activator(writer: OpenMetricsWriter, dialect: Dialect, log: ServiceL
             segments = _segments(activity, options.oc_expiry, clock.epoch(clock.hi))
             conc_base = base
         else:
-            base = {**target, **ident, **_scope(dialect, "http"), "http_request_method": "POST",
+            base = {**target, **ident, **scope_labels(dialect, "http"),
+                    "http_request_method": "POST",
                     "url_scheme": "http", "network_protocol_name": "http",
                     "network_protocol_version": "1.1",
                     "server_address": f"{rev.spec.service}.{rev.spec.namespace}.{options.domain}"}
             first = min([x[0] for x in (t_end, rt) if len(x)], default=None)
             segments = [] if first is None else [(float(first), clock.epoch(clock.hi))]
-            conc_base = {**target, **ident, **_scope(dialect, "activator")}
+            conc_base = {**target, **ident, **scope_labels(dialect, "activator")}
         grid_all = clock.grid(f"{ACTIVATOR_JOB}/{act_ip}", clock.lo, clock.hi)
         counters = dialect.activator_counters
         for s0, s1 in segments:
@@ -601,9 +613,9 @@ def _render_autoscaler(writer: OpenMetricsWriter, dialect: Dialect, log: Service
     name, ip = autoscaler
     target = {"job": AUTOSCALER_JOB, "instance": f"{ip}:{CONTROL_PLANE_PORT}",
               "namespace": KNATIVE_NAMESPACE, "pod": name}  # fmt: skip
-    labels = {**_revision_labels(dialect, log, rev), **target}
+    labels = {**revision_labels(dialect, rev.spec), **target}
     if dialect.code_class_label is None:
-        labels.update(_scope(dialect, "autoscaler"))
+        labels.update(scope_labels(dialect, "autoscaler"))
     grid = clock.grid(f"{AUTOSCALER_JOB}/{ip}", clock.lo, clock.hi)
     if not len(grid):
         return
