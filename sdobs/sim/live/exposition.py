@@ -16,16 +16,9 @@ from dataclasses import dataclass, field
 
 from sdobs.knative.dialects import Dialect, Family
 from sdobs.sim.manifest import RevisionSpec
+from sdobs.sim.render import labels_text, queue_proxy_labels, revision_labels, scope_labels
 
 DOMAIN = "example.com"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(labels: dict[str, str]) -> str:
-    return ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
 
 
 def _num(value: float) -> str:
@@ -77,7 +70,7 @@ class Text:
             self.parts.append(f"# HELP {name} {help_}\n# TYPE {name} {typ}\n")
 
     def sample(self, name: str, labels: dict[str, str], value: float) -> None:
-        self.parts.append(f"{name}{{{_labels(labels)}}} {_num(value)}\n")
+        self.parts.append(f"{name}{{{labels_text(labels)}}} {_num(value)}\n")
 
     def histogram(self, fam: Family, labels: dict[str, str], h: Histogram) -> None:
         self.family(fam)
@@ -91,19 +84,6 @@ class Text:
 
     def text(self) -> bytes:
         return "".join(self.parts).encode()
-
-
-def _scope(dialect: Dialect, component: str) -> dict[str, str]:
-    if not dialect.otel_scopes:
-        return {}
-    name, version = dialect.otel_scopes[component]
-    return {"otel_scope_name": name, "otel_scope_version": version, "otel_scope_schema_url": ""}
-
-
-def identity(dialect: Dialect, spec: RevisionSpec) -> dict[str, str]:
-    lm = dialect.labels
-    return {lm.namespace: spec.namespace, lm.service: spec.service,
-            lm.configuration: spec.configuration, lm.revision: spec.name}  # fmt: skip
 
 
 def observe(dialect: Dialect, stats: PodStats, app: bool, code: int, seconds: float) -> None:
@@ -124,19 +104,7 @@ def queue_proxy(dialect: Dialect, spec: RevisionSpec, pod_name: str, stats: PodS
     out = Text()
     oc = dialect.code_class_label is not None
     counters = {f.name: f for f in dialect.counters}
-    if oc:
-        exposed = {**identity(dialect, spec), dialect.labels.pod: pod_name,
-                   dialect.container_label: "queue-proxy"}  # fmt: skip
-        outer_base = {**exposed, dialect.route_tag[0]: dialect.route_tag[1]}
-        app_base = exposed
-        depth_base = {**exposed, dialect.code_label: "", dialect.code_class_label: ""}
-    else:
-        outer_base = {**_scope(dialect, "http"), "http_request_method": "POST",
-                      "url_scheme": "http", "network_protocol_name": "http",
-                      "network_protocol_version": "1.1",
-                      "server_address": f"{spec.service}.{spec.namespace}.{DOMAIN}",
-                      dialect.route_tag[0]: dialect.route_tag[1]}  # fmt: skip
-        app_base = depth_base = _scope(dialect, "queue")
+    outer_base, app_base, depth_base = queue_proxy_labels(dialect, spec, pod_name, DOMAIN)
     for table, fam, base, counter in (
         (stats.outer, dialect.requests, outer_base, counters.get(dialect.request_count)),
         (stats.app, dialect.app_requests, app_base, counters.get(dialect.app_request_count)),
@@ -201,8 +169,8 @@ def autoscaler(dialect: Dialect, revisions: Iterable[RevisionNow]) -> bytes:
             if key == "pods_requested" and r.requested < 0:
                 continue
             out.family(fam)
-            out.sample(fam.name, {**identity(dialect, r.spec), **_scope(dialect, "autoscaler")},
-                       value)  # fmt: skip
+            labels = {**revision_labels(dialect, r.spec), **scope_labels(dialect, "autoscaler")}
+            out.sample(fam.name, labels, value)
     return out.text()
 
 
@@ -213,7 +181,7 @@ def activator(dialect: Dialect, revisions: Iterable[RevisionNow], pod_name: str)
     for r in revisions:
         if r.spec.autoscaler_class == "mpa":
             continue  # the MSE gateway holds the queue; no activator in the path
-        labels = {**identity(dialect, r.spec), **_scope(dialect, "activator")}
+        labels = {**revision_labels(dialect, r.spec), **scope_labels(dialect, "activator")}
         if dialect.code_class_label is not None:
             labels.update({dialect.labels.pod: pod_name, dialect.container_label: "activator"})
         out.family(fam)
