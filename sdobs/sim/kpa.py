@@ -18,6 +18,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import NamedTuple
 
 #: Decider tick, metric bucket and scrape periods (hard-coded in Knative).
 TICK_INTERVAL = 2.0
@@ -31,11 +32,6 @@ ACTIVATION_TIMEOUT_BUFFER = 30.0
 SCALE_UNKNOWN = -1
 
 _NEVER = -1e18
-
-
-def _floor6(value: float) -> float:
-    """bucketing.go roundToNDigits(6, f): floor to six decimals."""
-    return math.floor(value * 1e6) / 1e6
 
 
 class Metric(StrEnum):
@@ -155,24 +151,37 @@ class LinearBuckets:
         g = self.granularity
         bucket_time = (now // g) * g
         write_idx = int(now // g)
-        if self.last_write != bucket_time:
-            if bucket_time + self.window > self.last_write:
-                if self.first_write == _NEVER or self.first_write > bucket_time:
+        last = self.last_write
+        if last == bucket_time:  # the same bucket again
+            self.buckets[write_idx % self.n] += value
+            self.total += value
+            return
+        if last == bucket_time - g and g < self.window:
+            # The next bucket (every second while stats flow): the general path's arithmetic.
+            buckets = self.buckets
+            idx = write_idx % self.n
+            self.total -= buckets[idx]
+            buckets[idx] = 0.0 + value
+            self.total += value
+            self.last_write = bucket_time
+            return
+        if bucket_time + self.window > last:
+            if self.first_write == _NEVER or self.first_write > bucket_time:
+                self.first_write = bucket_time
+            if bucket_time > last:
+                if bucket_time - last >= self.window:
                     self.first_write = bucket_time
-                if bucket_time > self.last_write:
-                    if bucket_time - self.last_write >= self.window:
-                        self.first_write = bucket_time
-                        self.buckets = [0.0] * self.n
-                        self.total = 0.0
-                    else:
-                        buckets, n = self.buckets, self.n
-                        for i in range(self._index(self.last_write) + 1, write_idx + 1):
-                            idx = i % n
-                            self.total -= buckets[idx]
-                            buckets[idx] = 0.0
-                    self.last_write = bucket_time
-            else:
-                return  # older than a window: ignored
+                    self.buckets = [0.0] * self.n
+                    self.total = 0.0
+                else:
+                    buckets, n = self.buckets, self.n
+                    for i in range(self._index(last) + 1, write_idx + 1):
+                        idx = i % n
+                        self.total -= buckets[idx]
+                        buckets[idx] = 0.0
+                self.last_write = bucket_time
+        else:
+            return  # older than a window: ignored
         self.buckets[write_idx % self.n] += value
         self.total += value
 
@@ -184,18 +193,23 @@ class LinearBuckets:
         return (self.last_write - self.first_write) // self.granularity + 1
 
     def average(self, now: float) -> float:
+        """The window's mean, floored to six decimals (bucketing.go ``roundToNDigits(6, f)``)."""
         g = self.granularity
         now = (now // g) * g
-        d = now - self.last_write
+        last = self.last_write
+        d = now - last
+        n = self.n
+        valid = (last - self.first_write) // g + 1
         if d <= 0:
-            return _floor6(self.total / min(self._valid(), self.n))
+            return math.floor(self.total / (valid if valid <= n else n) * 1e6) / 1e6
         if d < self.window:
-            st, e = self._index(self.last_write), self._index(now)
+            st, e = int(last // g), int(now // g)
             ret = self.total
-            buckets, n = self.buckets, self.n
+            buckets = self.buckets
             for i in range(st + 1, e + 1):
                 ret -= buckets[i % n]
-            return _floor6(ret / min(self._valid(), n - (e - st)))
+            left = n - (e - st)
+            return math.floor(ret / (valid if valid <= left else left) * 1e6) / 1e6
         return 0.0
 
 
@@ -258,7 +272,7 @@ class MetricCollector:
     as in ``collection.record``; proxied requests are subtracted by the caller's arithmetic.
     """
 
-    __slots__ = ("panic", "panic_rps", "scrape_target", "stable", "stable_rps")
+    __slots__ = ("by_rps", "panic", "panic_rps", "scrape_target", "stable", "stable_rps")
 
     def __init__(self, spec: KpaSpec) -> None:
         make = WeightedBuckets if spec.weighted else LinearBuckets
@@ -267,18 +281,23 @@ class MetricCollector:
         self.stable_rps = make(spec.stable_window)
         self.panic_rps = make(spec.panic_window)
         self.scrape_target = spec.scrapes_pods
+        # The decider reads one metric's windows; the other's are only kept when it is RPS
+        # (concurrency's stable window still says whether there is data).
+        self.by_rps = spec.metric is Metric.RPS
 
     def record(self, now: float, concurrency: float, rps: float = 0.0) -> None:
         self.stable.record(now, concurrency)
         self.panic.record(now, concurrency)
-        self.stable_rps.record(now, rps)
-        self.panic_rps.record(now, rps)
+        if self.by_rps:
+            self.stable_rps.record(now, rps)
+            self.panic_rps.record(now, rps)
 
-    def stable_and_panic(self, now: float, metric: Metric) -> tuple[float, float] | None:
-        """Window averages, or None for ``ErrNoData`` (empty and a scrape target exists)."""
-        stable, panic = (self.stable, self.panic) if metric is Metric.CONCURRENCY else (
-            self.stable_rps, self.panic_rps)
-        if stable.is_empty(now) and self.scrape_target:
+    def stable_and_panic(self, now: float) -> tuple[float, float] | None:
+        """The decider's metric's window averages, or None for ``ErrNoData`` (empty and a
+        scrape target exists)."""
+        stable, panic = (self.stable_rps, self.panic_rps) if self.by_rps else (
+            self.stable, self.panic)
+        if self.scrape_target and stable.is_empty(now):
             return None
         return stable.average(now), panic.average(now)
 
@@ -287,8 +306,7 @@ class MetricCollector:
 
 
 # -- decider ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ScaleResult:
+class ScaleResult(NamedTuple):
     """One decider tick: what the autoscaler wants and what it reports as metrics."""
 
     desired: int
@@ -319,13 +337,17 @@ class Decider:
     def scale(self, now: float, ready: int, observed: tuple[float, float]) -> ScaleResult:
         spec = self.spec
         stable, panic = observed
-        ready_f = max(1.0, float(ready))
+        ready_f = float(ready) if ready > 1 else 1.0
         max_up = math.ceil(spec.max_scale_up_rate * ready_f)
         max_down = math.floor(ready_f / spec.max_scale_down_rate) if spec.reachable else 0
-        dspc = math.ceil(stable / spec.target)
-        dppc = math.ceil(panic / spec.target)
-        dsp = int(min(max(dspc, max_down), max_up))
-        dpp = int(min(max(dppc, max_down), max_up))
+        target = spec.target
+        dspc = math.ceil(stable / target)
+        dppc = math.ceil(panic / target)
+        # min(max(x, max_down), max_up), spelled out (this runs every 2 s per revision).
+        dsp = dspc if dspc > max_down else max_down
+        dsp = dsp if dsp < max_up else max_up
+        dpp = dppc if dppc > max_down else max_down
+        dpp = dpp if dpp < max_up else max_up
         if spec.activation_scale > 1:
             if dspc > 0:
                 dsp = max(dsp, spec.activation_scale)
@@ -541,7 +563,7 @@ class RevisionAutoscaler:
 
     def tick(self, now: float, ready: int) -> bool:
         """Run the decider; True when desired scale or the sign of the EBC changed."""
-        observed = self.collector.stable_and_panic(now, self.spec.metric)
+        observed = self.collector.stable_and_panic(now)
         if observed is None:
             self.last = None
             return False

@@ -124,9 +124,9 @@ def test_unreachable_revisions_scale_down_without_a_rate_limit() -> None:
 
 def test_collector_reports_no_data_only_with_a_scrape_target() -> None:
     with_scraper = MetricCollector(KpaSpec(target_burst_capacity=211))
-    assert with_scraper.stable_and_panic(100, Metric.CONCURRENCY) is None
+    assert with_scraper.stable_and_panic(100) is None
     activator_only = MetricCollector(KpaSpec(target_burst_capacity=-1))
-    assert activator_only.stable_and_panic(100, Metric.CONCURRENCY) == (0.0, 0.0)
+    assert activator_only.stable_and_panic(100) == (0.0, 0.0)
 
 
 def test_scale_to_zero_marks_inactive_then_applies_zero_after_grace() -> None:
