@@ -140,6 +140,9 @@ class _Rev:
         self.stats_phase = sim.rng.uniform(0, SCRAPE_INTERVAL)
         self.requeue_at = _INF
         self.last_scrape = 0.0
+        # A gateway's stats while its autoscaler wants pods: run late, in a batch (``_catch_up``).
+        self.lazy_stats = False
+        self.next_stats = _INF
         self.direct_active = 0
         self.direct_seen = False
         self.auto: RevisionAutoscaler | None = None
@@ -328,13 +331,19 @@ class ServiceSim:
     def _record(self, rev: _Rev, t: float, conc: float, rps: float) -> None:
         auto = rev.auto
         auto.record(t, conc, rps)
-        self._arm_tick(rev, t)
+        if not rev.tick_armed:
+            self._arm_tick(rev, t)
         if auto.wants_poke(conc):
             self._tick(rev, t, poke=True)
 
     def _tick(self, rev: _Rev, t: float, poke: bool = False) -> None:
         auto = rev.auto
+        if rev.lazy_stats:
+            self._catch_up(rev, t)
         changed = auto.tick(t, len(rev.ready))
+        if rev.lazy_stats and auto.desired == 0:  # a stat may poke again: one event a second
+            rev.lazy_stats = False
+            self.at(rev.next_stats, _STATS, rev)
         res = auto.last
         if res is None:
             rev.ticks.append((t, auto.desired, auto.ebc, 0.0, 0.0, 0, 0))
@@ -365,17 +374,29 @@ class ServiceSim:
 
     def _stats(self, rev: _Rev, t: float) -> None:
         """Once a second: activator reports and the autoscaler's scrape of the pods."""
+        if rev.gateway:  # one reporter that reports every second; no pods to scrape
+            act = rev.acts[0]
+            c, n = act.report(t, keep=True)
+            rev.act_reports.append((t, act.index, c))
+            rev.last_scrape = t
+            self._record(rev, t, 0.0 + c, 0.0 + n)
+            if rev.auto.desired != 0:
+                rev.lazy_stats = True
+                rev.next_stats = t + SCRAPE_INTERVAL
+            else:
+                self.at(t + SCRAPE_INTERVAL, _STATS, rev)
+            return
         conc = 0.0
         rps = 0.0
         reported = False
         for act in rev.acts:
-            if act.entry or rev.gateway:
-                c, n = act.report(t, keep=rev.gateway)
+            if act.entry:
+                c, n = act.report(t)
                 rev.act_reports.append((t, act.index, c))
                 conc += c
                 rps += n
                 reported = True
-        if rev.kpa.scrapes_pods and not rev.gateway and rev.ready:
+        if rev.kpa.scrapes_pods and rev.ready:
             span = max(t - rev.last_scrape, 1e-9)
             n_ready = len(rev.ready)
             total = 0.0
@@ -404,12 +425,35 @@ class ServiceSim:
         rev.last_scrape = t
         if reported:
             self._record(rev, t, conc, rps)
-        keep = rev.gateway or any(a.entry for a in rev.acts) or (
-            rev.kpa.scrapes_pods and bool(rev.ready))
+        keep = any(a.entry for a in rev.acts) or (rev.kpa.scrapes_pods and bool(rev.ready))
         if keep:
             self.at(t + SCRAPE_INTERVAL, _STATS, rev)
         else:
             rev.stats_armed = False
+
+    def _catch_up(self, rev: _Rev, t: float) -> None:
+        """A gateway's stats due before ``t``, exactly as one event a second would have run them.
+
+        While the decider wants pods a stat cannot poke it, so the stats only feed the windows
+        and the activator log: they can wait until something reads the windows (a tick) or
+        changes the gateway's request counts (a request entering or leaving), and then run in
+        one loop instead of one heap event each. Ties at the same instant (measure zero with
+        random phases) run the stat last.
+        """
+        ts = rev.next_stats
+        if ts >= t:
+            return
+        act = rev.acts[0]
+        report, index = act.report, act.index
+        log = rev.act_reports.append
+        record = rev.auto.collector.record
+        while ts < t:  # (the decider ticks all along while it wants pods: no tick to arm)
+            c, n = report(ts, keep=True)
+            log((ts, index, c))
+            record(ts, 0.0 + c, 0.0 + n)
+            ts += SCRAPE_INTERVAL
+        rev.last_scrape = ts - SCRAPE_INTERVAL
+        rev.next_stats = ts
 
     # -- request path -------------------------------------------------------------------------
     def _arrive(self, rev: _Rev, req: Request, t: float) -> None:
@@ -420,6 +464,8 @@ class ServiceSim:
                 self.rng.randrange(len(rev.acts))]
             req.act = act.index
             req.deadline = t + rev.timeout
+            if rev.lazy_stats:
+                self._catch_up(rev, t)
             if act.enter(t):
                 if not rev.gateway:
                     # First request of a period: an immediate stat, and a poke at zero scale.
@@ -537,6 +583,8 @@ class ServiceSim:
             rev.direct_active -= 1
         if req.via:
             act = rev.acts[req.act]
+            if rev.lazy_stats:
+                self._catch_up(rev, t)
             act.leave(t)
             if pod is not None:
                 act.inflight[pod.id] -= 1
@@ -560,6 +608,8 @@ class ServiceSim:
     def _act_deadline(self, rev: _Rev, act: ActivatorState, t: float) -> None:
         act.check_at = _INF
         queue = act.queue
+        if rev.lazy_stats and queue and queue[0].deadline <= t:
+            self._catch_up(rev, t)
         while queue and queue[0].deadline <= t:
             req = queue.popleft()
             req.code, req.t_end = 504, req.deadline
@@ -656,6 +706,9 @@ class ServiceSim:
             if events > limit:
                 raise SimulationStuck(self.service.name, t, events)
             if kind == _STOP:
+                for rev in revobjs:  # the stats a lazy gateway still owes the log
+                    if rev.lazy_stats:
+                        self._catch_up(rev, t)
                 break
             self.handle(kind, obj, t)
         self.events = events
@@ -672,7 +725,7 @@ class ServiceSim:
             rev = obj
             self._tick(rev, t)
             auto = rev.auto
-            if auto.has_data(t) or auto.desired != 0 or auto.decider.in_panic or rev.pods:
+            if rev.pods or auto.desired != 0 or auto.decider.in_panic or auto.has_data(t):
                 self.at(t + TICK_INTERVAL, _TICK, rev)
             else:
                 rev.tick_armed = False

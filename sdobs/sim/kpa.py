@@ -206,8 +206,11 @@ class LinearBuckets:
             st, e = int(last // g), int(now // g)
             ret = self.total
             buckets = self.buckets
-            for i in range(st + 1, e + 1):
-                ret -= buckets[i % n]
+            if e == st + 1:  # a tick a second after the last stat
+                ret -= buckets[e % n]
+            else:
+                for i in range(st + 1, e + 1):
+                    ret -= buckets[i % n]
             left = n - (e - st)
             return math.floor(ret / (valid if valid <= left else left) * 1e6) / 1e6
         return 0.0
@@ -394,16 +397,14 @@ class SksMode(StrEnum):
     PROXY = "Proxy"
 
 
-@dataclass(frozen=True)
-class PodCounts:
+class PodCounts(NamedTuple):
     ready: int = 0
     not_ready: int = 0
     pending: int = 0
     terminating: int = 0
 
 
-@dataclass(frozen=True)
-class Reconciled:
+class Reconciled(NamedTuple):
     """What one PA reconcile decided."""
 
     want: int  # -1: no decision (nothing applied)
