@@ -61,6 +61,11 @@ _DONE, _STATS, _TICK, _ARRIVE, _ACT_DEADLINE, _QP_DEADLINE = range(6)
 _POD_STARTED, _POD_READY, _POD_VISIBLE, _POD_GONE, _RECONCILE, _SCALE, _MODE, _STOP = range(6, 14)
 
 _INF = math.inf
+# Members as module constants (in Python 3.11 reading an Enum member off its class costs more
+# than the comparison it is read for, and these run per request and per pod event).
+_PENDING, _STARTING, _READY, _TERMINATING, _GONE = (Phase.PENDING, Phase.STARTING, Phase.READY,
+                                                    Phase.TERMINATING, Phase.GONE)  # fmt: skip
+_PROXY = SksMode.PROXY
 #: The per-request columns of the log, by dtype.
 _FLOAT_COLUMNS = ("t", "t_end", "t_qp", "t_qp_end", "t_app", "t_app_done", "gpu_start", "gpu_end")
 _INT_COLUMNS = ("rev", "body", "code", "act", "code_qp", "code_app", "client")
@@ -157,26 +162,22 @@ class _Rev:
         self.act_reports: list[tuple] = []
 
     def via_activator(self) -> bool:
-        return self.gateway or self.data_mode is SksMode.PROXY or not self.ready
+        return self.gateway or self.data_mode is _PROXY or not self.ready
 
     def pod_counts(self) -> PodCounts:
         ready = not_ready = pending = terminating = 0
         for p in self.pods:
             ph = p.phase
-            if ph == Phase.READY:
+            if ph == _READY:
                 ready += 1
-            elif ph == Phase.PENDING:
-                pending += 1
+            elif ph == _STARTING:
                 not_ready += 1
-            elif ph == Phase.STARTING:
+            elif ph == _PENDING or (ph == _TERMINATING and p.started == _INF):
+                pending += 1  # (a pod deleted before it ran is still pending)
                 not_ready += 1
-            elif ph == Phase.TERMINATING:
-                if p.started < _INF:
-                    terminating += 1
-                    not_ready += 1
-                else:
-                    pending += 1
-                    not_ready += 1
+            elif ph == _TERMINATING:
+                terminating += 1
+                not_ready += 1
         return PodCounts(ready, not_ready, pending, terminating)
 
 
@@ -286,8 +287,8 @@ class ServiceSim:
 
     def _delete_pod(self, rev: _Rev, pod: Pod, t: float) -> None:
         pod.deleted = t
-        was_ready = pod.phase == Phase.READY
-        pod.phase = Phase.TERMINATING
+        was_ready = pod.phase == _READY
+        pod.phase = _TERMINATING
         # What had not happened yet never will: the log keeps only the lifecycle it lived.
         for name in ("scheduled", "started", "ready", "loaded"):
             if getattr(pod, name) > t:
@@ -550,7 +551,7 @@ class ServiceSim:
             act = rev.acts[req.act]
             if act.queue:
                 self._dispatch(rev, act, t)
-        if pod.phase == Phase.TERMINATING and pod.active == 0 and not pod.queue and (
+        if pod.phase == _TERMINATING and pod.active == 0 and not pod.queue and (
                 pod.gone == _INF):
             pod.gone = t + DRAIN_QUIET_PERIOD
             self.at(pod.gone, _POD_GONE, pod)
@@ -656,10 +657,6 @@ class ServiceSim:
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> ServiceLog:
-        with _cyclic_gc_paused():
-            return self._run()
-
-    def _run(self) -> ServiceLog:
         self._setup()
         times, revs, bodies = self._arrivals()
         # Outcomes for open-loop requests, vectorised per revision.
@@ -743,14 +740,14 @@ class ServiceSim:
         elif kind == _QP_DEADLINE:
             self._qp_deadline(obj[0], obj[1], t)
         elif kind == _POD_STARTED:
-            if obj.phase == Phase.PENDING:
-                obj.phase = Phase.STARTING
+            if obj.phase == _PENDING:
+                obj.phase = _STARTING
                 self._reconcile(revobjs[obj.rev], t)
         elif kind == _POD_READY:
             pod = obj
-            if pod.phase == Phase.STARTING:
+            if pod.phase == _STARTING:
                 rev = revobjs[pod.rev]
-                pod.phase = Phase.READY
+                pod.phase = _READY
                 pod.direct_last = t
                 rev.ready.append(pod)
                 self.at(t + self.rng.uniform(0, ACTIVATOR_PROBE_PERIOD), _POD_VISIBLE, pod)
@@ -759,7 +756,7 @@ class ServiceSim:
                     self._arm_stats(rev, t)
         elif kind == _POD_VISIBLE:
             pod = obj
-            if pod.phase == Phase.READY and not pod.visible:
+            if pod.phase == _READY and not pod.visible:
                 rev = revobjs[pod.rev]
                 pod.visible = True
                 rev.visible.append(pod)
@@ -770,7 +767,7 @@ class ServiceSim:
                         self._dispatch(rev, act, t)
         elif kind == _POD_GONE:
             pod = obj
-            pod.phase = Phase.GONE
+            pod.phase = _GONE
             rev = revobjs[pod.rev]
             rev.pods.remove(pod)
             self._reconcile(rev, t)
@@ -834,8 +831,8 @@ class ServiceSim:
 @contextmanager
 def _cyclic_gc_paused() -> Iterator[None]:
     """The loop allocates millions of acyclic objects (requests, log rows) that live until the
-    end; the cyclic collector only rescans them (12 % of a week's replay). Reference counting
-    still frees everything; collection resumes afterwards."""
+    end; the cyclic collector only rescans them (12 % of a week's replay), and once more after
+    the loop if they are still alive then. Reference counting frees them all."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -858,4 +855,5 @@ def _order(pod: Pod) -> int:
 def simulate_service(service: ServiceSpec, traffic: Traffic, options: SimOptions,
                      **kwargs: int) -> ServiceLog:  # fmt: skip
     """Run one Service's twin for ``options.warmup + options.duration`` virtual seconds."""
-    return ServiceSim(service, traffic, options, **kwargs).run()
+    with _cyclic_gc_paused():  # until the simulation's objects are freed, too
+        return ServiceSim(service, traffic, options, **kwargs).run()

@@ -149,8 +149,9 @@ class LinearBuckets:
 
     def record(self, now: float, value: float) -> None:
         g = self.granularity
-        bucket_time = (now // g) * g
-        write_idx = int(now // g)
+        q = now // g
+        bucket_time = q * g
+        write_idx = int(q)
         last = self.last_write
         if last == bucket_time:  # the same bucket again
             self.buckets[write_idx % self.n] += value
@@ -397,6 +398,12 @@ class SksMode(StrEnum):
     PROXY = "Proxy"
 
 
+# Members as module constants for the per-decision code: in Python 3.11 reading an Enum member
+# off its class costs more than the comparison it is read for.
+_ACTIVE, _ACTIVATING, _INACTIVE = Active.ACTIVE, Active.ACTIVATING, Active.INACTIVE
+_PROXY, _SERVE = SksMode.PROXY, SksMode.SERVE
+
+
 class PodCounts(NamedTuple):
     ready: int = 0
     not_ready: int = 0
@@ -429,9 +436,9 @@ class PodAutoscaler:
         self.spec = spec
         self.activator_programmed_delay = activator_programmed_delay
         self.initialized = ready >= max(1, spec.min_scale, spec.initial_scale)
-        self.state = Active.ACTIVE if ready > 0 else Active.INACTIVE
+        self.state = _ACTIVE if ready > 0 else _INACTIVE
         self.state_since = now - 1e6  # as if long settled
-        self.mode = SksMode.PROXY if ready == 0 or ebc < 0 else SksMode.SERVE
+        self.mode = _PROXY if ready == 0 or ebc < 0 else _SERVE
         self.proxy_since = now - 1e6
 
     def _bounds(self) -> tuple[int, int]:
@@ -455,22 +462,22 @@ class PodAutoscaler:
             return desired, True, None
         if not spec.enable_scale_to_zero:
             return 1, True, None
-        if self.state is Active.ACTIVATING:
+        if self.state is _ACTIVATING:
             deadline = self.state_since + spec.progress_deadline + ACTIVATION_TIMEOUT_BUFFER
             if now >= deadline:
                 return 0, True, None
             return SCALE_UNKNOWN, False, deadline
         # Durations are compared as deadlines (now >= since + d): the requeue times returned
         # are exactly those deadlines, so a reconcile at one never finds itself short of it.
-        if self.state is Active.ACTIVE:
+        if self.state is _ACTIVE:
             if now >= self.state_since + spec.stable_window:
                 # Re-enqueued after 3 s in Proxy mode, else by the serverless service's update.
-                again = 3.0 if self.mode is SksMode.PROXY else self.activator_programmed_delay
+                again = 3.0 if self.mode is _PROXY else self.activator_programmed_delay
                 return 0, False, now + again
             return 1, True, self.state_since + spec.stable_window
         # Inactive: the activator must be in the path (probe) for the grace period.
         in_path = spec.target_burst_capacity == -1 or (
-            self.mode is SksMode.PROXY
+            self.mode is _PROXY
             and now >= self.proxy_since + self.activator_programmed_delay)
         if not in_path:
             return 0, False, now + 1.0  # async probe, re-enqueued
@@ -480,7 +487,7 @@ class PodAutoscaler:
             return 0, True, None
         if retention > 0 and now < self.state_since + retention:
             return 0, False, self.state_since + retention
-        proxy_since = self.proxy_since if self.mode is SksMode.PROXY else now
+        proxy_since = self.proxy_since if self.mode is _PROXY else now
         if now >= proxy_since + grace:
             return 0, True, None
         return 0, False, proxy_since + grace
@@ -490,7 +497,7 @@ class PodAutoscaler:
         spec = self.spec
         requeue: float | None = None
         apply = False
-        if desired < 0 and self.state is not Active.ACTIVATING:
+        if desired < 0 and self.state is not _ACTIVATING:
             want = desired
         else:
             mn, mx = self._bounds()
@@ -502,13 +509,13 @@ class PodAutoscaler:
             if mx and want > mx:
                 want = mx
             want, apply, requeue = self._scale_to_zero(now, want)
-        if want == 0 or ebc < 0 or (want == SCALE_UNKNOWN and self.state is Active.INACTIVE):
-            mode = SksMode.PROXY
+        if want == 0 or ebc < 0 or (want == SCALE_UNKNOWN and self.state is _INACTIVE):
+            mode = _PROXY
         else:
-            mode = SksMode.SERVE
+            mode = _SERVE
         if mode is not self.mode:
             self.mode = mode
-            if mode is SksMode.PROXY:
+            if mode is _PROXY:
                 self.proxy_since = now
         self._compute_active(now, want, counts.ready)
         return Reconciled(want, apply and want >= 0, mode, requeue)
@@ -518,14 +525,14 @@ class PodAutoscaler:
         if ready >= min_ready:
             self.initialized = True
         if want == 0 or min_ready == 0:
-            self._mark(Active.INACTIVE, now)
+            self._mark(_INACTIVE, now)
         elif ready < min_ready:
-            if want > 0 or self.state is not Active.INACTIVE:
-                self._mark(Active.ACTIVATING, now)
+            if want > 0 or self.state is not _INACTIVE:
+                self._mark(_ACTIVATING, now)
             else:
-                self._mark(Active.INACTIVE, now)
-        elif want > 0 or self.state is not Active.INACTIVE:
-            self._mark(Active.ACTIVE, now)
+                self._mark(_INACTIVE, now)
+        elif want > 0 or self.state is not _INACTIVE:
+            self._mark(_ACTIVE, now)
 
 
 # -- one revision's autoscaler -------------------------------------------------------------------
