@@ -149,8 +149,8 @@ class _Rev:
         self.stats_phase = sim.rng.uniform(0, SCRAPE_INTERVAL)
         self.requeue_at = _INF
         self.last_scrape = 0.0
-        # A gateway's stats while its autoscaler wants pods: run late, in a batch (``_catch_up``).
-        self.lazy_stats = False
+        # A gateway's next stat while its decider wants pods, run late in a batch (``_catch_up``);
+        # inf while its stats are heap events.
         self.next_stats = _INF
         self.direct_active = 0
         self.direct_seen = False
@@ -343,12 +343,12 @@ class ServiceSim:
 
     def _tick(self, rev: _Rev, t: float, poke: bool = False) -> None:
         auto = rev.auto
-        if rev.lazy_stats:
+        if rev.next_stats < t:
             self._catch_up(rev, t)
         changed = auto.tick(t, len(rev.ready))
-        if rev.lazy_stats and auto.desired == 0:  # a stat may poke again: one event a second
-            rev.lazy_stats = False
+        if rev.next_stats < _INF and auto.desired == 0:  # a stat may poke: one event a second
             self.at(rev.next_stats, _STATS, rev)
+            rev.next_stats = _INF
         res = auto.last
         if res is None:
             rev.ticks.append((t, auto.desired, auto.ebc, 0.0, 0.0, 0, 0))
@@ -385,7 +385,6 @@ class ServiceSim:
             rev.last_scrape = t
             self._record(rev, t, 0.0 + c, 0.0 + n)
             if rev.auto.desired != 0:
-                rev.lazy_stats = True
                 rev.next_stats = t + SCRAPE_INTERVAL
             else:
                 self.at(t + SCRAPE_INTERVAL, _STATS, rev)
@@ -436,7 +435,8 @@ class ServiceSim:
             rev.stats_armed = False
 
     def _catch_up(self, rev: _Rev, t: float) -> None:
-        """A gateway's stats due before ``t``, exactly as one event a second would have run them.
+        """A gateway's stats due before ``t`` (callers check ``rev.next_stats < t``), exactly as
+        one event a second would have run them.
 
         While the decider wants pods a stat cannot poke it, so the stats only feed the windows
         (a gateway's reports are not logged: nothing exposes them). They can wait until
@@ -445,8 +445,6 @@ class ServiceSim:
         the same instant (measure zero with random phases) run the stat last.
         """
         ts = rev.next_stats
-        if ts >= t:
-            return
         report = rev.acts[0].report
         record = rev.auto.collector.record
         while ts < t:  # (the decider ticks all along while it wants pods: no tick to arm)
@@ -465,7 +463,7 @@ class ServiceSim:
                 self.rng.randrange(len(rev.acts))]
             req.act = act.index
             req.deadline = t + rev.timeout
-            if rev.lazy_stats:
+            if rev.next_stats < t:
                 self._catch_up(rev, t)
             if act.enter(t):
                 if not rev.gateway:
@@ -584,7 +582,7 @@ class ServiceSim:
             rev.direct_active -= 1
         if req.via:
             act = rev.acts[req.act]
-            if rev.lazy_stats:
+            if rev.next_stats < t:
                 self._catch_up(rev, t)
             act.leave(t)
             if pod is not None:
@@ -609,7 +607,7 @@ class ServiceSim:
     def _act_deadline(self, rev: _Rev, act: ActivatorState, t: float) -> None:
         act.check_at = _INF
         queue = act.queue
-        if rev.lazy_stats and queue and queue[0].deadline <= t:
+        if rev.next_stats < t and queue and queue[0].deadline <= t:
             self._catch_up(rev, t)
         while queue and queue[0].deadline <= t:
             req = queue.popleft()
@@ -707,8 +705,8 @@ class ServiceSim:
             if events > limit:
                 raise SimulationStuck(self.service.name, t, events)
             if kind == _STOP:
-                for rev in revobjs:  # the stats a lazy gateway still owes the log
-                    if rev.lazy_stats:
+                for rev in revobjs:  # the stats a gateway still owes its windows
+                    if rev.next_stats < t:
                         self._catch_up(rev, t)
                 break
             self.handle(kind, obj, t)

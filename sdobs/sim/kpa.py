@@ -365,7 +365,8 @@ class Decider:
             self.max_panic_pods = 0
         desired = dsp
         if self.panic_time is not None:
-            desired = max(desired, dpp)
+            if dpp > desired:
+                desired = dpp
             if desired > self.max_panic_pods:
                 self.max_panic_pods = desired
             desired = self.max_panic_pods
@@ -379,10 +380,12 @@ class Decider:
         elif tbc > 0:
             cap = ready * spec.total
             ebc = math.floor(cap - tbc - panic)
-            num_act = max(MIN_ACTIVATORS, math.ceil((cap + tbc) / spec.activator_capacity))
+            num_act = math.ceil((cap + tbc) / spec.activator_capacity)
         else:
             ebc = -1.0
-            num_act = max(MIN_ACTIVATORS, math.ceil(ready * spec.total / spec.activator_capacity))
+            num_act = math.ceil(ready * spec.total / spec.activator_capacity)
+        if num_act < MIN_ACTIVATORS:
+            num_act = MIN_ACTIVATORS
         return ScaleResult(desired, int(ebc), num_act, stable, panic, self.panic_time is not None)
 
 

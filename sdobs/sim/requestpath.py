@@ -119,7 +119,9 @@ class ActivatorState:
         self.last = t
         span = t - self.since
         avg = self.acc / span if span > 0 else 0.0
-        conc = max(avg - self.first, 0.0)
+        conc = avg - self.first
+        if conc < 0.0:
+            conc = 0.0
         n = self.count - self.first
         self.first = 0.0
         self.acc = 0.0
