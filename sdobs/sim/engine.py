@@ -57,7 +57,7 @@ from sdobs.sim.servicetime import ServiceTimeModel, Txt2Img
 from sdobs.sim.traffic import Traffic
 
 # Event kinds, most frequent first.
-_DONE, _STATS, _TICK, _ARRIVE, _ACT_DEADLINE, _QP_DEADLINE = range(6)
+_DONE, _TICK, _STATS, _ARRIVE, _ACT_DEADLINE, _QP_DEADLINE = range(6)
 _POD_STARTED, _POD_READY, _POD_VISIBLE, _POD_GONE, _RECONCILE, _SCALE, _MODE, _STOP = range(6, 14)
 
 _INF = math.inf
@@ -694,8 +694,7 @@ class ServiceSim:
             else:
                 t = next_arrival
                 r = rl[i]
-                req = Request(0, r, bl[i], t, sl[i], dl[i], ul[i], -1)
-                req.id = len(self.requests)
+                req = Request(len(self.requests), r, bl[i], t, sl[i], dl[i], ul[i], -1)
                 self._arrive(revobjs[r], req, t)
                 i += 1
                 next_arrival = tl[i] if i < n else _INF
@@ -718,8 +717,6 @@ class ServiceSim:
         revobjs = self.revs
         if kind == _DONE:
             self._done(obj, t)
-        elif kind == _STATS:
-            self._stats(obj, t)
         elif kind == _TICK:
             rev = obj
             self._tick(rev, t)
@@ -728,6 +725,8 @@ class ServiceSim:
                 self.at(t + TICK_INTERVAL, _TICK, rev)
             else:
                 rev.tick_armed = False
+        elif kind == _STATS:
+            self._stats(obj, t)
         elif kind == _ARRIVE:
             rev_idx = int(self._draw_revisions(1)[0])
             body = int(self.traffic.mix.draw(1, self.nrng)[0])

@@ -133,11 +133,15 @@ def resolve_target(
 class LinearBuckets:
     """``TimedFloat64Buckets``: one-second ring buffer, linear window average."""
 
-    __slots__ = ("buckets", "first_write", "granularity", "last_write", "n", "total", "window")
+    __slots__ = ("buckets", "first_write", "granularity", "last_write", "n", "step", "total",
+                 "window")  # fmt: skip
 
     def __init__(self, window: float, granularity: float = BUCKET_SIZE) -> None:
         self.granularity = granularity
         self.window = window
+        # The last write's bucket time that makes a write the next bucket's: last + g, when a
+        # gap of one bucket is shorter than the window (else it empties the window).
+        self.step = granularity if granularity < window else math.nan
         self.n = max(1, math.ceil(window / granularity))
         self.buckets = [0.0] * self.n
         self.first_write = _NEVER
@@ -157,7 +161,7 @@ class LinearBuckets:
             self.buckets[write_idx % self.n] += value
             self.total += value
             return
-        if last == bucket_time - g and g < self.window:
+        if last == bucket_time - self.step:
             # The next bucket (every second while stats flow): the general path's arithmetic.
             buckets = self.buckets
             idx = write_idx % self.n
