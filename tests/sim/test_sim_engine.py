@@ -1,17 +1,21 @@
-"""Engine behaviour beyond the fidelity answers: canary splits, activator partitions, CC > 1."""
+"""Engine behaviour beyond the fidelity answers: canary splits, activator partitions, CC > 1,
+batched gateway stats."""
 
 from __future__ import annotations
 
+import gc
 import itertools
+import math
 from dataclasses import replace
 
 import numpy as np
 import pytest
 from sim_helpers import SD20, kpa, service, service_yaml
 
-from sdobs.sim.engine import SimOptions, simulate_service
-from sdobs.sim.manifest import ClusterConfig, load_text
-from sdobs.sim.traffic import ClosedLoop, Poisson, Traffic
+from sdobs.sim.engine import _STATS, ServiceLog, ServiceSim, SimOptions, _Rev, simulate_service
+from sdobs.sim.manifest import ClusterConfig, load_files, load_text
+from sdobs.sim.scenarios import REFERENCE_MANIFEST
+from sdobs.sim.traffic import ClosedLoop, Poisson, Recorded, Traffic
 
 
 def test_a_canary_split_sends_each_revision_its_share() -> None:
@@ -80,3 +84,41 @@ def test_pod_lifecycles_are_ordered_and_pods_deleted_early_never_ran() -> None:
     assert (p["gone"][never] - p["deleted"][never] <= 1.0 + 1e-9).all()
     ran = np.isfinite(p["started"]) & np.isfinite(p["gone"])
     assert (p["gone"][ran] - p["deleted"][ran] >= 30 - 1e-9).all()  # the drain
+
+
+class _StatsEverySecond(ServiceSim):
+    """The engine with a gateway's stats always one heap event a second (no batching)."""
+
+    def _stats(self, rev: _Rev, t: float) -> None:
+        super()._stats(rev, t)
+        if rev.next_stats < math.inf:  # the batch was chosen: back to a heap event
+            self.at(rev.next_stats, _STATS, rev)
+            rev.next_stats = math.inf
+
+
+def _log_arrays(log: ServiceLog) -> dict[str, np.ndarray]:
+    out = {f"requests.{k}": v for k, v in log.requests.items()}
+    out.update({f"pods.{k}": v for k, v in log.pods.items()})
+    out.update({f"depth.{k}": v for k, v in log.depth.items()})
+    for i, rev in enumerate(log.revisions):
+        for part in ("ticks", "counts", "activator"):
+            out.update({f"{i}.{part}.{k}": v for k, v in getattr(rev, part).items()})
+    return out
+
+
+def test_batched_gateway_stats_leave_the_log_bit_for_bit_as_one_event_a_second() -> None:
+    # The reference mpa Service: busy, idle long enough to scale to zero, busy again.
+    (svc,), _ = load_files([REFERENCE_MANIFEST])
+    rng = np.random.default_rng(11)
+    times = np.sort(np.concatenate([rng.uniform(0, 3000, 1800), rng.uniform(6000, 9000, 1200)]))
+    traffic = Traffic(sources=[Recorded(tuple(times.tolist()))], mix=SD20)
+    options = SimOptions(duration=9600, seed=5)
+    batched = simulate_service(svc, traffic, options)
+    assert gc.isenabled()  # the collector's pause ends with the run
+    plain = _StatsEverySecond(svc, traffic, options).run()
+    assert batched.events < 0.75 * plain.events  # most stats did run in batches
+    assert batched.pods["created"].size > 3 and (batched.requests["code"] == 200).sum() > 2500
+    a, b = _log_arrays(batched), _log_arrays(plain)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert np.array_equal(a[key], b[key], equal_nan=True), key
