@@ -336,8 +336,7 @@ class ServiceSim:
     def _record(self, rev: _Rev, t: float, conc: float, rps: float) -> None:
         auto = rev.auto
         auto.record(t, conc, rps)
-        if not rev.tick_armed:
-            self._arm_tick(rev, t)
+        self._arm_tick(rev, t)
         if auto.wants_poke(conc):
             self._tick(rev, t, poke=True)
 

@@ -194,9 +194,6 @@ class LinearBuckets:
         g = self.granularity
         return (now // g) * g - self.last_write > self.window
 
-    def _valid(self) -> float:
-        return (self.last_write - self.first_write) // self.granularity + 1
-
     def average(self, now: float) -> float:
         """The window's mean, floored to six decimals (bucketing.go ``roundToNDigits(6, f)``)."""
         g = self.granularity
