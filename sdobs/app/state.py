@@ -10,6 +10,7 @@ through the catalog's escaping (DESIGN.md contract 3).
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlencode
@@ -163,9 +164,26 @@ def _name(params: dict[str, list[str]], key: str, what: str, problems: list[str]
     value = values[-1]
     if is_k8s_name(value):
         return value
-    problems.append(f"ignored {key}={_show(value)}: a {what} name is lower-case letters, digits "
-                    "and '-' (at most 63)")  # fmt: skip
+    problems.append(_bad_name(key, value, what))
     return None
+
+
+def _bad_name(key: str, value: str, what: str) -> str:
+    return (f"ignored {key}={_show(value)}: a {what} name is lower-case letters, digits and '-' "
+            "(at most 63)")  # fmt: skip
+
+
+def _choice(params: dict[str, list[str]], key: str, allowed: Collection[str], default: str,
+            problems: list[str]) -> str:  # fmt: skip
+    """The last value of ``key`` when it is one of ``allowed``, else ``default`` (and a problem
+    when it was given)."""
+    if not params.get(key):
+        return default
+    value = params[key][-1]
+    if value in allowed:
+        return value
+    problems.append(f"ignored {key}={_show(value)}: use one of {', '.join(allowed)}")
+    return default
 
 
 def _show(value: str) -> str:
@@ -190,8 +208,7 @@ def parse_search(search: str | None, now: float | None = None) -> Parsed:
                 if value not in revisions:
                     revisions.append(value)
             else:
-                problems.append(f"ignored rev={_show(value)}: a revision name is lower-case "
-                                "letters, digits and '-' (at most 63)")  # fmt: skip
+                problems.append(_bad_name("rev", value, "revision"))
     compare_a = _name(params, "a", "revision", problems)
     compare_b = _name(params, "b", "revision", problems)
 
@@ -214,31 +231,14 @@ def parse_search(search: str | None, now: float | None = None) -> Parsed:
         except ValueError as exc:
             problems.append(f"ignored from/to: {exc}")
             start = end = None
-    elif params.get("range"):
-        value = params["range"][-1]
-        if value in RANGES:
-            range_ = value
-        else:
-            problems.append(f"ignored range={_show(value)}: use one of {', '.join(RANGES)}")
-
-    refresh = "off"
-    if params.get("refresh"):
-        value = params["refresh"][-1]
-        if value in REFRESH:
-            refresh = value
-        else:
-            problems.append(f"ignored refresh={_show(value)}: use one of {', '.join(REFRESH)}")
+    else:
+        range_ = _choice(params, "range", RANGES, DEFAULT_RANGE, problems)
+    refresh = _choice(params, "refresh", REFRESH, "off", problems)
 
     query = ""
     if params.get("q"):
         query = "".join(ch for ch in params["q"][-1] if ch.isprintable())[:MAX_QUERY_CHARS]
-    sort = DEFAULT_SORT
-    if params.get("sort"):
-        value = params["sort"][-1]
-        if value in FLEET_SORTS:
-            sort = value
-        else:
-            problems.append(f"ignored sort={_show(value)}: use one of {', '.join(FLEET_SORTS)}")
+    sort = _choice(params, "sort", FLEET_SORTS, DEFAULT_SORT, problems)
     descending = params.get("desc", ["1"])[-1] not in ("0", "false", "no")
     page = 1
     if params.get("p"):
