@@ -88,12 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     module.add_arguments(sub)
     args = sub.parse_args(argv[1:])
     from sdobs.prom.errors import HarnessError, PrometheusError
+    from sdobs.redact import redact_text
 
     try:
         return int(module.run(args) or 0)
     except (UserError, PrometheusError, HarnessError, ValueError, LookupError) as exc:
         # Public entry points raise these with one sentence saying what to do.
-        print(f"sdobs {cmd.name}: {exc}", file=sys.stderr)
+        # Redacted here too, whatever raised it: a URL flag may carry credentials.
+        print(f"sdobs {cmd.name}: {redact_text(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"sdobs {cmd.name}: interrupted", file=sys.stderr)

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import threading
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 from sdobs.catalog import Catalog
 from sdobs.knative.detect import detect_dialect
 from sdobs.knative.dialects import Dialect, get_dialect
 from sdobs.prom.client import PrometheusClient
 from sdobs.prom.errors import PrometheusError
+from sdobs.redact import redact_url
 
 
 def shown_url(url: str) -> str:
     """``url`` without credentials, safe to print in a page or a log."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    return redact_url(url)
 
 
 class Source:

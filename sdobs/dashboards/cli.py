@@ -132,7 +132,7 @@ def _upload(args: argparse.Namespace) -> int:
     except UploadError as exc:
         raise UserError(str(exc)) from exc
     for d in done:
-        print(f"{d.title}: {args.grafana_url.rstrip('/')}{d.url} (version {d.version})")
+        print(f"{d.title}: {client.shown_url}{d.url} (version {d.version}, read back)")
     return 0
 
 

@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     with client_from_args(args) as client:
         found = detect_dialects(client)
     if not found:
-        print(f"no Knative metrics in {args.prometheus_url}")
+        print(f"no Knative metrics in {client.url}")
         return 1
     for dialect in found:
         print(f"{dialect.name}\t{dialect.versions}")

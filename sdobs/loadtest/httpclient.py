@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 from sdobs.loadtest import errors
 from sdobs.loadtest.errors import LoadTestConfigError, RequestError
 from sdobs.loadtest.payload import TXT2IMG_PATH
+from sdobs.redact import redact_url
 
 _HEAD_LIMIT = 1 << 20  # response heads larger than this are a protocol error
 DEFAULT_MAX_BODY = 512 << 20
@@ -62,13 +63,15 @@ def parse_target(
     """Parse a base or txt2img URL; ``host`` overrides the Host header (Knative addressing)."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https"):
-        raise LoadTestConfigError(f"the URL must start with http:// or https://, not {url!r}")
+        raise LoadTestConfigError(
+            f"the URL must start with http:// or https://, not {redact_url(url)!r}"
+        )
     if not parts.hostname:
-        raise LoadTestConfigError(f"the URL {url!r} has no host name")
+        raise LoadTestConfigError(f"the URL {redact_url(url)!r} has no host name")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
-        raise LoadTestConfigError(f"the URL {url!r} has an invalid port") from exc
+        raise LoadTestConfigError(f"the URL {redact_url(url)!r} has an invalid port") from exc
     path = parts.path.rstrip("/")
     if not path.endswith(TXT2IMG_PATH):
         path += TXT2IMG_PATH
@@ -101,7 +104,7 @@ def parse_target(
         port=port,
         path=path,
         host_header=host.strip() if host else url_host,
-        display_url=f"{parts.scheme}://{url_host}{path}",
+        display_url=redact_url(f"{parts.scheme}://{url_host}{path}"),
         tls=tls,
         server_hostname=server_hostname,
         headers=all_headers,

@@ -33,6 +33,7 @@ from sdobs.prom.errors import (
     PrometheusTimeout,
     PrometheusUnreachable,
 )
+from sdobs.redact import redact_url
 
 #: Prometheus refuses a range query with more points than this per series.
 MAX_POINTS = 11_000
@@ -137,7 +138,7 @@ class PrometheusClient:
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(
-                f"Prometheus URL {url!r} must start with http:// or https://, "
+                f"Prometheus URL {redact_url(url)!r} must start with http:// or https://, "
                 "e.g. http://127.0.0.1:9090"
             )
         # Credentials in the URL become basic auth, so no message or log ever shows them.

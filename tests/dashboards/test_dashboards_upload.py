@@ -28,16 +28,39 @@ class FakeGrafana:
         self.requests: list[dict] = []
         self.answers: dict[tuple[str, str], tuple[int, dict]] = {}
         self.folders: set[str] = set()
+        # Read-backs of uploads are kept apart, so the request lists above stay the writes.
+        self.reads: list[dict] = []
+        self.stored: dict[str, dict] = {}  # uid -> {"dashboard": ..., "meta": ...}
+        self.redirects: dict[tuple[str, str], tuple[int, str]] = {}  # -> (status, Location)
+        self.raw: dict[tuple[str, str], tuple[int, bytes]] = {}  # -> (status, body bytes)
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                fake.requests.append({"method": self.command, "path": self.path,
-                                      "headers": dict(self.headers),
-                                      "body": json.loads(raw) if raw else None})  # fmt: skip
-                status, body = fake.route(self.command, self.path, fake.requests[-1]["body"])
+                seen = {"method": self.command, "path": self.path,
+                        "headers": dict(self.headers), "body": json.loads(raw) if raw else None}
+                key = (self.command, self.path)
+                if key in fake.redirects:
+                    fake.requests.append(seen)
+                    status, where = fake.redirects[key]
+                    self.send_response(status)
+                    self.send_header("Location", where)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if key in fake.raw:
+                    fake.requests.append(seen)
+                    status, data = fake.raw[key]
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                reading = self.command == "GET" and self.path.startswith("/api/dashboards/uid/")
+                (fake.reads if reading else fake.requests).append(seen)
+                status, body = fake.route(self.command, self.path, seen["body"])
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -68,8 +91,15 @@ class FakeGrafana:
             return 200, {"uid": body["uid"], "title": body["title"]}
         if method == "POST" and path == "/api/dashboards/db":
             uid = body["dashboard"]["uid"]
+            self.stored[uid] = {"dashboard": {**body["dashboard"], "version": 1},
+                                "meta": {"folderUid": body.get("folderUid", "")}}
             return 200, {"id": 1, "uid": uid, "url": f"/d/{uid}/x", "status": "success",
                          "version": 1}
+        if method == "GET" and path.startswith("/api/dashboards/uid/"):
+            uid = path.rsplit("/", 1)[1]
+            if uid in self.stored:
+                return 200, self.stored[uid]
+            return 404, {"message": "Dashboard not found"}
         return 404, {"message": "Not found"}
 
     def close(self) -> None:
@@ -198,3 +228,130 @@ def test_cli_generate_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[st
                  "--schema-dir", str(tmp_path / "none")]) == 2
     assert "missing" in capsys.readouterr().err
     assert main(["dashboards", "generate", "--definitions", str(tmp_path)]) == 2
+
+
+# -- issue 16: no false success, no credentials shown, no other API path --------------------
+def test_a_redirect_is_an_error_not_an_upload(grafana: FakeGrafana, dashboards) -> None:
+    """A 302 to any JSON 200 used to be reported 'uploaded'."""
+    one = dashboards[0]
+    grafana.redirects[("POST", "/api/dashboards/db")] = (302, "/login")
+    grafana.answers[("GET", "/login")] = (200, {"uid": one["uid"], "status": "success",
+                                                "version": 1, "url": "/d/x"})  # fmt: skip
+    with GrafanaClient(grafana.url, token="t") as client, pytest.raises(UploadError) as err:
+        upload([one], client)
+    assert err.value.status == 302
+    assert "redirect to /login" in str(err.value) and "--grafana-url" in str(err.value)
+    assert [r["path"] for r in grafana.requests] == ["/api/dashboards/db"]  # /login not asked
+
+
+def test_a_redirect_to_another_host_sends_nothing_there(grafana: FakeGrafana, dashboards) -> None:
+    """A 307 to another host used to re-send the dashboard there without credentials."""
+    other = FakeGrafana()
+    try:
+        where = f"{other.url}/api/dashboards/db"
+        grafana.redirects[("POST", "/api/dashboards/db")] = (307, where)
+        with GrafanaClient(grafana.url, token="glsa_secret") as client, \
+                pytest.raises(UploadError) as err:  # fmt: skip
+            upload(dashboards[:1], client)
+        assert f"307, a redirect to {where}" in str(err.value)
+        assert other.requests == [] and other.reads == []
+    finally:
+        other.close()
+
+
+def test_every_upload_is_read_back(grafana: FakeGrafana, dashboards) -> None:
+    with GrafanaClient(grafana.url, token="t") as client:
+        done = upload(dashboards, client, folder_uid="sdobs")
+    assert [r["path"] for r in grafana.reads] == [f"/api/dashboards/uid/{d.uid}" for d in done]
+    assert all(r["headers"]["Authorization"] == "Bearer t" for r in grafana.reads)
+
+
+@pytest.mark.parametrize("stored, words", [
+    (None, ["404", "reading dashboard"]),  # the upload answered success but nothing is there
+    ({"dashboard": {"uid": "UID", "version": 7}, "meta": {}}, ["version 7", "not confirmed"]),
+    ({"dashboard": {"uid": "UID", "version": 1}, "meta": {"folderUid": "general"}},
+     ["folder 'general'", "not 'sdobs'"]),
+])  # fmt: skip
+def test_a_read_back_that_disagrees_is_an_error(grafana: FakeGrafana, dashboards, stored,
+                                                words) -> None:  # fmt: skip
+    one = dashboards[0]
+    path = f"/api/dashboards/uid/{one['uid']}"
+    if stored is None:
+        grafana.answers[("GET", path)] = (404, {"message": "Dashboard not found"})
+    else:
+        stored["dashboard"]["uid"] = one["uid"]
+        grafana.answers[("GET", path)] = (200, stored)
+    with GrafanaClient(grafana.url, token="t") as client, pytest.raises(UploadError) as err:
+        upload([one], client, folder_uid="sdobs")
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_an_upload_answer_without_uid_and_version_is_not_success(grafana: FakeGrafana,
+                                                                 dashboards) -> None:  # fmt: skip
+    grafana.answers[("POST", "/api/dashboards/db")] = (200, {"status": "success"})
+    with GrafanaClient(grafana.url, token="t") as client, \
+            pytest.raises(UploadError, match="not confirmed"):  # fmt: skip
+        upload(dashboards[:1], client)
+
+
+@pytest.mark.parametrize("folder", [
+    "../../admin/users?x=", "a/b", "sd obs", "x" * 41, "%2e%2e", "ü", "a#b", "", "sdobs\n",
+])  # fmt: skip
+def test_folder_uid_is_checked_before_any_request(grafana: FakeGrafana, dashboards,
+                                                  folder: str) -> None:  # fmt: skip
+    with GrafanaClient(grafana.url, token="t") as client:
+        if folder == "":  # no folder: the dashboards go to Grafana's General folder
+            upload(dashboards[:1], client, folder_uid=folder)
+            return
+        with pytest.raises(UploadError, match="is not a Grafana UID"):
+            upload(dashboards[:1], client, folder_uid=folder, folder_title="t")
+        with pytest.raises(UploadError, match="is not a Grafana UID"):
+            client.ensure_folder(folder, "t")
+    assert grafana.requests == []
+
+
+def test_uid_path_segments_are_encoded(grafana: FakeGrafana) -> None:
+    """Even a caller that skips the check cannot leave the segment: '/', '?', '%' are encoded."""
+    from sdobs.dashboards import upload as up
+
+    assert up._segment("../../admin/users?x=") == "..%2F..%2Fadmin%2Fusers%3Fx%3D"
+    assert up.check_uid("sdobs-Fleet_1") == "sdobs-Fleet_1"
+
+
+def test_credentials_in_the_url_are_never_shown(grafana: FakeGrafana, dashboards,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """userinfo becomes basic auth; messages and the CLI's output show neither it nor a token."""
+    host = grafana.url.removeprefix("http://")
+    with GrafanaClient(f"http://admin:hunter2@{host}") as client:
+        upload(dashboards[:1], client)
+    want = "Basic " + base64.b64encode(b"admin:hunter2").decode()
+    assert grafana.requests[0]["headers"]["Authorization"] == want
+    grafana.answers[("POST", "/api/dashboards/db")] = (500, {"message": "boom"})
+    for url in (f"http://admin:hunter2@{host}", f"http://{host}/?token=hunter2",
+                "http://admin:hunter2@127.0.0.1:9", "ftp://admin:hunter2@x"):
+        code = main(["dashboards", "upload", "--grafana-url", url, "--timeout", "2"])
+        out = capsys.readouterr()
+        assert code == 2
+        assert "hunter2" not in out.err + out.out, out.err
+    grafana.answers.clear()
+    assert main(["dashboards", "upload", "--grafana-url", f"http://admin:hunter2@{host}",
+                 "--dialect", "opencensus"]) == 0  # fmt: skip
+    out = capsys.readouterr()
+    assert "hunter2" not in out.out + out.err and f"http://{host}/d/" in out.out
+
+
+def test_grafana_error_body_is_short_and_without_escapes(grafana: FakeGrafana,
+                                                          dashboards) -> None:  # fmt: skip
+    noisy = "\x1b[31mdatabase\x1b[0m is locked\x1b]0;pwned\x07 " + "x" * 5000
+    grafana.answers[("POST", "/api/dashboards/db")] = (500, {"message": noisy})
+    with GrafanaClient(grafana.url, token="t") as client, pytest.raises(UploadError) as err:
+        upload(dashboards[:1], client)
+    text = str(err.value)
+    assert "database is locked" in text and "\x1b" not in text and "pwned" not in text
+    assert len(text) < 400
+    grafana.raw[("POST", "/api/dashboards/db")] = (502, b"<html>\x1b[2J" + b"y" * 9000)
+    with GrafanaClient(grafana.url, token="t") as client, pytest.raises(UploadError) as err:
+        upload(dashboards[:1], client)
+    assert "502" in str(err.value) and "\x1b" not in str(err.value)
+    assert len(str(err.value)) < 400
