@@ -32,8 +32,12 @@ FLEET_SORTS = ("service", "namespace", "rps", "success", "p95", "pods", "gpu", "
 DEFAULT_SORT = "rps"
 MAX_QUERY_CHARS = 100
 MAX_PAGE = 10_000
+#: More query parameters than this are not parsed (a real view needs a few dozen at most).
+MAX_PARAMS = 200
 # Kubernetes object names in these roles are DNS-1123 labels: lower-case alphanumerics and '-'.
-_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Matched with fullmatch: '$' alone would accept a trailing newline ("default\n").
+_K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_PAGE_NUMBER = re.compile(r"[0-9]{1,6}")  # ASCII digits only: "²".isdigit() is True
 _TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
                  "%Y-%m-%d")  # fmt: skip
 
@@ -116,7 +120,7 @@ def _fmt_unix(t: float) -> str:
 
 
 def is_k8s_name(value: str) -> bool:
-    return bool(_K8S_NAME.match(value))
+    return bool(_K8S_NAME.fullmatch(value))
 
 
 def parse_time(text: str) -> float:
@@ -195,8 +199,13 @@ def _show(value: str) -> str:
 def parse_search(search: str | None, now: float | None = None) -> Parsed:
     """Parse a query string (with or without ``?``) into a validated view state."""
     raw = (search or "").lstrip("?")
-    params = parse_qs(raw, keep_blank_values=True, max_num_fields=200)
     problems: list[str] = []
+    fields = raw.split("&")
+    if len(fields) > MAX_PARAMS:
+        problems.append(f"ignored {len(fields) - MAX_PARAMS} URL parameters after the first "
+                        f"{MAX_PARAMS}")  # fmt: skip
+        raw = "&".join(fields[:MAX_PARAMS])
+    params = parse_qs(raw, keep_blank_values=True, max_num_fields=MAX_PARAMS)
     ns = _name(params, "ns", "namespace", problems)
     service = _name(params, "service", "service", problems)
     revisions: list[str] = []
@@ -243,7 +252,7 @@ def parse_search(search: str | None, now: float | None = None) -> Parsed:
     page = 1
     if params.get("p"):
         value = params["p"][-1]
-        if value.isdigit() and 1 <= int(value) <= MAX_PAGE:
+        if _PAGE_NUMBER.fullmatch(value) and 1 <= int(value) <= MAX_PAGE:
             page = int(value)
         else:
             problems.append(f"ignored p={_show(value)}: a page number is 1 or more")

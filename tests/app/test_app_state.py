@@ -112,3 +112,34 @@ def test_prometheus_urls_are_shown_without_credentials() -> None:
 
     assert shown_url("https://ops:s3cret@prom.example:9090/api") == "https://prom.example:9090/api"
     assert shown_url("http://127.0.0.1:19090") == "http://127.0.0.1:19090"
+
+
+# -- issue 16: URLs that used to raise, and full-match names ---------------------------------
+@pytest.mark.parametrize("value", ["²", "٣", "9" * 5000, "0", "-1", " 1", "1 ", "1e3", "10001"])
+def test_page_numbers_are_ascii_digits_in_range(value: str) -> None:
+    parsed = parse_search(f"?p={quote(value)}", NOW)
+    assert parsed.state.page == 1
+    assert len(parsed.problems) == 1 and parsed.problems[0].startswith("ignored p=")
+    assert len(parsed.problems[0]) < 200
+    assert parse_search("?p=10000", NOW).state.page == 10_000
+
+
+def test_more_than_200_parameters_keep_the_first_200() -> None:
+    many = "&".join(["ns=team-b", *[f"rev=r-{i:05d}" for i in range(300)]])
+    parsed = parse_search("?" + many, NOW)
+    assert parsed.state.namespace == "team-b"
+    assert len(parsed.state.revisions) == 199
+    assert parsed.problems == ("ignored 101 URL parameters after the first 200",)
+    assert parse_search("?" + "&".join(["q=x"] * 200), NOW).problems == ()
+
+
+@pytest.mark.parametrize("name", ["default\n", "default%0A", "default\r", "\ndefault"])
+def test_names_are_matched_whole(name: str) -> None:
+    from sdobs.app.state import is_k8s_name
+
+    raw = name.replace("%0A", "\n")
+    assert not is_k8s_name(raw)
+    for key in ("ns", "service", "rev", "a", "b"):
+        parsed = parse_search(f"?{key}={quote(raw)}", NOW)
+        assert parsed.problems and parsed.problems[0].startswith(f"ignored {key}="), key
+        assert parsed.state.namespace is None and parsed.state.revisions == ()
