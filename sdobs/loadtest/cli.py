@@ -7,7 +7,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -62,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "Closed loop by default: -c requests in flight until -n are done (the reference "
         "portal's 5/20). --rate switches to an open loop whose latencies count from each "
-        "intended send time. Exit status: 0 done, 1 no request succeeded, 2 usage, 130 Ctrl-C."
+        "intended send time. Exit status: 0 done, 1 no request succeeded, 2 usage, 130 Ctrl-C, "
+        "143 SIGTERM (both still print and write the summary and records)."
     )
     parser.add_argument("url", help="A1111 base URL or its /sdapi/v1/txt2img URL (http or https)")
     load = parser.add_argument_group("load")
@@ -258,13 +261,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"client-side metrics at http://{args.metrics_addr}:{port}/metrics", file=sys.stderr)
     bar = None if args.no_progress else ProgressLine(sys.stderr)
     interrupted = False
+    terminated = False
+    previous = _terminate_like_ctrl_c()
     test.start()
     try:
         while test.wait(0.2) is None:
             if bar is not None:
                 bar.update(test.progress())
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         interrupted = True
+        terminated = isinstance(exc, Terminated)
+        _restore_sigterm(previous)
         if bar is not None:
             bar.close()
             bar = None
@@ -283,9 +290,33 @@ def run(args: argparse.Namespace) -> int:
         print(f"sdobs loadtest: the run ended early ({test.error})", file=sys.stderr)
     if metrics is not None:
         _linger(metrics, 0 if interrupted else args.metrics_linger)
+    _restore_sigterm(previous)
     if interrupted:
-        return 130
+        return 143 if terminated else 130
     return 0 if summary.successes or summary.requests == 0 else 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, ``kill``, a container stop), handled exactly like Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _terminate_like_ctrl_c() -> object:
+    """Make SIGTERM stop the run like Ctrl-C (summary printed and written, records flushed);
+    returns the handler it replaced. Only the main thread can set handlers (the app's load
+    test page runs its tests through the session API, not here)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _restore_sigterm(previous: object) -> None:
+    """Put the earlier SIGTERM handler back, so a second SIGTERM ends the process at once."""
+    if previous is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
 
 
 def _linger(metrics: ClientMetrics, seconds: float) -> None:

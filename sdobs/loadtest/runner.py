@@ -110,6 +110,8 @@ class Runner:
         self.sent = self.succeeded = self.failed = self.in_flight = self.max_in_flight = 0
         self.running = False
         self.stop_reason: str | None = None
+        #: When a stop was asked for (seconds from t0): the end of sending for the rate.
+        self.stopped_at: float | None = None
         self.summary: Summary | None = None
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -123,6 +125,8 @@ class Runner:
         """Stop sending and cancel what is in flight; call on the loop's thread."""
         if self.stop_reason is None:
             self.stop_reason = reason
+        if self.stopped_at is None and self.running:
+            self.stopped_at = time.perf_counter() - self.t0
         self._stopping = True
         if self._main is not None and not self._main.done():
             self._main.cancel()  # wakes a sleeping scheduler and cancels requests in flight
@@ -201,6 +205,7 @@ class Runner:
             stop_reason=self.stop_reason or STOP_REQUESTED,
             max_in_flight=self.max_in_flight,
             cold_start=report,
+            stopped_at=self.stopped_at if self.stop_reason == STOP_REQUESTED else None,
         )
 
     def _client(self, index: int) -> VirtualClient:

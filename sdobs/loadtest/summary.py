@@ -312,8 +312,14 @@ def summarize(
     stop_reason: str,
     max_in_flight: int,
     cold_start: ColdStartReport,
+    stopped_at: float | None = None,
 ) -> Summary:
-    """Build the summary of a run from its records (cancelled ones are counted apart)."""
+    """Build the summary of a run from its records (cancelled ones are counted apart).
+
+    ``stopped_at`` (same clock as the records) is when a user stopped the run: it was sending
+    until then, so the rate counts over that span too, not just over the first and last start
+    of the requests that finished (4 requests started together and then Ctrl-C read 7,025/s).
+    """
     done = [r for r in records if r.error != errors.CANCELLED]
     n = len(done)
     ok = [r for r in done if r.ok]
@@ -340,7 +346,7 @@ def summarize(
         stop_reason=stop_reason,
         requests=n,
         success=len(ok) / n if n else 0.0,
-        rate=n / duration if duration > 0 else 0.0,
+        rate=n / span if (span := _sending_span(duration, earliest, stopped_at)) > 0 else 0.0,
         throughput=len(ok) / (duration + wait) if duration + wait > 0 else 0.0,
         duration=duration,
         wait=wait,
@@ -364,3 +370,10 @@ def summarize(
         max_in_flight=max_in_flight,
         cold_start=cold_start,
     )
+
+
+def _sending_span(duration: float, earliest: float | None, stopped_at: float | None) -> float:
+    """Seconds the run was sending: first to last start, or to the stop when one was asked."""
+    if earliest is None or stopped_at is None:
+        return duration
+    return max(duration, stopped_at - earliest)
