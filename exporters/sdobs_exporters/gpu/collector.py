@@ -97,6 +97,10 @@ class GpuCollector:
             raise ValueError(f"unknown naming {naming!r}; choose one of {', '.join(n.NAMINGS)}")
         if attribution is not None and identity is not None:
             raise ValueError("give either identity (sidecar) or attribution (node), not both")
+        if not (isinstance(lock_timeout, int | float) and 0 <= lock_timeout < float("inf")):
+            # Lock.acquire(timeout=-1) waits forever: a hung NVML call would hang every scrape.
+            raise ValueError(f"lock_timeout must be a finite number of seconds >= 0, "
+                             f"not {lock_timeout!r}")  # fmt: skip
         self.backend = backend
         self.naming = naming
         self.attribution: Attribution = attribution or StaticAttribution(identity or UNATTRIBUTED)
