@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pynvml
+import pytest
 from gpu_fake_nvml import two_gpus
 from sdobs_exporters.gpu import GpuCollector, Identity, NvmlBackend
 from sdobs_exporters.gpu.server import ExporterServer
@@ -146,3 +148,33 @@ def test_port_in_use_is_one_sentence() -> None:
                               capture_output=True, text=True, timeout=30, check=False)
     assert proc.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_scraper_that_hangs_up_leaves_no_traceback(capfd: pytest.CaptureFixture[str],
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 16: a scraper disconnecting mid-answer printed a BrokenPipe traceback."""
+    import socket
+    import struct
+
+    from prometheus_client import CollectorRegistry
+
+    class Slow:
+        def collect(self):
+            time.sleep(0.3)  # the client is gone before the answer is written
+            return iter(())
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Slow())
+    c = GpuCollector(NvmlBackend(two_gpus()))
+    with ExporterServer(c, "127.0.0.1", 0, registry=registry) as srv:
+        for _ in range(3):
+            s = socket.create_connection(srv.address)
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()  # RST: the server's write fails
+        time.sleep(1.0)
+        status, _, _ = get(srv.url + "/healthz")
+        assert status == 200  # still serving
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "BrokenPipe" not in err and "ConnectionReset" not in err
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from functools import partial
@@ -108,6 +109,15 @@ class _Server(ThreadingHTTPServer):
         self.collector = collector
         self.registry = registry
         self.slots = threading.BoundedSemaphore(max_concurrent_scrapes)
+
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+        """A scraper that hung up mid-answer is routine (debug log); anything else is logged
+        once. socketserver's default printed a traceback to stderr for either."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            log.debug("client %s went away: %s", client_address[0], exc)
+            return
+        log.error("request from %s failed: %r", client_address[0], exc)
 
     def landing_page(self) -> bytes:
         c = self.collector
