@@ -145,7 +145,7 @@ def parse_time(text: str) -> float:
             ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+    return round(dt.timestamp(), 3)  # the URL keeps milliseconds: the view must round-trip
 
 
 def format_time(t: float) -> str:
