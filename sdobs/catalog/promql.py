@@ -13,8 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 _RE2_SPECIAL = set(r"\.+*?()|[]{}^$")
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+# Used with fullmatch: '$' alone would accept a trailing newline ("5m\n", "namespace\n").
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DURATION = re.compile(r"([0-9]+(ms|s|m|h|d|w|y))+")
 _GRAFANA_WINDOWS = ("$__rate_interval", "$__interval", "$__range")
 
 
@@ -30,7 +31,7 @@ class Var:
     multi: bool = False
 
     def __post_init__(self) -> None:
-        if not _IDENT.match(self.name):
+        if not _IDENT.fullmatch(self.name):
             raise ValueError(f"Grafana variable name {self.name!r} must be an identifier")
 
     def __str__(self) -> str:
@@ -38,7 +39,17 @@ class Var:
 
 
 def quote(value: str) -> str:
-    """A PromQL double-quoted string literal holding exactly ``value``."""
+    """A PromQL double-quoted string literal holding exactly ``value``.
+
+    Prometheus label values are UTF-8, so text that cannot be (a lone surrogate, as Python
+    makes of undecodable bytes in argv) is refused here with a sentence, not at send time.
+    """
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{value[:40]!r} is not valid UTF-8 text, so no label can hold "
+                             "it") from None
     out = ['"']
     for ch in value:
         if ch in ('"', "\\"):
@@ -61,7 +72,7 @@ def regex_literal(value: str) -> str:
 
 
 def check_label_name(name: str) -> str:
-    if not _IDENT.match(name):
+    if not _IDENT.fullmatch(name):
         raise ValueError(f"{name!r} is not a valid Prometheus label name")
     return name
 
@@ -69,7 +80,7 @@ def check_label_name(name: str) -> str:
 def check_window(window: str | Var) -> str:
     """A range-vector window: a Prometheus duration or one of Grafana's interval variables."""
     text = str(window)
-    if isinstance(window, Var) or text in _GRAFANA_WINDOWS or _DURATION.match(text):
+    if isinstance(window, Var) or text in _GRAFANA_WINDOWS or _DURATION.fullmatch(text):
         return text
     raise ValueError(
         f"window {text!r} is not a Prometheus duration such as 5m or 1h30m "
