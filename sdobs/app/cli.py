@@ -7,6 +7,7 @@ import ipaddress
 import os
 import sys
 
+from sdobs.durations import seconds_arg
 from sdobs.prom.cli import add_connection_arguments, client_from_args, wait_for_signal
 
 DEFAULT_PORT = 8050
@@ -28,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Knative metric dialect: opencensus, opentelemetry, "
                              "opentelemetry-early or auto (default: detect, and re-check "
                              "when a page fails)")  # fmt: skip
-    parser.add_argument("--scrape-interval", type=float, default=15.0,
+    parser.add_argument("--scrape-interval", type=seconds_arg(0, 3600), default=15.0,
                         help="Prometheus' scrape interval in seconds, for rate windows "
                              "(default 15)")  # fmt: skip
     parser.add_argument("--base-path", default="/",

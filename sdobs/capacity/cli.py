@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from sdobs.cli import UserError, parse_end
+from sdobs.durations import seconds_arg
 from sdobs.prom.cli import add_connection_arguments, client_from_args
 
 
@@ -16,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--range", default="24h", dest="range_",
                         help="history to read, ending at --end, e.g. 6h, 7d (default 24h)")
     parser.add_argument("--end", default="now", help="'now' or an ISO time (default now)")
-    parser.add_argument("--slo-p99", type=float, default=30.0, metavar="SECONDS",
+    parser.add_argument("--slo-p99", type=seconds_arg(0, 86400), default=30.0, metavar="SECONDS",
                         help="P99 response-time target in seconds (default 30)")
     parser.add_argument("--prices", type=Path,
                         help="CSV or YAML with your GPU prices (spec,hourly_usd; see docs)")
@@ -30,21 +31,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="built-in settings to replay when --settings is not given")
     parser.add_argument("--jobs", type=int, default=2, help="replay processes (default 2)")
     parser.add_argument("--dialect", help="Knative metric dialect (default: detected)")
-    parser.add_argument("--scrape-interval", type=float, default=30.0, metavar="SECONDS",
+    parser.add_argument("--scrape-interval", type=seconds_arg(0, 3600), default=30.0,
+                        metavar="SECONDS",
                         help="the Prometheus scrape interval of queue-proxy (default 30)")
     parser.add_argument("--html", type=Path, help="write the report with figures to this file")
 
 
 def _duration(text: str) -> float:
-    from sdobs.sim.manifest import ManifestError, parse_duration
+    from sdobs.durations import parse_seconds
 
-    units = {"d": 86400.0, "w": 604800.0}
     try:
-        if text and text[-1] in units and text[:-1].replace(".", "", 1).isdigit():
-            return float(text[:-1]) * units[text[-1]]
-        return parse_duration(text, "--range")
-    except ManifestError:
-        raise UserError(f"--range {text!r} is not a duration like 6h or 7d") from None
+        seconds = parse_seconds(text)
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
+        raise UserError(f"--range {text[:40]!r} is not a duration like 6h or 7d")
+    return seconds
 
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from sdobs.durations import seconds_arg
 from sdobs.prom.cli import add_connection_arguments, client_from_args
 
 SIGNALS = ("request_rate", "success_ratio", "rate_4xx", "rate_5xx", "latency", "pods",
@@ -28,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", default="stable", help="for concurrency: stable, panic, target")
     parser.add_argument("--dialect", default="auto",
                         help="opencensus, opentelemetry, opentelemetry-early or auto (default)")
-    parser.add_argument("--range", dest="range_", metavar="DURATION_S", type=float,
+    parser.add_argument("--range", dest="range_", metavar="DURATION_S",
+                        type=seconds_arg(0, 400 * 86400),
                         help="range query over the last DURATION_S seconds instead of an instant")
     parser.add_argument("--print-expr", action="store_true", help="print the PromQL and exit")
     add_connection_arguments(parser)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from sdobs.cli import UserError
+from sdobs.durations import seconds_arg
 
 ACTIONS = ("generate", "check", "upload", "provisioning", "configmap")
 
@@ -47,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="generated folder (its <dialect>/ sub-folder is uploaded)")
     up.add_argument("--no-overwrite", action="store_true",
                     help="fail (412) instead of replacing a dashboard with the same uid")
-    up.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    up.add_argument("--timeout", type=seconds_arg(0, 3600), default=10.0,
+                    help="seconds per request")
     up.add_argument("--insecure-skip-verify", action="store_true",
                     help="do not verify Grafana's TLS certificate")
 

@@ -8,6 +8,8 @@ import signal
 import threading
 from pathlib import Path
 
+from sdobs.durations import seconds_arg
+
 #: Where sdobs keeps its local state (Prometheus TSDB, generated files) unless told otherwise.
 STATE_DIR = Path(os.environ.get("SDOBS_HOME", ".sdobs"))
 #: The local Prometheus' default port: away from 9090 so it never collides with a real one.
@@ -30,7 +32,8 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--prometheus-ca", help="CA bundle to verify the server's TLS certificate")
     g.add_argument("--insecure-skip-verify", action="store_true",
                    help="do not verify the server's TLS certificate")
-    g.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+    g.add_argument("--timeout", type=seconds_arg(0, 3600), default=30.0,
+                   help="seconds per request (default 30)")
 
 
 def client_from_args(args: argparse.Namespace):  # -> PrometheusClient (pandas loaded lazily)
