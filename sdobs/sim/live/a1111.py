@@ -98,11 +98,14 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
         if isinstance(value, int):
             ok = value
         elif (isinstance(value, float) and value.is_integer()) or (
-                isinstance(value, str) and value.strip().lstrip("-").isdigit()):
+                isinstance(value, str) and _int_text(value)):
             ok = int(value)
     elif kind is _FLOAT and not isinstance(value, bool):
         if isinstance(value, (int, float)):
-            ok = float(value)
+            try:
+                ok = float(value)
+            except OverflowError:  # a JSON integer beyond float's range: not a number
+                ok = None
         elif isinstance(value, str):
             try:
                 ok = float(value)
@@ -115,6 +118,12 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
         raise ApiError(422, {"detail": [{"type": code, "loc": ["body", name], "msg": msg,
                                          "input": value}]})  # fmt: skip
     return ok
+
+
+def _int_text(value: str) -> bool:
+    """ASCII digits that int() takes: '²'.isdigit() is True, and int() refuses > 4,300 digits."""
+    digits = value.strip().removeprefix("-")
+    return digits.isascii() and digits.isdigit() and len(digits) <= 4000
 
 
 def parse_txt2img(raw: bytes) -> dict[str, Any]:
