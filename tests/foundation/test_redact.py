@@ -53,3 +53,10 @@ def test_loadtest_target_shown_without_secrets() -> None:
     with pytest.raises(LoadTestConfigError) as err:
         parse_target("ws://me:pw@h/")
     assert "pw" not in str(err.value)
+
+
+def test_the_app_shares_a_load_test_target_without_secrets() -> None:
+    from sdobs.app.pages.loadtest import _without_credentials
+
+    assert _without_credentials(" http://me:pw@h:7860/?token=abc ") == "http://h:7860/?token=***"
+    assert _without_credentials("http://h:7860") == "http://h:7860"

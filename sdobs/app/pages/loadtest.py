@@ -13,7 +13,7 @@ import ipaddress
 import math
 from itertools import pairwise
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import numpy as np
 from dash import Dash, Input, Output, State, dcc, html, no_update
@@ -22,6 +22,7 @@ from sdobs.loadtest import DEFAULT_LIMITS, LoadTestConfig, LoadTestConfigError, 
 from sdobs.loadtest.httpclient import parse_target
 from sdobs.loadtest.payload import DEFAULT_PROMPT
 from sdobs.loadtest.summary import Summary, fmt_seconds
+from sdobs.redact import redact_url
 
 from ..figures import axis, fmt
 from ..loadtests import RING, Busy, LoadTestRunner, RunView
@@ -113,12 +114,8 @@ def config_from_form(values: dict[str, Any]) -> LoadTestConfig:
 
 
 def _without_credentials(url: str) -> str:
-    """The target as another browser tab may see it (user:password@ removed)."""
-    parts = urlsplit(url.strip())
-    if parts.username is None and parts.password is None:
-        return url.strip()
-    netloc = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    """The target as another browser tab may see it (user:password@ removed, tokens masked)."""
+    return redact_url(url.strip())
 
 
 # -- the service page link -------------------------------------------------------------------
