@@ -77,6 +77,9 @@ class GrafanaClient:
         if not url.startswith(("http://", "https://")):
             raise UploadError(f"Grafana URL {redact_url(url)!r} must start with http:// or "
                               "https://, e.g. http://127.0.0.1:3000")  # fmt: skip
+        if urlsplit(url).query or urlsplit(url).fragment:  # API paths are appended to it
+            raise UploadError(f"Grafana URL {redact_url(url)!r} must not have a query string or "
+                              "fragment; give a token with --token or GRAFANA_TOKEN")
         url, in_url = _split_credentials(url)
         basic_auth = basic_auth or in_url
         if token and basic_auth:

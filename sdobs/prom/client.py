@@ -143,6 +143,9 @@ class PrometheusClient:
             )
         # Credentials in the URL become basic auth, so no message or log ever shows them.
         parts = urlsplit(url.rstrip("/"))
+        if parts.query or parts.fragment:  # API paths are appended: a query would swallow them
+            raise ValueError(f"Prometheus URL {redact_url(url)!r} must not have a query string "
+                             "or fragment; give a token with --prometheus-token-env")
         if parts.username is not None:
             username = username or unquote(parts.username)
             password = password or unquote(parts.password or "")

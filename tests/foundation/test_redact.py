@@ -60,3 +60,15 @@ def test_the_app_shares_a_load_test_target_without_secrets() -> None:
 
     assert _without_credentials(" http://me:pw@h:7860/?token=abc ") == "http://h:7860/?token=***"
     assert _without_credentials("http://h:7860") == "http://h:7860"
+
+
+def test_a_base_url_with_a_query_is_refused_without_showing_it() -> None:
+    from sdobs.dashboards.upload import GrafanaClient, UploadError
+    from sdobs.prom.client import PrometheusClient
+
+    with pytest.raises(ValueError, match="must not have a query string") as err:
+        PrometheusClient("http://127.0.0.1:9/?token=hunter2")
+    assert "hunter2" not in str(err.value)
+    with pytest.raises(UploadError, match="must not have a query string") as err:
+        GrafanaClient("http://127.0.0.1:9/?api_key=hunter2")
+    assert "hunter2" not in str(err.value)
