@@ -125,7 +125,11 @@ class LocalPrometheus:
         ready_timeout: float = 60.0,
     ) -> None:
         self._tmp = workdir is None
-        self.workdir = Path(tempfile.mkdtemp(prefix="sdobs-prom-") if workdir is None else workdir)
+        # Absolute, because Prometheus resolves relative paths in its config (file_sd files,
+        # rule files) against the config file's folder, not against our working directory.
+        self.workdir = Path(
+            tempfile.mkdtemp(prefix="sdobs-prom-") if workdir is None else workdir
+        ).absolute()
         self.host = host
         self.port = port
         self.scrape_interval = scrape_interval

@@ -25,6 +25,14 @@ EXPOSITION = b"""# HELP revision_request_count The number of requests that are r
 # TYPE revision_request_count counter
 revision_request_count{namespace_name="default",response_code="200",response_code_class="2xx",revision_name="r1"} 7
 """  # noqa: E501
+RULES = textwrap.dedent("""\
+    groups:
+      - name: sdobs
+        interval: 1s
+        rules:
+          - record: namespace:revision_request_count:sum
+            expr: sum by (namespace_name) (revision_request_count)
+""")
 
 
 def _alive(pid: int) -> bool:
@@ -82,16 +90,34 @@ def test_file_sd_targets_are_scraped_with_their_labels(local_prometheus, exporte
         prom.set_targets("nope", [])
 
 
+@pytest.mark.parametrize("workdir", ["relative", "absolute", "with spaces/state dir"])
+def test_file_sd_and_rules_work_whatever_the_state_dir(
+    workdir: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exporter
+) -> None:
+    # Prometheus resolves relative paths in its config against the config file's folder: a
+    # relative state dir (the demo's default) once made every file_sd target invisible.
+    monkeypatch.chdir(tmp_path)
+    rules = Path("rules dir") / "rules.yml"
+    rules.parent.mkdir()
+    rules.write_text(RULES)
+    where = tmp_path / workdir if workdir == "absolute" else Path(workdir)
+    prom = LocalPrometheus(where, scrape_interval="1s", evaluation_interval="1s",
+                           file_sd_jobs=["queue-proxy"], rule_files=[rules])
+    try:
+        prom.check_config()
+        prom.start()
+        prom.set_targets("queue-proxy", [(exporter, {"pod": "p-1"})])
+        client = PrometheusClient(prom.url)
+        assert _wait(lambda: not client.query("namespace:revision_request_count:sum").empty)
+        assert client.query('revision_request_count{pod="p-1"}')["value"].tolist() == [7]
+        assert "Error adding file watch" not in prom.log_path.read_text()
+    finally:
+        prom.stop()
+
+
 def test_rule_files_are_loaded_and_checked(local_prometheus, tmp_path: Path, exporter) -> None:
     rules = tmp_path / "rules.yml"
-    rules.write_text(textwrap.dedent("""\
-        groups:
-          - name: sdobs
-            interval: 1s
-            rules:
-              - record: namespace:revision_request_count:sum
-                expr: sum by (namespace_name) (revision_request_count)
-    """))
+    rules.write_text(RULES)
     prom = local_prometheus(start=False, scrape_interval="1s", evaluation_interval="1s",
                             rule_files=[rules],
                             scrape_configs=[{"job_name": "qp",
