@@ -117,7 +117,7 @@ def _max(client: PrometheusClient, expr: str, start: float, end: float) -> float
 def test_reference_load_test_scales_to_five_and_back_to_zero(demo) -> None:
     _, ports, banner = demo
     gateway = f"http://127.0.0.1:{ports['gateway']}"
-    assert gateway in banner and "sdobs loadtest" in banner
+    assert gateway in banner and f"{sys.executable} -m sdobs.cli loadtest" in banner  # as run
     client = PrometheusClient(f"http://127.0.0.1:{ports['prometheus']}")
     cat = Catalog("opencensus")
     sel = Selection(namespace="default", service="knative-sd-demo", window="1m")
