@@ -201,11 +201,14 @@ def _start(args: argparse.Namespace, lock: IO[str]) -> Demo:
                      f"{twin.domain} or {gateway}/services/<namespace>/<service>)")
         lines.append(f"Twin metrics {twin.metrics_url}   (queue-proxy, GPU exporter, activator, "
                      f"autoscaler in the {dialect.name} dialect)")
+        # The reference service, or the scenario's first when it has none.
+        spec = next((s for s in services if (s.namespace, s.name) == REFERENCE), services[0])
+        ref = f"{gateway}/services/{spec.namespace}/{spec.name}"
         if not args.no_app:
             from sdobs.app import serve
 
             demo.app = serve(prom.url, port=args.app_port, dialect=dialect.name,
-                             loadtest_target=f"{gateway}/services/{REFERENCE[0]}/{REFERENCE[1]}")
+                             loadtest_target=ref)
             lines.append(f"App          {demo.app.url}")
         try:
             from sdobs.dashboards.generate import generate
@@ -216,15 +219,14 @@ def _start(args: argparse.Namespace, lock: IO[str]) -> Demo:
                          " load them with sdobs dashboards upload)")
         except ImportError:
             lines.append("Dashboards   not generated (install sdobs[full] for grafanalib)")
-        ref = f"{gateway}/services/{REFERENCE[0]}/{REFERENCE[1]}"
-        ref_spec = next(s for s in services if (s.namespace, s.name) == REFERENCE)
-        back = time_to_zero(ref_spec)
         lines.append("")
-        lines.append("Try the reference scenario (5 in flight, 20 in total), then watch five pods")
-        lines.append(f"appear and, about {back:.0f} s after the last response, go back to zero:")
+        lines.append(f"Try the reference scenario on {spec.name} (5 in flight, 20 in total), then "
+                     "watch the pods")
+        lines.append(f"appear and, about {time_to_zero(spec):.0f} s after the last response, "
+                     "go back to zero:")
         lines.append(f"  {_launcher()} loadtest {ref} -c 5 -n 20 --steps 20")
         if demo.app is not None:
-            search = f"?ns={REFERENCE[0]}&service={REFERENCE[1]}&range=15m&refresh=10s"
+            search = f"?ns={spec.namespace}&service={spec.name}&range=15m&refresh=10s"
             lines.append(f"  {demo.app.url}/service{search}")
             lines.append(f"  {demo.app.url}/scaling{search}")
     except BaseException:
