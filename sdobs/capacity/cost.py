@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-# Knative queue-proxy drains 30 s after SIGTERM before the pod goes (kpa-autoscaler.md §2.4).
+# Knative queue-proxy drains 30 s after SIGTERM before the pod goes (docs/kpa.md §8).
 DEFAULT_DRAIN_S = 30.0
 
 
@@ -51,7 +51,7 @@ _LIST = "list price default (mid-2024); override"
 _ESTIMATE = "rough estimate, not a published price; override"
 DEFAULT_PRICES: tuple[GpuPrice, ...] = (
     # Alibaba Cloud ECI/ECS GPU specs; the first three are the reference manifest's
-    # eci-use-specs (shared/knative-sd-demo.yaml). gn5 = P100, gn5i = P4, gn6i = T4, gn7i = A10.
+    # eci-use-specs (sim/scenarios/knative-sd-demo.yaml). gn5 P100, gn5i P4, gn6i T4, gn7i A10.
     GpuPrice("ecs.gn5-c4g1.xlarge", "alibaba", "P100", 1, 16, 4, 30, 1.20, _ESTIMATE),
     GpuPrice("ecs.gn5i-c8g1.2xlarge", "alibaba", "P4", 1, 8, 8, 32, 1.10, _ESTIMATE),
     GpuPrice("ecs.gn5-c8g1.2xlarge", "alibaba", "P100", 1, 16, 8, 60, 1.50, _ESTIMATE),

@@ -1,6 +1,6 @@
 """A service's own history from Prometheus, as pandas frames, for sizing and what-if replays.
 
-Everything is read through the catalog (DESIGN.md contract 1) for one namespace/service: request
+Read through the catalog (docs/architecture.md, contract 1) for one namespace/service: request
 rates per revision and response class at a fixed step, the app-latency histogram of successful
 requests over the whole range (the service time: with ``containerConcurrency: 1`` the model
 container does one generation at a time, so its latency is inference time, not queueing), pod
