@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from sdobs.errors import NotFound
+
 # Knative queue-proxy drains 30 s after SIGTERM before the pod goes (docs/kpa.md §8).
 DEFAULT_DRAIN_S = 30.0
 
@@ -88,7 +90,7 @@ class PriceTableError(ValueError):
         super().__init__(f"price table {self.path}: {reason}")
 
 
-class UnknownSpec(LookupError):
+class UnknownSpec(NotFound):
     """A spec that is not in the price table; carries the spec and the known names."""
 
     def __init__(self, spec: str, known: Iterable[str]) -> None:

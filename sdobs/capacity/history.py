@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from sdobs.catalog import QUANTILES, Catalog, Selection
+from sdobs.errors import NotFound
 from sdobs.prom.client import InstantQuery, PrometheusClient, RangeQuery, TimeLike, to_unix
 
 MAX_POINTS = 10_000
@@ -36,7 +37,7 @@ POD_STATES = ("actual", "desired", "not_ready", "pending", "terminating")
 CODE_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 
 
-class HistoryError(LookupError):
+class HistoryError(NotFound):
     """The history cannot be read as asked (no such service, no data in the range)."""
 
 
