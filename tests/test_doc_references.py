@@ -16,6 +16,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = "docs"
+#: This file quotes broken citations on purpose, to show that the check catches them.
+SELF = str(Path(__file__).resolve().relative_to(REPO))
 
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 _MD = re.compile(r"(?<![\w.-])((?:\.{1,2}/)?[\w][\w./-]*\.md)(?![\w-])")
@@ -78,7 +80,7 @@ def broken_references(root: Path, files: list[str]) -> list[str]:
 
 
 def test_every_cited_document_and_section_is_in_the_repository() -> None:
-    problems = broken_references(REPO, tracked_files(REPO))
+    problems = broken_references(REPO, [f for f in tracked_files(REPO) if f != SELF])
     assert not problems, "\n".join(problems)
 
 
