@@ -87,12 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = argparse.ArgumentParser(prog=f"sdobs {cmd.name}", description=cmd.help)
     module.add_arguments(sub)
     args = sub.parse_args(argv[1:])
+    from sdobs.errors import NotFound
     from sdobs.prom.errors import HarnessError, PrometheusError
 
     try:
         return int(module.run(args) or 0)
-    except (UserError, PrometheusError, HarnessError, ValueError, LookupError) as exc:
-        # Public entry points raise these with one sentence saying what to do.
+    except (UserError, PrometheusError, HarnessError, ValueError, NotFound) as exc:
+        # Public entry points raise these with one sentence saying what to do; a programming
+        # KeyError or IndexError is no NotFound and keeps its traceback.
         print(f"sdobs {cmd.name}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

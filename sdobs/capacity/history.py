@@ -1,6 +1,6 @@
 """A service's own history from Prometheus, as pandas frames, for sizing and what-if replays.
 
-Everything is read through the catalog (DESIGN.md contract 1) for one namespace/service: request
+Read through the catalog (docs/architecture.md, contract 1) for one namespace/service: request
 rates per revision and response class at a fixed step, the app-latency histogram of successful
 requests over the whole range (the service time: with ``containerConcurrency: 1`` the model
 container does one generation at a time, so its latency is inference time, not queueing), pod
@@ -28,6 +28,7 @@ import pandas as pd
 
 from sdobs.catalog import QUANTILES, Catalog, Selection
 from sdobs.catalog.counts import increments
+from sdobs.errors import NotFound
 from sdobs.prom.client import InstantQuery, PrometheusClient, RangeQuery, TimeLike, to_unix
 
 MAX_POINTS = 10_000
@@ -37,7 +38,7 @@ POD_STATES = ("actual", "desired", "not_ready", "pending", "terminating")
 CODE_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 
 
-class HistoryError(LookupError):
+class HistoryError(NotFound):
     """The history cannot be read as asked (no such service, no data in the range)."""
 
 

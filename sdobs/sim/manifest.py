@@ -453,7 +453,7 @@ def _revision(doc: Mapping[str, Any], index: int, cfg: AutoscalerConfig, source:
         panic_window = float(max(1, round(window * pwp / 100)))
         gpu, count, instance, platform = _gpu(ann, tspec, base, err)
         if klass == "mpa":
-            # ACK's MPA: the KPA's algorithm fed by gateway concurrency (kpa-autoscaler.md §4);
+            # ACK's MPA: the KPA's algorithm fed by gateway concurrency (docs/kpa.md §9);
             # the gateway always holds and forwards requests, so it is always in the path.
             tbc = -1.0
         kpa = KpaSpec(

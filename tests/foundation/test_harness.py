@@ -8,11 +8,11 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import knative_traffic as kt
 import pytest
+from eventually import eventually
 
 from sdobs.knative.detect import detect_dialect, detect_dialects
 from sdobs.knative.dialects import OPENCENSUS, OPENTELEMETRY, OPENTELEMETRY_EARLY
@@ -47,15 +47,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _wait(predicate, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 @pytest.fixture
 def exporter():
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -80,12 +71,12 @@ def test_file_sd_targets_are_scraped_with_their_labels(local_prometheus, exporte
     client = PrometheusClient(prom.url)
     assert client.query("up").empty
     prom.set_targets("queue-proxy", [(exporter, {"namespace": "default", "pod": "p-1"})])
-    assert _wait(lambda: not client.query("revision_request_count").empty)
+    eventually(lambda: not client.query("revision_request_count").empty, timeout=15)
     frame = client.query("revision_request_count")
     assert frame[["job", "namespace", "pod", "revision_name"]].values.tolist() == [
         ["queue-proxy", "default", "p-1", "r1"]]
     prom.set_targets("queue-proxy", [])
-    assert _wait(lambda: client.query('up{job="queue-proxy"}').empty)
+    eventually(lambda: client.query('up{job="queue-proxy"}').empty, timeout=15)
     with pytest.raises(HarnessError, match="not a file-SD job"):
         prom.set_targets("nope", [])
 
@@ -108,7 +99,8 @@ def test_file_sd_and_rules_work_whatever_the_state_dir(
         prom.start()
         prom.set_targets("queue-proxy", [(exporter, {"pod": "p-1"})])
         client = PrometheusClient(prom.url)
-        assert _wait(lambda: not client.query("namespace:revision_request_count:sum").empty)
+        eventually(lambda: not client.query("namespace:revision_request_count:sum").empty,
+                   timeout=15)
         assert client.query('revision_request_count{pod="p-1"}')["value"].tolist() == [7]
         assert "Error adding file watch" not in prom.log_path.read_text()
     finally:
@@ -125,7 +117,7 @@ def test_rule_files_are_loaded_and_checked(local_prometheus, tmp_path: Path, exp
     prom.check_config()
     prom.start()
     client = PrometheusClient(prom.url)
-    assert _wait(lambda: not client.query("namespace:revision_request_count:sum").empty)
+    eventually(lambda: not client.query("namespace:revision_request_count:sum").empty, timeout=15)
     assert client.query("namespace:revision_request_count:sum")["value"].tolist() == [7]
 
 
@@ -192,7 +184,7 @@ def test_prometheus_dies_with_a_killed_parent(tmp_path: Path) -> None:
     assert _alive(pid)
     child.kill()
     child.wait()
-    assert _wait(lambda: not _alive(pid), timeout=10)
+    eventually(lambda: not _alive(pid), timeout=10)
 
 
 def test_interrupted_owner_stops_prometheus_at_exit(tmp_path: Path) -> None:
@@ -208,7 +200,7 @@ def test_interrupted_owner_stops_prometheus_at_exit(tmp_path: Path) -> None:
                           timeout=60)  # fmt: skip
     pid = int(proc.stdout.split()[0])
     assert "KeyboardInterrupt" in proc.stderr
-    assert _wait(lambda: not _alive(pid), timeout=10)
+    eventually(lambda: not _alive(pid), timeout=10)
 
 
 def test_missing_binary_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,8 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from eventually import eventually
 
 from sdobs.cli import main
 
@@ -101,9 +102,7 @@ def test_ctrl_c_stops_cleanly_and_still_writes(fake_a1111, tmp_path) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        deadline = time.monotonic() + 20
-        while server.in_flight < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        eventually(lambda: server.in_flight >= 2, timeout=20, interval=0.02)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:

@@ -162,15 +162,16 @@ def test_live_twin_continues_the_history_without_flat_lines_or_a_fake_scale_down
         end = calendar.timegm(time.strptime(end_text, "%Y-%m-%dT%H:%M:%SZ"))
         client = PrometheusClient(f"http://127.0.0.1:{port}")
         cat = Catalog("opencensus")
-        sel = Selection(namespace="default", service="sd-anime")
+        sel = Selection(namespace="sd-prod", service="sd-anime")
         at_end = client.query(cat.pods(sel, "actual").expr, end)
         last_pods = float(at_end["value"].iloc[0])
         assert last_pods >= 2, "the history should end with pods up"
         gpu = f'up{{job="{GPU_JOB}"}}'
-        history_pods = set(client.query(gpu, end)["pod"])
-        assert history_pods
+        # Each target's last scrape is within the history's last scrape interval (30 s).
+        history_pods = set(client.query(gpu, end - 30)["pod"])
+        assert len(history_pods) == last_pods
         # No flat lines: the history's pod series end where the history ends ...
-        assert client.query(gpu, end + 1).empty
+        assert client.query(gpu, end).empty
         assert client.query(gpu, end + 60).empty or set(
             client.query(gpu, end + 60)["pod"]).isdisjoint(history_pods)
         # ... and the live twin starts with the pods the history ended with.
