@@ -8,11 +8,14 @@ copy's sources first on ``PYTHONPATH``, so the copy's code is what runs.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,8 +44,20 @@ def make_clone(parent: Path, name: str = "sdobs") -> Path:
 
 
 def env(clone: Path, **extra: str) -> dict[str, str]:
-    """The environment for commands in ``clone``: its sources first, this test's virtualenv."""
+    """The environment for commands in ``clone``: its sources first, this test's virtualenv.
+
+    ``./run`` in the clone uses this virtualenv as it is only when ``./run`` installed it for
+    the same pinned packages (its stamp); otherwise it would reinstall it, pointing it at the
+    clone, so the test stops first and says how to refresh it.
+    """
     venv = Path(sys.executable).parent.parent
+    want = hashlib.sha256((clone / "pyproject.toml").read_bytes()
+                          + (clone / "constraints.txt").read_bytes()).hexdigest()  # fmt: skip
+    stamp = venv / ".sdobs-installed"
+    have = stamp.read_text().strip() if stamp.is_file() else ""
+    if have != want:
+        pytest.fail(f"{venv} was not installed by ./run for this pyproject.toml and "
+                    "constraints.txt; run the suite with ./run test, which installs them first")
     path = os.pathsep.join([str(clone), str(clone / "exporters")])
     return {**os.environ, "PYTHONPATH": path, "SDOBS_VENV": str(venv),
             "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", **extra}

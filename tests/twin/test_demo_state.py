@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from eventually import eventually
 
 from sdobs.prom.harness import free_port
 
@@ -175,17 +176,13 @@ def test_live_twin_continues_the_history_without_flat_lines_or_a_fake_scale_down
         assert client.query(gpu, end + 60).empty or set(
             client.query(gpu, end + 60)["pod"]).isdisjoint(history_pods)
         # ... and the live twin starts with the pods the history ended with.
-        deadline = time.monotonic() + 30
-        live = at_end.iloc[0:0]
-        while time.monotonic() < deadline:
-            live = client.query_range(cat.pods(sel, "actual").expr, end + 1, time.time(), step=1)
-            if not live.empty:
-                break
-            time.sleep(0.5)
-        assert not live.empty, "the live twin's autoscaler was never scraped"
+        live = eventually(lambda: client.query_range(cat.pods(sel, "actual").expr, end + 1,
+                                                     time.time(), step=1),
+                          until=lambda f: not f.empty, timeout=30, what="live autoscaler")
         assert float(live["value"].iloc[0]) == last_pods
-        live_gpus = set(client.query(gpu)["pod"])
-        assert len(live_gpus) == last_pods and live_gpus.isdisjoint(history_pods)
+        live_gpus = eventually(lambda: client.query(gpu), until=lambda f: len(f) == last_pods,
+                               timeout=30, what="the live pods' GPU exporters")
+        assert set(live_gpus["pod"]).isdisjoint(history_pods)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

@@ -100,6 +100,9 @@ class _Gpu:
         return self.collector.render()
 
 
+LIVE_SEED_OFFSET = 500
+
+
 class LiveTwin:
     """Services served live; see the module docstring. Start with :meth:`start` in a loop."""
 
@@ -127,7 +130,9 @@ class LiveTwin:
         self.api_seconds = api_seconds  # WebUI time of the light endpoints (ping, options, ...)
         self.epoch0 = time.time()
         self._t0 = 0.0
-        options = [SimOptions(duration=float("inf"), seed=seed * 1000 + i,
+        # Seeds apart from the scenario's history (seed * 1000 + i), so that live pods get names
+        # of their own instead of continuing the backfilled pods' series.
+        options = [SimOptions(duration=float("inf"), seed=seed * 1000 + LIVE_SEED_OFFSET + i,
                               start_epoch=self.epoch0, cluster=cluster or ClusterConfig())
                    for i in range(len(services))]  # fmt: skip
         self.services = {(s.namespace, s.name): LiveService(s, o, self.dialect, index=i)
