@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from sdobs.app.data import PageData, Result, Spec, Window
+from sdobs.app.pages import scaling
 from sdobs.app.pages.service import PANELS
 from sdobs.app.state import ViewState
 from sdobs.catalog import Catalog, Selection
@@ -25,7 +26,7 @@ def _page(values: dict[str, list[float] | None]) -> PageData:
 
 
 def _figure(panel_id: str, page: PageData) -> dict:
-    panel = next(p for p in PANELS if p.id == panel_id)
+    panel = next(p for p in (*PANELS, *scaling.PANELS) if p.id == panel_id)
     return panel.build(page, ViewState())
 
 
@@ -46,3 +47,15 @@ def test_errors_in_the_range_are_drawn() -> None:
     page = _page({"rate_4xx": [0.0] * 10 + [0.2] + [0.0] * 9, "rate_5xx": None})
     fig = _figure("service-4xx", page)
     assert fig["data"] and max(fig["data"][0]["y"]) == pytest.approx(0.2)
+
+
+def test_an_activator_panel_empty_by_design_says_why() -> None:
+    # The autoscaler scaled the service, the activator saw nothing: an ingress held the queue.
+    fig = _figure("scaling-activator", _page({"activator_concurrency": None,
+                                              "pods_desired": [1.0] * 20}))
+    assert fig["layout"]["annotations"][0]["text"] == scaling.NO_ACTIVATOR
+    assert "mpa" in scaling.NO_ACTIVATOR
+    # Nothing known about the service at all: plain "no data".
+    fig = _figure("scaling-activator", _page({"activator_concurrency": None,
+                                              "pods_desired": None}))
+    assert fig["layout"]["annotations"][0]["text"] == "no data in this range"

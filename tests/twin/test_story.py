@@ -36,7 +36,7 @@ from sdobs.sim.manifest import load_text
 from sdobs.sim.render import GPU_JOB
 from sdobs.sim.scenarios import SCENARIO_DIR
 
-pytestmark = [pytest.mark.prometheus, pytest.mark.fresh_clone]
+pytestmark = [pytest.mark.prometheus, pytest.mark.fresh_clone, pytest.mark.timeout(1800)]
 
 SCREENSHOTS = REPO / "docs" / "screenshots"
 NS, SVC = "default", "knative-sd-demo"
