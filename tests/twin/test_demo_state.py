@@ -25,7 +25,7 @@ from sdobs.prom.harness import free_port
 pytestmark = pytest.mark.prometheus
 
 SCENARIO = """name: interrupted
-duration: 12h
+duration: 6h
 warmup: 5m
 dialects: [opencensus]
 services:

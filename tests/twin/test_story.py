@@ -33,7 +33,6 @@ from sdobs.demo import time_to_zero
 from sdobs.prom.client import PrometheusClient
 from sdobs.prom.harness import free_port
 from sdobs.sim.manifest import load_text
-from sdobs.sim.render import GPU_JOB
 from sdobs.sim.scenarios import SCENARIO_DIR
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.fresh_clone, pytest.mark.timeout(1800)]
@@ -131,8 +130,7 @@ def test_the_reference_story_from_a_fresh_clone(tmp_path: Path) -> None:
         cat = Catalog(source.catalog().dialect)
         actual = _series(client, cat.pods(SEL, "actual").expr, started, last_response + 5)
         assert max(v for _, v in actual) == 5, actual
-        gpus = _series(client, f'count(up{{job="{GPU_JOB}", service="{SVC}"}})', started,
-                       last_response)  # fmt: skip
+        gpus = _series(client, cat.gpus_allocated(SEL).expr, started, last_response)
         assert max(v for _, v in gpus) == 5, "the five live pods' GPU exporters were scraped"
 
         with chromium() as browser:
