@@ -147,8 +147,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument(
         "--records", type=Path, metavar="FILE", help="per-request records, .jsonl or .csv"
     )
-    out.add_argument("--summary", type=Path, metavar="FILE", help="vegeta-shaped JSON summary")
-    out.add_argument("--json", action="store_true", help="print the JSON summary, not the table")
+    out.add_argument(
+        "--summary", type=Path, metavar="FILE",
+        help="JSON summary in vegeta's report format and units (durations in nanoseconds)",
+    )  # fmt: skip
+    out.add_argument(
+        "--json", action="store_true", help="print the JSON summary (vegeta's units), not the table"
+    )
     out.add_argument("--save-images", type=Path, metavar="DIR", help="save generated images here")
     out.add_argument(
         "--record-prompts",
