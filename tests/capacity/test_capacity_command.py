@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from capacity_reference import SERVICE
 
@@ -42,6 +45,84 @@ def test_capacity_command_prints_a_recommendation_and_writes_the_report(
     # Billed at the user's price: the observed cost is its pod-hours x $2.
     hours, cost = re.search(r"Observed: ([\d.]+) pod-hours billed, \$([\d.]+)", out).groups()
     assert float(cost) == pytest.approx(2 * float(hours), abs=0.1)
+    assert_header_agrees_with_table(out, slo=60)
+    assert_latency_axis_spans_the_data(text, slo=60)
+
+
+def _table(out: str) -> dict[str, dict[str, str]]:
+    """The printed what-if table: row name -> {column heading: cell}, read by column edges
+    (pandas right-aligns every cell under the end of its heading)."""
+    lines = out.splitlines()
+    head = next(i for i, line in enumerate(lines) if "P99 s" in line and "setting" in line)
+    heading = lines[head]
+    rows = {}
+    for line in lines[head + 1:]:
+        if not line.strip():
+            break
+        cells = {}
+        for column in ("setting", "P99 s", "SLO", "cold", "cost $"):
+            end = heading.index(column) + len(column)
+            cells[column] = line[:end].split()[-1] if column != "setting" else None
+        name_end = heading.index("setting") + len("setting")
+        name = line[:name_end].lstrip("* ").strip()
+        cells["recommended"] = line.startswith("*")
+        rows[name] = cells
+    return rows
+
+
+def assert_header_agrees_with_table(out: str, slo: float) -> None:
+    """Every verdict above the table is the table's own row, number for number."""
+    table = _table(out)
+    verdict = re.compile(r"P99 ([\d.,]+) s, (meets|misses) P99 ≤ ([\d.]+) s; cold ([\d.]+%); "
+                         r"\$(\d[\d,]*(?:\.\d+)?)")  # fmt: skip
+    said = {}
+    for name, rest in re.findall(r"Replayed with the KPA and cold starts, '([^']+)'[^:]*: (.*)",
+                                 out):  # fmt: skip
+        said[name] = verdict.match(rest).groups()
+    rec = re.search(r"Recommendation: (.+?) — .*?\((P99 .*)\)\.$", out, re.M)
+    said[rec.group(1)] = verdict.match(rec.group(2)).groups()
+    assert {"queueing model", "as deployed"} <= set(said), out
+    for name, (p99, meets, target, cold, cost) in said.items():
+        row = table[name]
+        assert (p99, cold, cost) == (row["P99 s"], row["cold"], row["cost $"]), (name, row)
+        assert (meets == "meets") == (row["SLO"] == "yes") and float(target) == slo
+    assert table[rec.group(1)]["recommended"]
+    # The model's own estimate is said to be one, and claims no P99 or cold share of its own.
+    model = next(line for line in out.splitlines() if line.startswith("Queueing model"))
+    assert "no cold starts" in model and "cold" not in model.replace("no cold starts", "")
+
+
+def _plotly_figures(html: str) -> list[tuple[list, dict]]:
+    """(data, layout) of every figure the HTML report draws."""
+    decoder, figs = json.JSONDecoder(), []
+    for match in re.finditer(r"Plotly\.newPlot\(\s*\"[^\"]+\",\s*", html):
+        data, end = decoder.raw_decode(html, match.end())
+        layout, _ = decoder.raw_decode(html, html.index("{", end))
+        figs.append((data, layout))
+    return figs
+
+
+def _values(array) -> list[float]:
+    """A trace's numbers, whether plotly wrote a list or a typed array ({dtype, bdata})."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return [float(x) for x in array]
+
+
+def assert_latency_axis_spans_the_data(html: str, slo: float) -> None:
+    """The response-time figure's log axis runs from about the fastest to about the slowest
+    replayed response (and the SLO), not to 10^90 s."""
+    figs = _plotly_figures(html)
+    data, layout = next((d, lay) for d, lay in figs
+                        if "Response time" in str(lay.get("title", "")))  # fmt: skip
+    axis = layout["xaxis"]
+    assert axis["type"] == "log"
+    lo, hi = (10**v for v in axis["range"])
+    xs = [x for trace in data for x in _values(trace["x"])]
+    assert xs and lo <= min(xs) and max(xs) <= hi
+    assert min(xs) / lo < 2 and hi / max(xs) < 2  # no squeeze: at most a factor 2 of margin
+    assert slo in xs and len(data) >= 3
+    assert not layout.get("shapes")  # a shape's x on a log axis is log10: none is drawn
 
 
 def test_capacity_command_refusals_are_one_sentence(twin_history, capsys) -> None:
