@@ -34,6 +34,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("app", "sdobs.app.cli", "serve the Dash monitoring app over a Prometheus"),
     Subcommand("dashboards", "sdobs.dashboards.cli", "generate and load the Grafana dashboards"),
     Subcommand("capacity", "sdobs.capacity.cli", "size a service and replay what-if settings"),
+    Subcommand("notebook", "sdobs.notebook",
+               "start JupyterLab on the capacity notebooks, reading the demo's Prometheus"),
 )
 
 
@@ -119,4 +121,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the sdobs.cli module, not this __main__ copy: subcommands raise sdobs.cli.UserError,
+    # which this copy's own UserError class would not catch (a traceback instead of a sentence).
+    from sdobs.cli import main as _main
+
+    sys.exit(_main())

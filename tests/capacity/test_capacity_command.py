@@ -17,6 +17,8 @@ from sdobs.cli import main
 
 pytestmark = pytest.mark.prometheus
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "capacity-analysis.ipynb"
+#: The executed notebook, rendered (written by the notebook test, committed).
+RENDERED = Path(__file__).parents[2] / "docs" / "capacity-analysis.html"
 
 
 def _iso(epoch: float) -> str:
@@ -173,3 +175,15 @@ def test_notebook_runs_top_to_bottom_against_the_history(twin_history, tmp_path,
              if "application/vnd.plotly.v1+json" in o.get("data", {})]  # fmt: skip
     assert len(plots) >= 6
     assert os.environ["SDOBS_CAPACITY_RANGE"] == "6h"
+    render(nb, RENDERED, plots=len(plots))
+
+
+def render(nb, path: Path, *, plots: int) -> None:
+    """Keep the executed notebook readable without running it: HTML with its outputs and
+    figures (plotly.js inline, from the notebook's first figure), committed under docs/."""
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    assert body.count('class="plotly-graph-div"') == plots
+    assert "Knative annotations for the recommendation" in body and "Traceback" not in body
+    path.write_text(body, encoding="utf-8")
