@@ -175,6 +175,46 @@ def test_notebook_runs_top_to_bottom_against_the_history(twin_history, tmp_path,
              if "application/vnd.plotly.v1+json" in o.get("data", {})]  # fmt: skip
     assert len(plots) >= 6
     assert os.environ["SDOBS_CAPACITY_RANGE"] == "6h"
+
+
+def _execute(monkeypatch, tmp_path, env: dict[str, str]):
+    import nbformat
+    from nbclient import NotebookClient
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    client = NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})  # fmt: skip
+    client.execute()  # raises CellExecutionError when any cell fails
+    return nb
+
+
+def _streams(nb) -> str:
+    return "".join(o["text"] for c in nb.cells for o in c.get("outputs", [])
+                   if o.get("output_type") == "stream")  # fmt: skip
+
+
+def test_notebook_on_the_demo_day_is_rendered_under_docs(demo_day, tmp_path,
+                                                         monkeypatch) -> None:  # fmt: skip
+    """The notebook with its own defaults (24 h, P99 ≤ 90 s) on the demo's day of the
+    reference service, kept as docs/capacity-analysis.html; its summary agrees with its table."""
+    prom, end = demo_day
+    for key in [k for k in os.environ if k.startswith("SDOBS_CAPACITY_")]:
+        monkeypatch.delenv(key)
+    nb = _execute(monkeypatch, tmp_path, {"SDOBS_PROMETHEUS_URL": prom.url,
+                                          "SDOBS_CAPACITY_END": _iso(end)})  # fmt: skip
+    text = _streams(nb)
+    assert "opencensus dialect" in text and "over 24.0 h" in text
+    assert_header_agrees_with_table(text, slo=90)
+    plots = [o for c in nb.cells for o in c.get("outputs", [])
+             if "application/vnd.plotly.v1+json" in o.get("data", {})]  # fmt: skip
+    latency = next(o["data"]["application/vnd.plotly.v1+json"] for o in plots
+                   if "Response time" in str(o["data"]["application/vnd.plotly.v1+json"]
+                                              ["layout"].get("title")))  # fmt: skip
+    html_like = f'Plotly.newPlot("x", {json.dumps(latency["data"])}, ' \
+                f'{json.dumps(latency["layout"])})'
+    assert_latency_axis_spans_the_data(html_like, slo=90)
     render(nb, RENDERED, plots=len(plots))
 
 
