@@ -21,6 +21,7 @@ from sdobs.capacity.report import (
     Recommendation,
     annotation_snippet,
     figures,
+    format_cell,
     format_table,
     observed_row,
     recommend,
@@ -167,10 +168,12 @@ class CapacityAnalysis:
                              f"{row_verdict(self.frame.loc[name], self.slo_seconds)}.")  # fmt: skip
         if obs is not None:
             lines.append(
-                f"Observed: {obs['pod_hours']:.1f} pod-hours billed, ${obs['cost_usd']:.2f}; "
-                f"always on at the peak of {obs['peak_pods']:.0f} pods: "
-                f"${obs['always_on_usd']:.2f}; scale to zero saved "
-                f"{obs['savings_vs_always_on']:.0%} (the reference platform reports 60 %).")
+                f"Observed: {format_cell('pod_hours', obs['pod_hours'])} pod-hours billed, "
+                f"${format_cell('cost_usd', obs['cost_usd'])}; always on at the peak of "
+                f"{obs['peak_pods']:.0f} pods: ${format_cell('cost_usd', obs['always_on_usd'])}; "
+                f"scale to zero saved "
+                f"{format_cell('savings_vs_always_on', obs['savings_vs_always_on'])} "
+                "(the reference platform reports 60 %).")
         lines.append(f"Recommendation: {self.recommendation.setting.name} — "
                      f"{self.recommendation.reason}.")  # fmt: skip
         return lines + self.notes

@@ -156,6 +156,11 @@ def _fmt(key: str, value: Any) -> str:
     return str(value)
 
 
+def format_cell(key: str, value: Any) -> str:
+    """A value as the table prints it in the column ``key``."""
+    return _fmt(key, value)
+
+
 def row_verdict(row: Any, slo_seconds: float) -> str:
     """One row of the table in words, with the table's own numbers and formatting, so the
     summary above the table can never say something the table does not."""

@@ -62,7 +62,8 @@ def _table(out: str) -> dict[str, dict[str, str]]:
         if not line.strip():
             break
         cells = {}
-        for column in ("setting", "P99 s", "SLO", "cold", "cost $"):
+        for column in ("setting", "P99 s", "SLO", "cold", "cost $", "pod-h",
+                       "saved vs always-on"):  # fmt: skip
             end = heading.index(column) + len(column)
             cells[column] = line[:end].split()[-1] if column != "setting" else None
         name_end = heading.index("setting") + len("setting")
@@ -89,6 +90,10 @@ def assert_header_agrees_with_table(out: str, slo: float) -> None:
         assert (p99, cold, cost) == (row["P99 s"], row["cold"], row["cost $"]), (name, row)
         assert (meets == "meets") == (row["SLO"] == "yes") and float(target) == slo
     assert table[rec.group(1)]["recommended"]
+    observed = re.search(r"Observed: ([\d.,]+) pod-hours billed, \$([\d.,]+);.* saved "
+                         r"([\d.]+%)", out)  # fmt: skip
+    row = table["observed"]
+    assert observed.groups() == (row["pod-h"], row["cost $"], row["saved vs always-on"]), row
     # The model's own estimate is said to be one, and claims no P99 or cold share of its own.
     model = next(line for line in out.splitlines() if line.startswith("Queueing model"))
     assert "no cold starts" in model and "cold" not in model.replace("no cold starts", "")
