@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("app", "sdobs.app.cli", "serve the Dash monitoring app over a Prometheus"),
     Subcommand("dashboards", "sdobs.dashboards.cli", "generate and load the Grafana dashboards"),
     Subcommand("capacity", "sdobs.capacity.cli", "size a service and replay what-if settings"),
+    Subcommand("notebook", "sdobs.notebook",
+               "start JupyterLab on the capacity notebooks, reading the demo's Prometheus"),
 )
 
 
@@ -50,6 +53,23 @@ def parse_end(text: str, flag: str = "--end") -> float:
         raise UserError(f"{flag} {text!r} is neither 'now' nor an ISO time like "
                         "2024-06-01T00:00:00Z") from None
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def parse_time(text: str, flag: str = "--time") -> float:
+    """Unix seconds of ``now``, of Unix seconds (``1767261600``) or of an ISO time (UTC unless
+    it says otherwise)."""
+    problem = UserError(f"{flag} {text[:40]!r} is not a time; write 'now', Unix seconds or an "
+                        "ISO time like 2024-06-01T00:00:00Z")  # fmt: skip
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            return parse_end(text, flag)
+        except UserError:
+            raise problem from None
+    if not math.isfinite(value) or value < 0:
+        raise problem
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,4 +123,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the sdobs.cli module, not this __main__ copy: subcommands raise sdobs.cli.UserError,
+    # which this copy's own UserError class would not catch (a traceback instead of a sentence).
+    from sdobs.cli import main as _main
+
+    sys.exit(_main())

@@ -54,7 +54,7 @@ def env(clone: Path, **extra: str) -> dict[str, str]:
     want = hashlib.sha256((clone / "pyproject.toml").read_bytes()
                           + (clone / "constraints.txt").read_bytes()).hexdigest()  # fmt: skip
     stamp = venv / ".sdobs-installed"
-    have = stamp.read_text().strip() if stamp.is_file() else ""
+    have = (stamp.read_text().split() or [""])[0] if stamp.is_file() else ""
     if have != want:
         pytest.fail(f"{venv} was not installed by ./run for this pyproject.toml and "
                     "constraints.txt; run the suite with ./run test, which installs them first")

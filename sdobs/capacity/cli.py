@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from sdobs.cli import UserError, parse_end
+from sdobs.duration import parse_duration
 from sdobs.prom.cli import add_connection_arguments, client_from_args
 
 
@@ -35,19 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--html", type=Path, help="write the report with figures to this file")
 
 
-def _duration(text: str) -> float:
-    from sdobs.sim.manifest import ManifestError, parse_duration
-
-    units = {"d": 86400.0, "w": 604800.0}
-    try:
-        if text and text[-1] in units and text[:-1].replace(".", "", 1).isdigit():
-            return float(text[:-1]) * units[text[-1]]
-        return parse_duration(text, "--range")
-    except ManifestError:
-        raise UserError(f"--range {text!r} is not a duration like 6h or 7d") from None
-
-
-
 def _settings(path: Path):
     import yaml
 
@@ -75,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.slo_p99 <= 0:
         raise UserError("--slo-p99 must be a positive number of seconds")
     end = parse_end(args.end)
-    start = end - _duration(args.range_)
+    start = end - parse_duration(args.range_, "--range")
     try:
         prices = load_price_table(args.prices) if args.prices else None
     except PriceTableError as exc:

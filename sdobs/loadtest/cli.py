@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from sdobs.cli import UserError
+from sdobs.duration import duration_type
 from sdobs.loadtest.coldstart import DEFAULT_IDLE_GAP_S, ColdStartPolicy
 from sdobs.loadtest.config import (
     DEFAULT_CONCURRENCY,
@@ -28,16 +29,8 @@ from sdobs.loadtest.payload import DEFAULT_PROMPT, Txt2ImgOptions, load_prompts
 from sdobs.loadtest.progress import ProgressLine
 from sdobs.loadtest.session import LoadTest, Outputs
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from ``90``, ``90s``, ``1.5m``, ``2h`` or ``500ms``."""
-    m = _DURATION.match(text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h)")
-    return float(m.group(1)) * _UNITS[m.group(2)]
+#: Seconds from ``90``, ``90s``, ``1m30s``, ``2h`` or ``500ms`` (argparse type; sdobs.duration).
+parse_duration = duration_type
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -154,8 +147,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument(
         "--records", type=Path, metavar="FILE", help="per-request records, .jsonl or .csv"
     )
-    out.add_argument("--summary", type=Path, metavar="FILE", help="vegeta-shaped JSON summary")
-    out.add_argument("--json", action="store_true", help="print the JSON summary, not the table")
+    out.add_argument(
+        "--summary", type=Path, metavar="FILE",
+        help="JSON summary in vegeta's report format and units (durations in nanoseconds)",
+    )  # fmt: skip
+    out.add_argument(
+        "--json", action="store_true", help="print the JSON summary (vegeta's units), not the table"
+    )
     out.add_argument("--save-images", type=Path, metavar="DIR", help="save generated images here")
     out.add_argument(
         "--record-prompts",
