@@ -31,6 +31,18 @@ APP_PORT = 18050
 REFERENCE = ("default", "knative-sd-demo")
 
 
+def _prometheus_duration(text: str) -> str:
+    """A Prometheus duration (``5s``, ``1m30s``), as Prometheus' config takes it."""
+    from sdobs.catalog.promql import check_window
+
+    try:
+        if text.startswith("$"):  # Grafana's interval variables are windows, not intervals
+            raise ValueError(f"{text!r} is not a Prometheus duration such as 5s or 1m")
+        return check_window(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", type=Path, default=STATE_DIR / "demo",
                         help="where the demo keeps its state (default .sdobs/demo)")
@@ -43,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"the twin's A1111 gateway (default {GATEWAY_PORT})")
     parser.add_argument("--twin-metrics-port", type=int, default=TWIN_METRICS_PORT)
     parser.add_argument("--app-port", type=int, default=APP_PORT)
-    parser.add_argument("--scrape-interval", default="5s",
+    parser.add_argument("--scrape-interval", default="5s", type=_prometheus_duration,
                         help="how often Prometheus scrapes the live twin (default 5s)")
     parser.add_argument("--background-rate", type=float, default=0.02,
                         help="requests/s of light traffic to each fleet service (default 0.02; "

@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from browser import chromium
 from fresh_clone import REPO, env, make_clone
@@ -73,7 +74,9 @@ class Demo:
 
 def _series(client: PrometheusClient, expr: str, start: float, end: float) -> list[tuple]:
     frame = client.query_range(expr, start, end, step=1)
-    times = (frame["time"].astype("int64") / 1e9).tolist() if not frame.empty else []
+    if frame.empty:
+        return []
+    times = (frame["time"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds().tolist()
     return list(zip(times, frame["value"].tolist(), strict=True))
 
 
