@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("app", "sdobs.app.cli", "serve the Dash monitoring app over a Prometheus"),
     Subcommand("dashboards", "sdobs.dashboards.cli", "generate and load the Grafana dashboards"),
     Subcommand("capacity", "sdobs.capacity.cli", "size a service and replay what-if settings"),
+    Subcommand("notebook", "sdobs.notebook",
+               "start JupyterLab on the capacity notebooks, reading the demo's Prometheus"),
 )
 
 
@@ -50,6 +53,23 @@ def parse_end(text: str, flag: str = "--end") -> float:
         raise UserError(f"{flag} {text!r} is neither 'now' nor an ISO time like "
                         "2024-06-01T00:00:00Z") from None
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def parse_time(text: str, flag: str = "--time") -> float:
+    """Unix seconds of ``now``, of Unix seconds (``1767261600``) or of an ISO time (UTC unless
+    it says otherwise)."""
+    problem = UserError(f"{flag} {text[:40]!r} is not a time; write 'now', Unix seconds or an "
+                        "ISO time like 2024-06-01T00:00:00Z")  # fmt: skip
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            return parse_end(text, flag)
+        except UserError:
+            raise problem from None
+    if not math.isfinite(value) or value < 0:
+        raise problem
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,14 +107,16 @@ def main(argv: list[str] | None = None) -> int:
     sub = argparse.ArgumentParser(prog=f"sdobs {cmd.name}", description=cmd.help)
     module.add_arguments(sub)
     args = sub.parse_args(argv[1:])
+    from sdobs.errors import NotFound
     from sdobs.prom.errors import HarnessError, PrometheusError
     from sdobs.redact import redact_text
 
     try:
         return int(module.run(args) or 0)
-    except (UserError, PrometheusError, HarnessError, ValueError, LookupError) as exc:
-        # Public entry points raise these with one sentence saying what to do.
-        # Redacted here too, whatever raised it: a URL flag may carry credentials.
+    except (UserError, PrometheusError, HarnessError, ValueError, NotFound) as exc:
+        # Public entry points raise these with one sentence saying what to do; a programming
+        # KeyError or IndexError is no NotFound and keeps its traceback. Redacted here too,
+        # whatever raised it: a URL flag may carry credentials.
         print(f"sdobs {cmd.name}: {redact_text(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -103,4 +125,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the sdobs.cli module, not this __main__ copy: subcommands raise sdobs.cli.UserError,
+    # which this copy's own UserError class would not catch (a traceback instead of a sentence).
+    from sdobs.cli import main as _main
+
+    sys.exit(_main())

@@ -1,7 +1,7 @@
 """Known Knative traffic, written out by hand as each dialect exposes it (for backfill).
 
 Names, HELP/TYPE, label keys, bucket layouts and units are typed here from
-``shared/reference/knative-metrics.md`` on purpose, not taken from ``sdobs.knative``: the tests
+``docs/knative-metrics.md`` on purpose, not taken from ``sdobs.knative``: the tests
 check the product against the reference, not against itself.
 
 Traffic: in the 10-minute window ``(T0+300, T0+900]`` pod 1 and pod 2 of revision 00001 and pod 3

@@ -7,7 +7,7 @@ import ipaddress
 import os
 import sys
 
-from sdobs.durations import seconds_arg
+from sdobs.duration import seconds_arg
 from sdobs.prom.cli import add_connection_arguments, client_from_args, wait_for_signal
 
 DEFAULT_PORT = 8050

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from sdobs.catalog import QUANTILES, Catalog, Query, Selection
+from sdobs.catalog.counts import total
 from sdobs.catalog.inventory import inventory_selectors, label_key
 from sdobs.catalog.panels import PANELS
 from sdobs.prom.client import InstantQuery, RangeQuery
@@ -75,6 +76,7 @@ class Spec:
     query: Query
     instant: bool = False
     step: float | None = None  # range queries: default the window's step
+    lead: int = 0  # range queries: steps to start before the window (a baseline sample)
 
 
 def shared(cat: Catalog, panel: str, sel: Selection, keys: Sequence[str], *,
@@ -144,7 +146,8 @@ def run_specs(source: Source, specs: Sequence[Spec], window: Window) -> dict[str
     """Send a page's queries concurrently; each slot gets its frame or its error."""
     queries = [
         InstantQuery(s.query.expr, window.end) if s.instant
-        else RangeQuery(s.query.expr, window.start, window.end, s.step or window.step)
+        else RangeQuery(s.query.expr, window.start - s.lead * (s.step or window.step),
+                        window.end, s.step or window.step)
         for s in specs
     ]  # fmt: skip
     answers = source.client.query_many(queries, return_exceptions=True)
@@ -209,6 +212,8 @@ def service_specs(cat: Catalog, state: ViewState, window: Window) -> list[Spec]:
         Spec("h_5xx", cat.rate_5xx(span), instant=True),
         *[Spec(f"h_latency_{q:g}", cat.latency(span, q), instant=True) for q in QUANTILES],
         Spec("h_pods", cat.pods(sel, "actual"), instant=True),
+        # Requests in the range exactly: raw per-pod counters from one step before it.
+        Spec("h_counters", cat.request_counter(sel), lead=1),
         # Revision comparison: every revision of the service, so traffic shares add up.
         Spec("c_volume", cat.request_rate(whole, by=("revision",)), instant=True),
         Spec("c_success", cat.success_ratio(whole, by=("revision",)), instant=True),
@@ -248,13 +253,26 @@ def headline(page: PageData) -> dict[str, float | None]:
     for q in QUANTILES:
         out[f"latency_{q:g}"] = scalar(page, f"h_latency_{q:g}")
     vol = out["volume"]
-    out["requests"] = None if vol is None else vol * page.window.span
+    out["requests"] = requests_in_range(page)
     # A range with traffic but no 4xx/5xx series has a zero rate of them, not an unknown one.
     if vol is not None:
         for key in ("rate_4xx", "rate_5xx"):
             if out[key] is None and not page.failed(f"h_{key[-3:]}"):
                 out[key] = 0.0
     return out
+
+
+def requests_in_range(page: PageData) -> float | None:
+    """Requests answered in the page's range, counted from the per-pod counters (an integer).
+
+    The counter query starts one step before the range; series seen there are the baseline,
+    series born later (pods started in the range) count from zero, as :mod:`sdobs.catalog.counts`
+    explains. None when the query failed.
+    """
+    frame = page.frame("h_counters")
+    if frame is None:
+        return None
+    return float(total(frame, page.window.start - page.window.step))
 
 
 def _by_label(page: PageData, key: str, label: str) -> dict[str, float]:

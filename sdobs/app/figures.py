@@ -46,16 +46,40 @@ def axis(unit: str) -> dict:
     return {"gridcolor": "#eceff3", "zeroline": False, **_AXES.get(unit, _AXES["short"])}
 
 
-def layout(window: Window, unit: str, *, height: int = 260, legend: bool = True) -> dict:
+#: Pixels one legend row takes below the axis, and how wide a panel's legend line is.
+LEGEND_ROW_PX = 20
+LEGEND_LINE_CHARS = 80
+
+
+def legend_rows(names: Sequence[str]) -> int:
+    """Rows a horizontal legend of ``names`` needs in a half-width panel (about 80 characters)."""
+    rows, used = 1, 0
+    for name in names:
+        width = len(name) + 6  # the line sample and the gap
+        if used and used + width > LEGEND_LINE_CHARS:
+            rows, used = rows + 1, 0
+        used += width
+    return rows
+
+
+def layout(window: Window, unit: str, *, height: int = 260, legend: bool = True,
+           legend_lines: int = 1) -> dict:  # fmt: skip
+    """A time-axis layout; a legend sits in its own space under the axis labels.
+
+    The figure grows by the legend's rows so the plot keeps its height and the legend never
+    covers the time axis (per-pod legends have one long name a row).
+    """
+    below = LEGEND_ROW_PX * legend_lines if legend else 0
     return {
-        "height": height,
-        "margin": {"l": 64, "r": 16, "t": 8, "b": 32},
+        "height": height + max(0, below - LEGEND_ROW_PX),
+        "margin": {"l": 64, "r": 16, "t": 8, "b": 32 + below},
         "paper_bgcolor": "white",
         "plot_bgcolor": "white",
         "font": {"family": "system-ui, sans-serif", "size": 12},
         "hovermode": "x unified",
         "showlegend": legend,
-        "legend": {"orientation": "h", "y": -0.1, "yanchor": "top", "x": 0},
+        "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom",
+                   "x": 0, "tracegroupgap": 0},
         "xaxis": {"type": "date", "range": [window.start * 1000, window.end * 1000],
                   "gridcolor": "#eceff3", "title": {"text": ""},
                   "hoverformat": "%Y-%m-%d %H:%M:%S UTC", "tickformatstops": TIME_TICKS},
@@ -123,7 +147,9 @@ def timeseries(lines: Sequence[tuple[str, np.ndarray]], window: Window, unit: st
         color = (colors or {}).get(name) or PALETTE[i % len(PALETTE)]
         dash = next((d for key, d in (dashes or {}).items() if name.startswith(key)), None)
         traces.append(_trace(name, x, y, color, dash=dash, shape=shape))
-    lay = layout(window, unit, height=height, legend=len(traces) > 1 or bool(lines[0][0]))
+    names = [name for name, _ in lines]
+    lay = layout(window, unit, height=height, legend=len(traces) > 1 or bool(lines[0][0]),
+                 legend_lines=legend_rows(names))
     if y_range is not None:
         lay["yaxis"]["range"] = list(y_range)
     return {"data": traces, "layout": lay}

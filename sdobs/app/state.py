@@ -4,7 +4,7 @@ The whole view (page, namespace, service, revisions, time range, refresh, fleet 
 lives in the URL's query string so a view can be shared and reloaded. Every parameter is
 validated here: a Kubernetes name must look like one, a time must be a time, and anything else
 is rejected with a one-sentence problem the app shows. Values that pass still reach PromQL only
-through the catalog's escaping (DESIGN.md contract 3).
+through the catalog's escaping (docs/architecture.md, contract 3).
 """
 
 from __future__ import annotations

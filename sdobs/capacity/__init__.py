@@ -1,40 +1,32 @@
 """Capacity analysis: queueing models for sizing pods against latency SLOs, and GPU cost.
 
-Public names are re-exported here so the app, notebooks and CLI import from one place. Needs the
-``full`` extra (numpy, scipy); what-if replays and Prometheus history belong in sibling modules.
+The entry points a notebook or script calls are re-exported here: sizing for a P99 target, the
+two approximations users compare, and the price table. Every other formula lives in
+``sdobs.capacity.queueing`` (whose ``__all__`` lists them) and ``sdobs.capacity.cost``. Needs
+the ``full`` extra (numpy, scipy); what-if replays and Prometheus history belong in sibling
+modules.
 """
 
-from sdobs.capacity.cost import (
-    DEFAULT_PRICES,
-    CostComparison,
-    GpuPrice,
-    PriceTable,
-    PriceTableError,
-    UnknownSpec,
-    always_on_cost,
-    billed_pod_seconds,
-    compare_costs,
-    load_price_table,
-    pod_billed_seconds,
-    pods_cost,
-    savings_ratio,
+from sdobs.capacity.cost import GpuPrice, PriceTable, PriceTableError, UnknownSpec, load_price_table
+from sdobs.capacity.queueing import (
+    QueueInputError,
+    SloSizing,
+    cosmetatos_mean_wait,
+    mdc_wait_quantile,
+    pods_for_p99,
+    size_for_slo,
 )
-from sdobs.capacity.queueing import *  # noqa: F403 (the queueing module's __all__)
-from sdobs.capacity.queueing import __all__ as _queueing_all
 
 __all__ = [
-    "DEFAULT_PRICES",
-    "CostComparison",
     "GpuPrice",
     "PriceTable",
     "PriceTableError",
+    "QueueInputError",
+    "SloSizing",
     "UnknownSpec",
-    "always_on_cost",
-    "billed_pod_seconds",
-    "compare_costs",
+    "cosmetatos_mean_wait",
     "load_price_table",
-    "pod_billed_seconds",
-    "pods_cost",
-    "savings_ratio",
-    *_queueing_all,
+    "mdc_wait_quantile",
+    "pods_for_p99",
+    "size_for_slo",
 ]

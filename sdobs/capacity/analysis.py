@@ -17,13 +17,16 @@ import pandas as pd
 from sdobs.capacity.cost import PriceTable
 from sdobs.capacity.history import ServiceHistory, load_history
 from sdobs.capacity.report import (
+    BASELINE,
     Recommendation,
     annotation_snippet,
     figures,
+    format_cell,
     format_table,
     observed_row,
     recommend,
     results_frame,
+    row_verdict,
     write_html,
 )
 from sdobs.capacity.sizing import Plan, plan, queueing_need
@@ -37,6 +40,9 @@ from sdobs.capacity.whatif import (
     sweep,
 )
 from sdobs.sim.manifest import RevisionSpec, ServiceSpec, load_files
+
+#: The table row of the queueing model's plan, replayed.
+PLAN_ROW = "queueing model"
 
 
 def find_manifest(namespace: str, service: str) -> ServiceSpec | None:
@@ -150,16 +156,24 @@ class CapacityAnalysis:
         if self.plan is not None:
             p = self.plan
             lines.append(
-                f"Queueing model: service time {p.service_s:.1f} s (SCV {p.scv:.2f}); at the "
-                f"95th-percentile rate {p.peak_rate * 60:.2f}/min P99 ≤ {self.slo_seconds:g} s "
-                f"needs {p.pods_at_peak} pods (at most {p.max_pods}); scale to zero as deployed "
-                f"makes about {p.cold_fraction:.1%} of requests cold.")  # fmt: skip
+                f"Queueing model (M/G/c, pods kept up, no cold starts): service time "
+                f"{p.service_s:.1f} s (SCV {p.scv:.2f}); at the 95th-percentile rate "
+                f"{p.peak_rate * 60:.2f}/min, {p.pods_at_peak} steady pods would hold P99 ≤ "
+                f"{self.slo_seconds:g} s (at most {p.max_pods} at the busiest).")  # fmt: skip
+        for name in (PLAN_ROW, BASELINE):
+            if name in self.frame.index:
+                setting = next((s for s in self.settings if s.name == name), None)
+                what = f" ({setting.describe()})" if setting and setting.changes() else ""
+                lines.append(f"Replayed with the KPA and cold starts, '{name}'{what}: "
+                             f"{row_verdict(self.frame.loc[name], self.slo_seconds)}.")  # fmt: skip
         if obs is not None:
             lines.append(
-                f"Observed: {obs['pod_hours']:.1f} pod-hours billed, ${obs['cost_usd']:.2f}; "
-                f"always on at the peak of {obs['peak_pods']:.0f} pods: "
-                f"${obs['always_on_usd']:.2f}; scale to zero saved "
-                f"{obs['savings_vs_always_on']:.0%} (the reference platform reports 60 %).")
+                f"Observed: {format_cell('pod_hours', obs['pod_hours'])} pod-hours billed, "
+                f"${format_cell('cost_usd', obs['cost_usd'])}; always on at the peak of "
+                f"{obs['peak_pods']:.0f} pods: ${format_cell('cost_usd', obs['always_on_usd'])}; "
+                f"scale to zero saved "
+                f"{format_cell('savings_vs_always_on', obs['savings_vs_always_on'])} "
+                "(the reference platform reports 60 %).")
         lines.append(f"Recommendation: {self.recommendation.setting.name} — "
                      f"{self.recommendation.reason}.")  # fmt: skip
         return lines + self.notes

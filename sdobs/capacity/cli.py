@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from sdobs.cli import UserError, parse_end
-from sdobs.durations import seconds_arg
+from sdobs.duration import parse_duration, seconds_arg
 from sdobs.prom.cli import add_connection_arguments, client_from_args
 
 
@@ -37,19 +37,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--html", type=Path, help="write the report with figures to this file")
 
 
-def _duration(text: str) -> float:
-    from sdobs.durations import parse_seconds
-
-    try:
-        seconds = parse_seconds(text)
-    except ValueError:
-        seconds = 0.0
-    if seconds <= 0:
-        raise UserError(f"--range {text[:40]!r} is not a duration like 6h or 7d")
-    return seconds
-
-
-
 def _settings(path: Path):
     import yaml
 
@@ -77,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if args.slo_p99 <= 0:
         raise UserError("--slo-p99 must be a positive number of seconds")
     end = parse_end(args.end)
-    start = end - _duration(args.range_)
+    start = end - parse_duration(args.range_, "--range")
     try:
         prices = load_price_table(args.prices) if args.prices else None
     except PriceTableError as exc:

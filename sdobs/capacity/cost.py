@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-# Knative queue-proxy drains 30 s after SIGTERM before the pod goes (kpa-autoscaler.md §2.4).
+from sdobs.errors import NotFound
+
+# Knative queue-proxy drains 30 s after SIGTERM before the pod goes (docs/kpa.md §8).
 DEFAULT_DRAIN_S = 30.0
 
 
@@ -51,7 +53,7 @@ _LIST = "list price default (mid-2024); override"
 _ESTIMATE = "rough estimate, not a published price; override"
 DEFAULT_PRICES: tuple[GpuPrice, ...] = (
     # Alibaba Cloud ECI/ECS GPU specs; the first three are the reference manifest's
-    # eci-use-specs (shared/knative-sd-demo.yaml). gn5 = P100, gn5i = P4, gn6i = T4, gn7i = A10.
+    # eci-use-specs (sim/scenarios/knative-sd-demo.yaml). gn5 P100, gn5i P4, gn6i T4, gn7i A10.
     GpuPrice("ecs.gn5-c4g1.xlarge", "alibaba", "P100", 1, 16, 4, 30, 1.20, _ESTIMATE),
     GpuPrice("ecs.gn5i-c8g1.2xlarge", "alibaba", "P4", 1, 8, 8, 32, 1.10, _ESTIMATE),
     GpuPrice("ecs.gn5-c8g1.2xlarge", "alibaba", "P100", 1, 16, 8, 60, 1.50, _ESTIMATE),
@@ -88,7 +90,7 @@ class PriceTableError(ValueError):
         super().__init__(f"price table {self.path}: {reason}")
 
 
-class UnknownSpec(LookupError):
+class UnknownSpec(NotFound):
     """A spec that is not in the price table; carries the spec and the known names."""
 
     def __init__(self, spec: str, known: Iterable[str]) -> None:

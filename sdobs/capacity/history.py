@@ -1,6 +1,6 @@
 """A service's own history from Prometheus, as pandas frames, for sizing and what-if replays.
 
-Everything is read through the catalog (DESIGN.md contract 1) for one namespace/service: request
+Read through the catalog (docs/architecture.md, contract 1) for one namespace/service: request
 rates per revision and response class at a fixed step, the app-latency histogram of successful
 requests over the whole range (the service time: with ``containerConcurrency: 1`` the model
 container does one generation at a time, so its latency is inference time, not queueing), pod
@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 
 from sdobs.catalog import QUANTILES, Catalog, Selection
+from sdobs.catalog.counts import increments
+from sdobs.errors import NotFound
 from sdobs.prom.client import InstantQuery, PrometheusClient, RangeQuery, TimeLike, to_unix
 
 MAX_POINTS = 10_000
@@ -36,7 +38,7 @@ POD_STATES = ("actual", "desired", "not_ready", "pending", "terminating")
 CODE_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 
 
-class HistoryError(LookupError):
+class HistoryError(NotFound):
     """The history cannot be read as asked (no such service, no data in the range)."""
 
 
@@ -163,33 +165,6 @@ def _wide(frame: pd.DataFrame, index: pd.DatetimeIndex, column: str | None) -> p
     return wide.reindex(index)
 
 
-def _increments(counters: pd.DataFrame, index: pd.DatetimeIndex, known: float) -> pd.DataFrame:
-    """Requests per step and (revision, class) from per-pod counters sampled at each step.
-
-    Within a series: the difference, or the value itself after a reset (as ``rate()``); a
-    series first seen after ``known`` (where the history begins) counts its first value from
-    zero, one seen by then holds requests from before the range.
-    """
-    cols = ["time", "revision", "code_class", "value"]
-    if counters.empty:
-        return pd.DataFrame({c: pd.Series([], dtype=float if c == "value" else object)
-                             for c in cols})  # fmt: skip
-    keys = ["revision", "pod", "code_class"]
-    f = counters.sort_values([*keys, "time"], kind="stable").reset_index(drop=True)
-    v = f["value"].to_numpy(dtype=float)
-    group = f.groupby(keys, sort=False).ngroup().to_numpy()
-    first = np.r_[True, group[1:] != group[:-1]]
-    prev = np.r_[np.nan, v[:-1]]
-    inc = np.where(v >= prev, v - prev, v)  # a drop is a counter reset
-    seconds = (f["time"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
-    at_start = seconds <= known + 1e-3
-    inc = np.where(first, np.where(at_start, 0.0, v), inc)
-    f["value"] = inc
-    out = f.groupby(["time", "revision", "code_class"], as_index=False)["value"].sum()
-    out = out[out["time"].isin(index)]
-    return out[cols].reset_index(drop=True)
-
-
 def _grid(start: float, end: float, step: float) -> pd.DatetimeIndex:
     n = math.floor((end - start) / step + 1e-9)
     ms = np.round((start + step * np.arange(1, n + 1)) * 1000).astype("int64")
@@ -300,7 +275,7 @@ def load_history(
     overall = [next(it) for _ in QUANTILES]
     client_lat = [next(it) for _ in range(2)] if client_target is not None else None
 
-    by_class = _increments(counters, index, max(t0, first))
+    by_class = increments(counters, index, max(t0, first))
     rates = _wide(by_class, index, "revision").fillna(0.0) / step
     pod_rows = []
     for state, frame in zip(POD_STATES, pods, strict=True):

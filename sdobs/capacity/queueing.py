@@ -1,11 +1,11 @@
-"""Queueing models for sizing GPU pods with ``containerConcurrency: 1`` (kpa-autoscaler.md §3).
+"""Queueing models for sizing GPU pods with ``containerConcurrency: 1`` (docs/queueing.md).
 
 With the activator in the path, one Knative revision is an M/G/c queue with one central FCFS
 queue: c ready pods, Poisson arrivals, inference time S. Everything here is vectorised with
 numpy over arrival rates (and any other broadcastable argument) and stays finite for hundreds of
 pods: Erlang B is computed by its recursion, never from factorials.
 
-Notation as in the reference: λ ``rate`` (1/s), S ``service_time`` (s), c ``servers`` (pods),
+Notation as in docs/queueing.md: λ ``rate`` (1/s), S ``service_time`` (s), c ``servers`` (pods),
 a = λS offered load (Erlangs), ρ = a/c, c_s² ``scv`` the squared coefficient of variation of
 S (0 deterministic, 1 exponential). An unstable point (ρ ≥ 1) gives P(wait) = 1 and infinite
 waits instead of an error, so a sweep over rates can cross saturation.
@@ -627,7 +627,7 @@ def pods_for_p99(
 ) -> np.ndarray | np.integer:
     """Minimal pod count c with response-time quantile ≤ SLO, for every (broadcast) rate.
 
-    ``approx`` (default) applies the §3.3 recipe: P_w by Erlang C, Wq by ``mean_wait``
+    ``approx`` (default) applies docs/queueing.md §3: P_w by Erlang C, Wq by ``mean_wait``
     (Kimura/Cosmetatos for c_s² ≤ 1), an exponential conditional wait, gamma service time;
     exact for M/M/c. It runs one vectorised Erlang B recursion over c for all rates at once.
     ``exact`` then corrects deterministic-service points with the exact M/D/c distribution
@@ -781,7 +781,7 @@ def kpa_target_utilization_percent(
     """KPA ``target-utilization-percentage`` that holds c pods: ceil(100·L(c)/c), L = λS + λWq.
 
     KPA sizes on the in-system concurrency L (queued in the activator plus in flight), so the
-    target must cover L(c*)/c* for the pod count c* to be an equilibrium (§3.3 step 4). Values
+    target must cover L(c*)/c* for c* pods to be an equilibrium (docs/queueing.md §3 step 4). Values
     above 100 cannot be set: then KPA with CC=1 holds more than c pods.
     """
     lam, s, c, cs2 = _load(rate, service_time, servers, _scv(service_time_scv))
@@ -834,7 +834,7 @@ def cold_request_fraction(
     """Fraction of requests that miss the SLO through scale-to-zero (Poisson approximation).
 
     A request is cold when the previous one came more than T_idle + S earlier; requests in the
-    first T_cold − (SLO − S) seconds of that cold start miss too (§3.3 step 5):
+    first T_cold − (SLO − S) seconds of that cold start miss too (docs/queueing.md §3 step 5):
     e^{−λ(T_idle+S)}·(1 + λ·max(0, T_cold − SLO + S)), capped at 1. T_idle ≈ stable window
     (+ scale-to-zero retention, + scale-down delay).
     """
@@ -856,7 +856,7 @@ def idle_time_for_cold_fraction(
 ) -> Floats:
     """Idle time before scale-to-zero that keeps cold SLO misses at ``fraction``.
 
-    T_idle ≥ ln((1 + λ·max(0, T_cold − SLO + S))/fraction)/λ − S, floored at 0 (§3.3 step 5).
+    T_idle ≥ ln((1 + λ·max(0, T_cold − SLO + S))/fraction)/λ − S, ≥ 0 (docs/queueing.md §3 step 5).
     """
     lam = _floats("rate", rate, strict=True)
     s = _floats("service_time", service_time)

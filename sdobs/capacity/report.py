@@ -117,12 +117,11 @@ def recommend(results: Sequence[ReplayResult], slo_seconds: float, *,
                 "cost_usd"]:
             best = deployed
         reason = (f"cheapest of {len(ok)} settings with P99 ≤ {slo_seconds:g} s "
-                  f"(P99 {best.row['p99_s']:.1f} s, cold {best.row['cold_share']:.1%}, "
-                  f"${best.row['cost_usd']:.2f})")  # fmt: skip
+                  f"({row_verdict(best.row, slo_seconds)})")  # fmt: skip
         return Recommendation(best.setting, best.row, True, reason)
     best = min(results, key=lambda r: (r.row["p99_s"], r.row["cost_usd"]))
     reason = (f"no setting meets P99 ≤ {slo_seconds:g} s; lowest P99 is "
-              f"{best.row['p99_s']:.1f} s")  # fmt: skip
+              f"{_fmt('p99_s', best.row['p99_s'])} s")  # fmt: skip
     return Recommendation(best.setting, best.row, False, reason)
 
 
@@ -155,6 +154,20 @@ def _fmt(key: str, value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.2f}" if abs(value) < 100 else f"{value:,.0f}"
     return str(value)
+
+
+def format_cell(key: str, value: Any) -> str:
+    """A value as the table prints it in the column ``key``."""
+    return _fmt(key, value)
+
+
+def row_verdict(row: Any, slo_seconds: float) -> str:
+    """One row of the table in words, with the table's own numbers and formatting, so the
+    summary above the table can never say something the table does not."""
+    meets = "meets" if bool(row["meets_slo"]) else "misses"
+    return (f"P99 {_fmt('p99_s', row['p99_s'])} s, {meets} P99 ≤ {slo_seconds:g} s; "
+            f"cold {_fmt('cold_share', row['cold_share'])}; "
+            f"${_fmt('cost_usd', row['cost_usd'])}")  # fmt: skip
 
 
 def recommendation_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -219,17 +232,7 @@ def figures(history: Any, need: pd.DataFrame | None, frame: pd.DataFrame,
                       yaxis_title="pods")
     figs["pods"] = fig
 
-    fig = go.Figure()
-    for r in results:
-        if len(r.latencies):
-            xs = np.sort(r.latencies)
-            ys = np.arange(1, len(xs) + 1) / len(xs)
-            keep = np.unique(np.linspace(0, len(xs) - 1, min(len(xs), 400)).astype(int))
-            fig.add_scatter(x=xs[keep], y=ys[keep], name=r.setting.name, mode="lines")
-    fig.add_vline(x=slo_seconds, line_dash="dash", annotation_text="SLO")
-    fig.update_layout(title="Response time per setting (replay, as clients see it)",
-                      xaxis_title="seconds", yaxis_title="share of requests", xaxis_type="log")
-    figs["latency"] = fig
+    figs["latency"] = latency_figure(results, slo_seconds)
 
     fig = go.Figure()
     fig.add_bar(x=frame["setting"], y=frame["cost_usd"], name="cost")
@@ -239,6 +242,46 @@ def figures(history: Any, need: pd.DataFrame | None, frame: pd.DataFrame,
                       yaxis_title="USD")
     figs["cost"] = fig
     return figs
+
+
+def latency_axis_range(results: Sequence[ReplayResult], slo_seconds: float) -> list[float]:
+    """The log10 x-range of the response-time figure: every positive latency and the SLO.
+
+    Set explicitly: on a log axis plotly reads shape and annotation coordinates as log10, so an
+    SLO line drawn with ``add_vline(x=90)`` sat at 10^90 s and autorange squeezed every curve
+    into the left edge."""
+    values = [float(slo_seconds)]
+    for r in results:
+        xs = np.asarray(r.latencies, dtype=float)
+        xs = xs[np.isfinite(xs) & (xs > 0)]
+        if len(xs):
+            values += [float(xs.min()), float(xs.max())]
+    lo, hi = math.log10(min(values)), math.log10(max(values))
+    pad = max(0.05, 0.03 * (hi - lo))
+    return [lo - pad, hi + pad]
+
+
+def latency_figure(results: Sequence[ReplayResult], slo_seconds: float) -> Any:
+    """Response-time distribution (CDF) per replayed setting, log seconds, the SLO marked."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for r in results:
+        xs = np.sort(np.asarray(r.latencies, dtype=float))
+        xs = xs[np.isfinite(xs) & (xs > 0)]
+        if len(xs):
+            ys = np.arange(1, len(xs) + 1) / len(xs)
+            keep = np.unique(np.linspace(0, len(xs) - 1, min(len(xs), 400)).astype(int))
+            fig.add_scatter(x=xs[keep], y=ys[keep], name=r.setting.name, mode="lines")
+    # The SLO as a trace in data coordinates (a shape's x on a log axis is log10).
+    fig.add_scatter(x=[slo_seconds, slo_seconds], y=[0, 1], mode="lines",
+                    name=f"SLO: P99 ≤ {slo_seconds:g} s",
+                    line={"dash": "dash", "color": "black"})  # fmt: skip
+    fig.update_layout(title="Response time per setting (replay, as clients see it)",
+                      xaxis_title="seconds", yaxis_title="share of requests")  # fmt: skip
+    fig.update_xaxes(type="log", range=latency_axis_range(results, slo_seconds))
+    fig.update_yaxes(range=[0, 1.02])
+    return fig
 
 
 def write_html(path: str | Path, *, title: str, summary: Sequence[str], frame: pd.DataFrame,

@@ -1,6 +1,6 @@
 """The queueing model over a service's recorded traffic: pods needed per step and a plan.
 
-Applies kpa-autoscaler.md §3.3 to the history: the recorded rate, smoothed over 15 minutes and
+Applies docs/queueing.md §3 to the history: the recorded rate, smoothed over 15 minutes and
 taken one cold start ahead (step 3), sizes the pods a P99 target needs (``pods_for_p99``,
 M/G/c); the KPA target utilisation that holds that count (step 4); and the scale-to-zero
 retention that keeps cold requests near 1 %, weighted by when requests come (step 5).
@@ -114,7 +114,7 @@ def _weighted_cold(rate: np.ndarray, idle: float, s: float, cold: float, slo: fl
 
 
 def plan(history, rev: RevisionSpec, slo_seconds: float, *, quantile: float = 0.99) -> Plan:
-    """Size the revision for the recorded traffic with the §3.3 recipe."""
+    """Size the revision for the recorded traffic with the recipe of docs/queueing.md §3."""
     s, scv = service_time(history)
     need = queueing_need(history, rev, slo_seconds, quantile=quantile)
     rate = need["rate"].to_numpy()
@@ -124,7 +124,7 @@ def plan(history, rev: RevisionSpec, slo_seconds: float, *, quantile: float = 0.
     if pods < 0:
         raise ValueError(f"no pod count meets P{quantile * 100:g} ≤ {slo_seconds:g} s: the "
                          f"service time alone ({s:.1f} s mean) is too long for it")  # fmt: skip
-    # §3.3 step 4 maps c* to a target only where ceil() has room: with one or two pods a
+    # docs/queueing.md §3 step 4 maps c* to a target only where ceil() has room: with 1 or 2 pods a
     # single request would already ask for ceil(1 / TU) pods, so the deployed target stays.
     deployed = 100.0 * rev.kpa.target / max(rev.kpa.total, 1e-9)
     tu = deployed

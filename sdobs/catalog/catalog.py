@@ -1,7 +1,7 @@
 """The PromQL catalog: every query sdobs runs, built from named signals for one Knative dialect.
 
 Dashboards, the app, rules and notebooks call this module and nothing else writes PromQL
-(DESIGN.md contract 1). Results carry canonical labels (``namespace``, ``service``,
+(docs/architecture.md, contract 1). Results carry canonical labels (``namespace``, ``service``,
 ``configuration``, ``revision``, ``pod``, ``code_class``) and base units (seconds, ratios,
 requests per second) whatever the dialect, so the same panel shows the same number on
 OpenCensus-era and OpenTelemetry-era Knative.

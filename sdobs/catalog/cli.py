@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from sdobs.durations import seconds_arg
+from sdobs.cli import UserError, parse_time
+from sdobs.duration import parse_duration
 from sdobs.prom.cli import add_connection_arguments, client_from_args
 
 SIGNALS = ("request_rate", "success_ratio", "rate_4xx", "rate_5xx", "latency", "pods",
@@ -17,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("signal", choices=SIGNALS)
     parser.add_argument("--namespace")
     parser.add_argument("--service")
+    parser.add_argument("--configuration", help="Knative Configuration name")
     parser.add_argument("--revision", action="append", dest="revisions",
                         help="revision name (repeatable)")
     parser.add_argument("--by", action="append", default=[],
@@ -29,9 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", default="stable", help="for concurrency: stable, panic, target")
     parser.add_argument("--dialect", default="auto",
                         help="opencensus, opentelemetry, opentelemetry-early or auto (default)")
-    parser.add_argument("--range", dest="range_", metavar="DURATION_S",
-                        type=seconds_arg(0, 400 * 86400),
-                        help="range query over the last DURATION_S seconds instead of an instant")
+    parser.add_argument("--range", dest="range_", metavar="DURATION",
+                        help="range query over DURATION (e.g. 1h, 90m, 3600) ending at --time, "
+                             "instead of an instant")
+    parser.add_argument("--time", default="now",
+                        help="the instant: 'now' (default), Unix seconds or an ISO time")
     parser.add_argument("--print-expr", action="store_true", help="print the PromQL and exit")
     add_connection_arguments(parser)
 
@@ -41,6 +45,7 @@ def build(args: argparse.Namespace, dialect):
 
     cat = Catalog(dialect)
     sel = Selection(namespace=args.namespace, service=args.service,
+                    configuration=args.configuration,
                     revisions=tuple(args.revisions) if args.revisions else None,
                     window=args.window)  # fmt: skip
     by = tuple(args.by)
@@ -59,6 +64,10 @@ def build(args: argparse.Namespace, dialect):
 def run(args: argparse.Namespace) -> int:
     from sdobs.knative.detect import detect_dialect
 
+    at = None if args.time == "now" else parse_time(args.time)
+    span = parse_duration(args.range_, "--range") if args.range_ is not None else None
+    if span is not None and span <= 0:
+        raise UserError("--range must be longer than zero")
     client = client_from_args(args)
     with client:
         dialect = detect_dialect(client) if args.dialect == "auto" else args.dialect
@@ -66,11 +75,11 @@ def run(args: argparse.Namespace) -> int:
         if args.print_expr:
             print(query.expr)
             return 0
-        if args.range_:
-            now = time.time()
-            frame = client.query_range(query.expr, now - args.range_, now)
+        if span is not None:
+            end = time.time() if at is None else at
+            frame = client.query_range(query.expr, end - span, end)
         else:
-            frame = client.query(query.expr)
+            frame = client.query(query.expr, time=at)
     print(f"# {query.signal} [{query.unit}] {query.description}")
     print("no data" if frame.empty else frame.to_string(index=False))
     return 0

@@ -7,13 +7,13 @@ its series carry the canonical Knative labels ``namespace``, ``service``, ``conf
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from sdobs_exporters.gpu import naming
 
 from sdobs.catalog import promql
 from sdobs.catalog.promql import Matcher
+from sdobs.duration import PROMQL_UNITS, parse_duration
 
 UNIT_RATIO = "percentunit"
 UNIT_BYTES = "bytes"
@@ -22,8 +22,6 @@ UNIT_CELSIUS = "celsius"
 UNIT_COUNT = "short"
 UNIT_GPU_SECONDS = "s"
 GPU_GROUPABLE = ("namespace", "service", "configuration", "revision", "pod", "gpu")
-_DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w|y)")
-_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
 
 def _metric(attr: str) -> str:
@@ -43,8 +41,7 @@ EXPORTER_UP = naming.UP[0]
 
 def duration_seconds(text: str) -> float:
     """Seconds in a Prometheus duration such as ``30s`` or ``1h30m``."""
-    promql.check_window(text)
-    return sum(int(n) * _SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    return parse_duration(promql.check_window(text), "window", units=PROMQL_UNITS)
 
 
 class GpuSignals:

@@ -8,6 +8,8 @@ adds revisions whose autoscaler is not scraped.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sdobs.catalog import promql
 from sdobs.catalog.catalog import Catalog, Selection
 
@@ -26,3 +28,8 @@ def inventory_selectors(catalog: Catalog, sel: Selection) -> list[str]:
 def label_key(catalog: Catalog, canonical: str) -> str:
     """The dialect's label key for a canonical label (``service`` -> ``kn_service_name``...)."""
     return catalog.dialect.labels.key(canonical)
+
+
+def job_samples(jobs: Sequence[str], window: str) -> str:
+    """Every raw sample of the scrape jobs ``jobs`` over ``window`` (a range-vector selector)."""
+    return f"{promql.selector('', [promql.one_of('job', jobs)])}[{promql.check_window(window)}]"

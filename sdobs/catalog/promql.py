@@ -1,4 +1,4 @@
-"""Safe PromQL building blocks: label values are data, never code (DESIGN.md contract 3).
+"""Safe PromQL building blocks: label values are data, never code (docs/architecture.md #3).
 
 Every user-supplied value reaches PromQL only through :func:`quote` (a string literal) or
 :func:`regex_literal` (a regex matching exactly that value), so ``a"}or vector(1)#`` or ``svc.*``

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from sdobs.cli import UserError
-from sdobs.durations import seconds_arg
+from sdobs.duration import seconds_arg
 
 ACTIONS = ("generate", "check", "upload", "provisioning", "configmap")
 
@@ -28,10 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="also write provisioning files and ConfigMaps there "
                           "(the repository keeps them in deploy/grafana)")
 
-    chk = sub.add_parser("check", help="validate generated JSON against Grafana's schema, lint")
+    chk = sub.add_parser("check", help="validate generated JSON with Grafana's typed models (and "
+                                       "its JSON schemas when a copy is there), lint")
     chk.add_argument("--dir", type=Path, default=GENERATED, help="folder of dashboard JSON")
     chk.add_argument("--schema-dir", type=Path,
-                     help="Grafana JSON schema folder (default ../shared/grafana-schema/v11.6)")
+                     help="a copy of Grafana's JSON schemas (v11.6) for an extra check")
 
     up = sub.add_parser("upload", help="POST the dashboards to Grafana's HTTP API")
     up.add_argument("--grafana-url", required=True, help="e.g. http://127.0.0.1:3000")
@@ -96,18 +97,28 @@ def _generate(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from sdobs.dashboards.generate import load_generated
     from sdobs.dashboards.lint import lint
+    from sdobs.dashboards.roundtrip import roundtrip_problems
 
     try:
-        from sdobs.dashboards.validate import SchemaMissing, validate
-    except ImportError as exc:  # pragma: no cover - jsonschema is a dev dependency
-        raise UserError("schema validation needs jsonschema: pip install 'sdobs[dev]'") from exc
+        import grafana_foundation_sdk  # noqa: F401
+        import jsonschema  # noqa: F401
+
+        from sdobs.dashboards.validate import SchemaMissing, default_schema_dir, validate
+    except ImportError as exc:  # pragma: no cover - both are dev dependencies
+        raise UserError(f"checking dashboards needs {exc.name}: pip install 'sdobs[dev]'") from exc
+    # The JSON schemas are an extra check: asked for by --schema-dir, or found at the default.
+    schema_dir = args.schema_dir
+    if schema_dir is None and default_schema_dir().is_dir():
+        schema_dir = default_schema_dir()
     problems = []
     dashboards = load_generated(args.dir)
     for dash in dashboards:
-        try:
-            problems += validate(dash, args.schema_dir) + lint(dash)
-        except SchemaMissing as exc:
-            raise UserError(str(exc)) from exc
+        problems += roundtrip_problems(dash) + lint(dash)
+        if schema_dir is not None:
+            try:
+                problems += validate(dash, schema_dir)
+            except SchemaMissing as exc:
+                raise UserError(str(exc)) from exc
     for p in problems:
         print(p, file=sys.stderr)
     print(f"{len(dashboards)} dashboards, {len(problems)} problems")

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from sdobs.errors import NotFound
 from sdobs.knative.dialects import Dialect, dialects_in
 from sdobs.prom.client import PrometheusClient, TimeLike
+
+
+class NoDialectFound(NotFound):
+    """A Prometheus holds no Knative metrics of any dialect."""
 
 
 def detect_dialects(client: PrometheusClient, start: TimeLike | None = None,
@@ -18,10 +23,10 @@ def detect_dialects(client: PrometheusClient, start: TimeLike | None = None,
 
 def detect_dialect(client: PrometheusClient, start: TimeLike | None = None,
                    end: TimeLike | None = None) -> Dialect:  # fmt: skip
-    """The newest dialect present; raises LookupError with advice when there is none."""
+    """The newest dialect present; raises :class:`NoDialectFound` with advice when there is none."""
     found = detect_dialects(client, start, end)
     if not found:
-        raise LookupError(
+        raise NoDialectFound(
             f"no Knative metrics found in Prometheus at {client.url}; check that queue-proxy, "
             "activator and autoscaler are scraped (Knative v1.19+ needs metrics-protocol and "
             "request-metrics-protocol set to prometheus)"

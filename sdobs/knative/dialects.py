@@ -3,7 +3,7 @@
 Knative Serving switched from OpenCensus (``revision_*``, ``activator_*``, ``autoscaler_*``,
 milliseconds; up to v1.18.x) to OpenTelemetry (``kn_*`` and ``http_server_*``, seconds) in v1.19,
 and renamed the queue-proxy instruments again in v1.19.8 / v1.20.1. This module is the one place
-that knows those facts (see ``shared/reference/knative-metrics.md``); the catalog builds PromQL
+that knows those facts (see ``docs/knative-metrics.md``); the catalog builds PromQL
 from it and the serving twin renders exposition text from it.
 
 OpenTelemetry-era queue-proxy series carry no revision identity of their own; sdobs assumes the

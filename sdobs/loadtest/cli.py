@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from sdobs.cli import UserError
-from sdobs.durations import parse_seconds
+from sdobs.duration import duration_type
 from sdobs.loadtest.coldstart import DEFAULT_IDLE_GAP_S, ColdStartPolicy
 from sdobs.loadtest.config import (
     DEFAULT_CONCURRENCY,
@@ -31,13 +31,8 @@ from sdobs.loadtest.payload import DEFAULT_PROMPT, Txt2ImgOptions, load_prompts
 from sdobs.loadtest.progress import ProgressLine
 from sdobs.loadtest.session import LoadTest, Outputs
 
-
-def parse_duration(text: str) -> float:
-    """Seconds from ``90``, ``90s``, ``1.5m``, ``2h`` or ``500ms`` (see sdobs.durations)."""
-    try:
-        return parse_seconds(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+#: Seconds from ``90``, ``90s``, ``1m30s``, ``2h`` or ``500ms`` (argparse type; sdobs.duration).
+parse_duration = duration_type
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -155,8 +150,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument(
         "--records", type=Path, metavar="FILE", help="per-request records, .jsonl or .csv"
     )
-    out.add_argument("--summary", type=Path, metavar="FILE", help="vegeta-shaped JSON summary")
-    out.add_argument("--json", action="store_true", help="print the JSON summary, not the table")
+    out.add_argument(
+        "--summary", type=Path, metavar="FILE",
+        help="JSON summary in vegeta's report format and units (durations in nanoseconds)",
+    )  # fmt: skip
+    out.add_argument(
+        "--json", action="store_true", help="print the JSON summary (vegeta's units), not the table"
+    )
     out.add_argument("--save-images", type=Path, metavar="DIR", help="save generated images here")
     out.add_argument(
         "--record-prompts",

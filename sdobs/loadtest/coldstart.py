@@ -57,16 +57,16 @@ class ColdStartReport:
             "count": self.count,
             "requests": self.seqs,
             "candidates": self.candidates,
-            "steady_ttfb_p50": self.steady_ttfb_p50,
-            "threshold": self.threshold_s,
-            "ttfb_max": self.ttfb_max,
-            "extra": self.extra_s,
+            "steady_ttfb_p50_s": self.steady_ttfb_p50,
+            "threshold_s": self.threshold_s,
+            "ttfb_max_s": self.ttfb_max,
+            "extra_s": self.extra_s,
             "idle_periods": [
                 {
-                    "at": p.at,
+                    "at_s": p.at,
                     "candidates": p.candidates,
                     "cold_starts": p.cold_starts,
-                    "time_to_first_response": p.time_to_first_response,
+                    "time_to_first_response_s": p.time_to_first_response,
                 }
                 for p in self.periods
             ],

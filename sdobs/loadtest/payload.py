@@ -47,11 +47,6 @@ class Txt2ImgOptions:
         if not isinstance(self.extra, Mapping):
             raise LoadTestConfigError("extra payload fields must be a JSON object")
 
-    @property
-    def images_per_request(self) -> int:
-        """How many images a successful response should carry."""
-        return self.batch_size * self.n_iter
-
     def body(self, index: int = 0) -> dict[str, Any]:
         """The JSON body of request number ``index`` (prompts are used in turn)."""
         body: dict[str, Any] = {

@@ -392,8 +392,3 @@ class Runner:
         if not self._hook_failed:
             self._hook_failed = True
             log.warning("load test: %s failed (%s); the run goes on", what, type(exc).__name__)
-
-
-async def run_async(config: LoadTestConfig, **kwargs: object) -> Summary:
-    """Run a load test on the running event loop and return its summary."""
-    return await Runner(config, **kwargs).run()  # type: ignore[arg-type]

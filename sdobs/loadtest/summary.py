@@ -2,9 +2,13 @@
 
 Keys follow ``vegeta report -type=json`` (``requests, rate, throughput, success, latencies{total,
 mean, 50th, 90th, 95th, 99th, max, min}, bytes_in, bytes_out, earliest, latest, end, duration,
-wait, status_codes, errors``) so runs diff cleanly, but every duration is in seconds (sdobs
-shows base units) rather than nanoseconds. Percentiles are exact, computed like numpy's default
-(linear) method on every recorded value, never from buckets.
+wait, status_codes, errors``) and so do their units: vegeta's ``lib/metrics.go`` types every
+duration as Go's ``time.Duration``, which JSON writes as integer nanoseconds, so ``latencies``,
+``duration`` and ``wait`` are integer nanoseconds here too, and a tool that reads vegeta's JSON
+reads ours right. sdobs' own distributions (``success_latencies``, ``time_to_first_byte``, ...)
+have the same shape and unit; sdobs' other durations are seconds and their keys end in ``_s``.
+The text table and the in-memory :class:`Summary` stay in seconds. Percentiles are exact,
+computed like numpy's default (linear) method on every recorded value, never from buckets.
 """
 
 from __future__ import annotations
@@ -74,7 +78,7 @@ class Distribution:
         )
 
     def to_dict(self) -> dict[str, float | int]:
-        """Vegeta's ``latencies`` keys, plus ``count``."""
+        """Vegeta's ``latencies`` keys in seconds, plus ``count``."""
         return {
             "count": self.count,
             "total": self.total,
@@ -86,6 +90,10 @@ class Distribution:
             "max": self.max,
             "min": self.min,
         }
+
+    def to_vegeta(self) -> dict[str, int]:
+        """Vegeta's ``latencies`` object: its keys in integer nanoseconds, plus ``count``."""
+        return {k: v if k == "count" else nanoseconds(v) for k, v in self.to_dict().items()}
 
 
 @dataclass
@@ -130,18 +138,19 @@ class Summary:
         return round(self.success * self.requests)
 
     def to_dict(self) -> dict[str, Any]:
-        """The vegeta-shaped JSON report (durations in seconds)."""
+        """The vegeta-shaped JSON report (vegeta's durations in its integer nanoseconds)."""
 
-        def dist(d: Distribution | None) -> dict[str, float | int] | None:
-            return None if d is None else d.to_dict()
+        def dist(d: Distribution | None) -> dict[str, int] | None:
+            return None if d is None else d.to_vegeta()
 
         n = self.requests
         return {
             "target": self.target,
             "host": self.host_header,
             "mode": self.mode,
-            "settings": self.settings,
-            "time_unit": "seconds",
+            "settings": {f"{k}_s" if k in _SECONDS_SETTINGS else k: v
+                         for k, v in self.settings.items()},
+            "time_unit": "nanoseconds",
             "stop_reason": self.stop_reason,
             "latencies": dist(self.latencies) or _EMPTY_LATENCIES,
             "bytes_in": {
@@ -155,8 +164,8 @@ class Summary:
             "earliest": _iso(self.started_at, self.earliest),
             "latest": _iso(self.started_at, self.latest),
             "end": _iso(self.started_at, self.end),
-            "duration": self.duration,
-            "wait": self.wait,
+            "duration": nanoseconds(self.duration),
+            "wait": nanoseconds(self.wait),
             "requests": n,
             "rate": self.rate,
             "throughput": self.throughput,
@@ -256,15 +265,22 @@ class Summary:
 
 _EMPTY_LATENCIES = {
     "count": 0,
-    "total": 0.0,
-    "mean": 0.0,
-    "50th": 0.0,
-    "90th": 0.0,
-    "95th": 0.0,
-    "99th": 0.0,
-    "max": 0.0,
-    "min": 0.0,
+    "total": 0,
+    "mean": 0,
+    "50th": 0,
+    "90th": 0,
+    "95th": 0,
+    "99th": 0,
+    "max": 0,
+    "min": 0,
 }
+#: Settings that are durations in seconds: their JSON keys say so with ``_s``.
+_SECONDS_SETTINGS = ("duration", "timeout")
+
+
+def nanoseconds(seconds: float) -> int:
+    """Seconds as Go's ``time.Duration`` writes them in JSON: integer nanoseconds."""
+    return round(seconds * 1e9)
 
 
 def _iso(started_at: float, offset: float | None) -> str | None:

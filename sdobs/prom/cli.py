@@ -8,7 +8,7 @@ import signal
 import threading
 from pathlib import Path
 
-from sdobs.durations import seconds_arg
+from sdobs.duration import seconds_arg
 
 #: Where sdobs keeps its local state (Prometheus TSDB, generated files) unless told otherwise.
 STATE_DIR = Path(os.environ.get("SDOBS_HOME", ".sdobs"))

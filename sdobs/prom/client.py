@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -334,9 +334,3 @@ class PrometheusClient:
 
     def __repr__(self) -> str:
         return f"PrometheusClient({self.url!r})"
-
-
-def last_hours(hours: float, end: datetime | None = None) -> tuple[datetime, datetime]:
-    """``(start, end)`` covering the last ``hours`` up to ``end`` (default now, UTC)."""
-    end = end or datetime.now(UTC)
-    return end - timedelta(hours=hours), end

@@ -68,7 +68,8 @@ def check_port_free(host: str, port: int, what: str = "Prometheus") -> None:
             ) from exc
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+def die_with_parent() -> None:  # pragma: no cover - runs in the child after fork
+    """Ask Linux to send this process SIGTERM when its parent dies (also by SIGKILL)."""
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
@@ -125,7 +126,11 @@ class LocalPrometheus:
         ready_timeout: float = 60.0,
     ) -> None:
         self._tmp = workdir is None
-        self.workdir = Path(tempfile.mkdtemp(prefix="sdobs-prom-") if workdir is None else workdir)
+        # Absolute, because Prometheus resolves relative paths in its config (file_sd files,
+        # rule files) against the config file's folder, not against our working directory.
+        self.workdir = Path(
+            tempfile.mkdtemp(prefix="sdobs-prom-") if workdir is None else workdir
+        ).absolute()
         self.host = host
         self.port = port
         self.scrape_interval = scrape_interval
@@ -270,7 +275,7 @@ class LocalPrometheus:
         try:
             self.proc = subprocess.Popen(
                 args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent, start_new_session=True,
+                preexec_fn=die_with_parent, start_new_session=True,
             )  # fmt: skip
         finally:
             log.close()

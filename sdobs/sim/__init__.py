@@ -8,49 +8,19 @@ AUTOMATIC1111 service times per GPU (:mod:`~sdobs.sim.servicetime`) under traffi
 history as the metrics Knative and the GPU exporter expose (:mod:`~sdobs.sim.render`) for
 backfill into Prometheus (:mod:`~sdobs.sim.backfill`, ``sdobs simulate``). See ``README.md`` here
 for what is modelled and which figures are assumptions.
+
+Re-exported here is what a script calls to run the twin: load a scenario or manifests, simulate
+a service. Everything else is imported from its module.
 """
 
-from sdobs.sim.engine import RevisionLog, ServiceLog, SimOptions, simulate_service
-from sdobs.sim.kpa import AutoscalerConfig, KpaSpec, RevisionAutoscaler
-from sdobs.sim.manifest import ClusterConfig, ManifestError, RevisionSpec, ServiceSpec, load_files
-from sdobs.sim.scenarios import DEFAULT_SCENARIO, REFERENCE_MANIFEST, Scenario, load_scenario
-from sdobs.sim.servicetime import GPUS, ServiceTimeModel, Txt2Img
-from sdobs.sim.traffic import (
-    Bursts,
-    ClosedLoop,
-    Diurnal,
-    Poisson,
-    Recorded,
-    Replay,
-    RequestMix,
-    Traffic,
-)
+from sdobs.sim.engine import SimOptions, simulate_service
+from sdobs.sim.manifest import ManifestError, load_files
+from sdobs.sim.scenarios import Scenario, load_scenario
 
 __all__ = [
-    "DEFAULT_SCENARIO",
-    "GPUS",
-    "REFERENCE_MANIFEST",
-    "AutoscalerConfig",
-    "Bursts",
-    "ClosedLoop",
-    "ClusterConfig",
-    "Diurnal",
-    "KpaSpec",
     "ManifestError",
-    "Poisson",
-    "Recorded",
-    "Replay",
-    "RequestMix",
-    "RevisionAutoscaler",
-    "RevisionLog",
-    "RevisionSpec",
     "Scenario",
-    "ServiceLog",
-    "ServiceSpec",
-    "ServiceTimeModel",
     "SimOptions",
-    "Traffic",
-    "Txt2Img",
     "load_files",
     "load_scenario",
     "simulate_service",

@@ -14,6 +14,7 @@ import math
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -92,30 +93,79 @@ class BackfillSummary:
 
 
 class Progress:
-    """A one-line progress bar on stderr (plain lines when stderr is not a terminal)."""
+    """A one-line progress bar with an ETA on stderr (plain lines when it is not a terminal).
 
-    def __init__(self, total: int, *, stream=None, enabled: bool = True) -> None:
-        self.total = max(total, 1)
-        self.done = 0
+    On a terminal the line is redrawn every second (:meth:`start` ... :meth:`close`), so the
+    elapsed time moves while the first, longest step runs; elsewhere a line is printed per step.
+    """
+
+    def __init__(self, total: float, *, stream=None, enabled: bool = True) -> None:
+        self.total = max(total, 1e-9)
+        self.done = 0.0
+        self.what = "starting"
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.started = time.perf_counter()
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._finished = False
 
-    def step(self, what: str, n: int = 1) -> None:
+    def line(self, now: float | None = None) -> str:
+        """The bar, the share done, the elapsed time, the ETA and what was done last."""
+        elapsed = (time.perf_counter() if now is None else now) - self.started
+        frac = self.done / self.total
+        if frac == 0:
+            eta = "ETA    ?"
+        elif frac < 1:
+            eta = f"ETA {elapsed / frac - elapsed:4.0f}s"
+        else:
+            eta = "done    "
+        bar = "#" * int(frac * 30)
+        return f"[{bar:<30}] {frac * 100:5.1f}%  {elapsed:5.0f}s  {eta}  {self.what}"
+
+    def start(self, what: str) -> Progress:
+        """Show the bar at 0 % with what is being done (and keep it ticking on a terminal)."""
+        self.what = what
+        if self.enabled:
+            self._draw()
+            if self.tty:
+                self._ticker = threading.Thread(target=self._tick, daemon=True,
+                                                name="sdobs-progress")  # fmt: skip
+                self._ticker.start()
+        return self
+
+    def step(self, what: str, n: float = 1) -> None:
         with self._lock:
             self.done = min(self.total, self.done + n)
-            if not self.enabled:
-                return
-            frac = self.done / self.total
-            bar = "#" * int(frac * 30)
-            line = (f"[{bar:<30}] {frac * 100:5.1f}%  {time.perf_counter() - self.started:6.1f}s"
-                    f"  {what}")  # fmt: skip
-            if self.tty:
-                self.stream.write("\r" + line[:110].ljust(110))
-                if self.done >= self.total:
+            self.what = what
+        if self.enabled:
+            self._draw()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(2)
+            self._ticker = None
+            with self._lock:
+                if not self._finished:
+                    self._finished = True
                     self.stream.write("\n")
+                    self.stream.flush()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            self._draw()
+
+    def _draw(self) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            line = self.line()
+            self._finished = self.done >= self.total
+            if self.tty:
+                self.stream.write("\r" + line[:110].ljust(110) + ("\n" if self._finished else ""))
             else:
                 self.stream.write(line + "\n")
             self.stream.flush()
@@ -185,10 +235,17 @@ def backfill_scenario(
     gpu_naming: str | None = "default",
     replace: bool = False,
     keep_openmetrics: Path | None = None,
+    work_dir: Path | None = None,
     progress: Progress | None = None,
     promtool: Callable[[Path, Path], float] | None = None,
 ) -> BackfillSummary:
-    """Simulate ``scenario`` and write its history into the Prometheus TSDB at ``tsdb``."""
+    """Simulate ``scenario`` and write its history into the Prometheus TSDB at ``tsdb``.
+
+    Shards are written to ``keep_openmetrics`` (kept), else to ``work_dir`` or a temporary
+    folder (removed at the end). Worker processes die with this process, and an interruption
+    (KeyboardInterrupt, or SIGTERM turned into one by the caller) ends them and removes the
+    shards; after a SIGKILL only a ``work_dir`` can be cleaned, by the next call.
+    """
     from sdobs.prom.harness import backfill as promtool_backfill
 
     ingest = promtool or (lambda om, db: promtool_backfill(om, db))
@@ -201,52 +258,87 @@ def backfill_scenario(
     options = RenderOptions(start_epoch=start, scrape_interval=interval,
                             dialects=scenario.dialects, gpu_naming=gpu_naming,
                             activators=scenario.cluster.activators)  # fmt: skip
-    work = Path(keep_openmetrics) if keep_openmetrics else Path(
-        tempfile.mkdtemp(prefix="sdobs-backfill-"))
+    if keep_openmetrics:
+        work = Path(keep_openmetrics)
+    elif work_dir is not None:
+        work = Path(work_dir)
+        shutil.rmtree(work, ignore_errors=True)  # what a killed earlier run left
+    else:
+        work = Path(tempfile.mkdtemp(prefix="sdobs-backfill-"))
     work.mkdir(parents=True, exist_ok=True)
     n = len(scenario.runs)
     progress = progress or Progress(2 * n + 1, enabled=False)
+    # The bar moves by each Service's share of the work (its request rate), so the ETA does not
+    # jump when a light Service finishes first; the control plane's share is small.
+    weights = {scenario.runs[i].service.name: _weight(scenario, i) for i in range(n)}
+    cp_weight = 0.01 * sum(weights.values())
+    progress.total = 2 * sum(weights.values()) + cp_weight
     summary = BackfillSummary(start, end, tsdb=tsdb)
     started = time.perf_counter()
     # Heaviest first, so the last worker to finish is not the one with the busiest Service.
     order = sorted(range(n), key=lambda i: -_weight(scenario, i))
     ctx = multiprocessing.get_context("fork") if sys.platform != "win32" else None
+    procs = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx,
+                                initializer=_worker_init)  # fmt: skip
+    threads = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
-        with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx) as procs, \
-                ThreadPoolExecutor(max_workers=max(1, jobs)) as threads:
-            pending: dict[Future, str] = {}
-            for i in order:
-                path = work / f"{i:03d}-{scenario.runs[i].service.name}.om"
-                fut = procs.submit(run_shard, scenario, i, start, options, path)
-                pending[fut] = "shard"
-            cp = work / "control-plane.om"
-            writer = OpenMetricsWriter(cp)
-            render_control_plane_up(writer, options, start, end)
-            writer.close()
-            pending[threads.submit(_ingest, ingest, cp, tsdb, keep_openmetrics is None)] = "cp"
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    kind = pending.pop(fut)
-                    result = fut.result()
-                    if kind == "shard":
-                        summary.shards.append(result)
-                        summary.simulate_seconds += result.simulate_seconds
-                        summary.render_seconds += result.render_seconds
-                        progress.step(f"simulated and rendered {result.service}")
-                        job = threads.submit(_ingest, ingest, result.path, tsdb,
-                                             keep_openmetrics is None)
-                        pending[job] = f"ingest {result.service}"
-                    else:
-                        summary.promtool_seconds += result
-                        progress.step(f"backfilled {kind.removeprefix('ingest ')}"
-                                      if kind != "cp" else "backfilled the control plane")
+        pending: dict[Future, str] = {}
+        for i in order:
+            path = work / f"{i:03d}-{scenario.runs[i].service.name}.om"
+            fut = procs.submit(run_shard, scenario, i, start, options, path)
+            pending[fut] = "shard"
+        cp = work / "control-plane.om"
+        writer = OpenMetricsWriter(cp)
+        render_control_plane_up(writer, options, start, end)
+        writer.close()
+        pending[threads.submit(_ingest, ingest, cp, tsdb, keep_openmetrics is None)] = "cp"
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                kind = pending.pop(fut)
+                result = fut.result()
+                if kind == "shard":
+                    summary.shards.append(result)
+                    summary.simulate_seconds += result.simulate_seconds
+                    summary.render_seconds += result.render_seconds
+                    progress.step(f"simulated and rendered {result.service}",
+                                  weights[result.service])  # fmt: skip
+                    job = threads.submit(_ingest, ingest, result.path, tsdb,
+                                         keep_openmetrics is None)
+                    pending[job] = f"ingest {result.service}"
+                else:
+                    summary.promtool_seconds += result
+                    name = kind.removeprefix("ingest ")
+                    progress.step(f"backfilled {name}" if kind != "cp" else
+                                  "backfilled the control plane",
+                                  weights.get(name, cp_weight))  # fmt: skip
+    except BaseException:
+        _end_workers(procs)
+        raise
     finally:
+        procs.shutdown(wait=True, cancel_futures=True)
+        threads.shutdown(wait=True, cancel_futures=True)  # promtool runs end by themselves
         if keep_openmetrics is None:
             shutil.rmtree(work, ignore_errors=True)
     summary.wall_seconds = time.perf_counter() - started
     summary.shards.sort(key=lambda s: (s.namespace, s.service))
     return summary
+
+
+def _worker_init() -> None:  # pragma: no cover - runs in each worker process
+    """Workers die with their parent and leave Ctrl-C (sent to the whole group) to it."""
+    from sdobs.prom.harness import die_with_parent
+
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _end_workers(procs: ProcessPoolExecutor) -> None:
+    """Terminate the pool's worker processes now (shutdown() alone waits for running shards)."""
+    for proc in list((getattr(procs, "_processes", None) or {}).values()):
+        with contextlib.suppress(Exception):
+            proc.terminate()
 
 
 def _weight(scenario: Scenario, i: int) -> float:

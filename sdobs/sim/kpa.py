@@ -2,7 +2,7 @@
 
 Nothing here reads a clock: every method takes ``now`` in seconds (virtual time for history and
 what-if replays, ``time.monotonic()`` for the live twin), so both drivers share one copy of the
-algorithm. The pieces mirror knative/serving (kpa-autoscaler.md §1):
+algorithm. The pieces mirror knative/serving (docs/kpa.md):
 
 - :class:`LinearBuckets` / :class:`WeightedBuckets` — ``pkg/autoscaler/aggregation/bucketing.go``
 - :class:`MaxTimeWindow` — ``aggregation/max/timewindow.go`` (scale-down delay)

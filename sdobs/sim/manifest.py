@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from sdobs.duration import GO_UNITS, DurationError
+from sdobs.duration import parse_duration as _parse_duration
 from sdobs.sim.kpa import AutoscalerConfig, KpaSpec, Metric, resolve_target
 from sdobs.sim.pods import ColdStart, cold_start_for
 
@@ -117,28 +119,13 @@ class ServiceSpec:
 
 
 # -- value parsing --------------------------------------------------------------------------------
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
 def parse_duration(value: Any, path: str) -> float:
-    """A Go duration ("60s", "1m30s", "500ms") or a bare number of seconds."""
-    if isinstance(value, bool):
-        raise ManifestError(path, f"{value!r} is not a duration; write e.g. '60s'")
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    pos, total = 0, 0.0
-    for m in _DURATION.finditer(text):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNIT[m.group(2)]
-        pos = m.end()
-    if pos != len(text) or not text:
-        raise ManifestError(path, f"{value!r} is not a duration; write e.g. '60s' or '1m30s'")
-    return total
+    """A Go duration ("60s", "1m30s", "500ms") or a bare number of seconds, as Knative reads
+    it (no days: Go's time.ParseDuration has none); :mod:`sdobs.duration` parses it."""
+    try:
+        return _parse_duration(value, path, units=GO_UNITS, spaces=False)
+    except DurationError as exc:
+        raise ManifestError(path, exc.problem) from None
 
 
 def _number(value: Any, path: str) -> float:
@@ -453,7 +440,7 @@ def _revision(doc: Mapping[str, Any], index: int, cfg: AutoscalerConfig, source:
         panic_window = float(max(1, round(window * pwp / 100)))
         gpu, count, instance, platform = _gpu(ann, tspec, base, err)
         if klass == "mpa":
-            # ACK's MPA: the KPA's algorithm fed by gateway concurrency (kpa-autoscaler.md §4);
+            # ACK's MPA: the KPA's algorithm fed by gateway concurrency (docs/kpa.md §9);
             # the gateway always holds and forwards requests, so it is always in the path.
             tbc = -1.0
         kpa = KpaSpec(

@@ -3,10 +3,10 @@
 A pod goes Pending (GPU instance or node, then the multi-GB image) → Running, not ready (A1111
 starts, the TCP readiness probe of the reference manifest passes once the port is open) → Ready;
 the checkpoint loads in a background thread after the port opens, so the first request may block
-on it (a1111-api.md §1.5). A deleted pod leaves the endpoints at once and drains: queue-proxy
-waits for in-flight requests and a 30 s quiet period (kpa-autoscaler.md §2.4).
+on it (docs/a1111-api.md §3). A deleted pod leaves the endpoints at once and drains: queue-proxy
+waits for in-flight requests and a 30 s quiet period (docs/kpa.md §8).
 
-Cold-start figures are **assumptions** built from the components in a1111-api.md §2.3, since no
+Cold-start figures are **assumptions** from the components in docs/service-times.md §4, since no
 per-spec measurement is published: serverless GPU instances (ECI) ≈ 25–40 s to provision, the
 image pulled from an image cache in ≈ 10 s, A1111 ≈ 8 s to open its port, SD 1.5 weights 10–20 s
 to load. Each component varies log-normally (coefficient of variation 25 %). Nothing here reads

@@ -7,7 +7,7 @@ autoscaler and the activator expose. Each series carries the labels a scrape sto
 ones plus the target labels ``job``, ``instance`` and, for pods, ``namespace`` and ``pod`` (and the
 PodMonitor relabelling of ``deploy/`` for the OpenTelemetry dialect). Series appear when the
 source first measures them and end when the pod goes; OpenCensus meters unused for 10 minutes
-drop their series and restart from zero (knative-metrics.md §6, pitfall 8).
+drop their series and restart from zero (docs/knative-metrics.md §8, pitfall 8).
 
 The output is meant for ``promtool tsdb create-blocks-from openmetrics``: one file per call,
 families contiguous (each is streamed to its own temporary file, then concatenated), samples of

@@ -1,6 +1,6 @@
 """The request path of a Knative revision: activator throttler, queue-proxy breaker, timeouts.
 
-Facts (kpa-autoscaler.md §2): with the activator in the path a revision's requests wait in the
+Facts (docs/kpa.md §7): with the activator in the path a revision's requests wait in the
 activator in arrival order, without a depth limit, each pod taking at most
 ``containerConcurrency`` of them (first available pod for CC ≤ 3); waiting counts toward
 ``timeoutSeconds`` and ends in 504. Without it (target-burst-capacity 0 with pods up) the

@@ -33,9 +33,10 @@ from typing import Any
 
 import yaml
 
+from sdobs.duration import DurationError, parse_duration
 from sdobs.knative.dialects import Dialect, get_dialect
 from sdobs.sim.engine import ServiceLog, SimOptions, simulate_service
-from sdobs.sim.manifest import ClusterConfig, ManifestError, ServiceSpec, load_files, parse_duration
+from sdobs.sim.manifest import ClusterConfig, ServiceSpec, load_files
 from sdobs.sim.servicetime import Txt2Img
 from sdobs.sim.traffic import Bursts, ClosedLoop, Diurnal, Poisson, Replay, RequestMix, Traffic
 
@@ -79,9 +80,10 @@ class Scenario:
 
 
 def _seconds(value: Any, where: str) -> float:
+    """A duration of the scenario file (sdobs' own format: days and weeks too)."""
     try:
         return parse_duration(value, where)
-    except ManifestError as exc:
+    except DurationError as exc:
         raise ScenarioError(str(exc)) from None
 
 

@@ -1,6 +1,6 @@
 """How long an AUTOMATIC1111 txt2img request takes on each GPU, and which requests fail.
 
-One place for the performance facts of the twin (a1111-api.md §2). The anchor is A1111's own
+One place for the performance facts of the twin (docs/service-times.md). The anchor is A1111's own
 sampler speed on a T4, 5.5 it/s at 512×512, batch 1 with xformers (A1111#1078; 5–6.5 it/s in
 TheLastBen/fast-stable-diffusion#755). Other GPUs are scaled from it by ratios measured side by
 side in one published benchmark, so that every figure stays in A1111 terms:
@@ -88,7 +88,7 @@ _FIXED_SIGMA = 0.15
 
 @dataclass(frozen=True)
 class Txt2Img:
-    """The fields of a txt2img body that decide its cost (a1111-api.md §1.1 defaults)."""
+    """The fields of a txt2img body that decide its cost (docs/a1111-api.md §1 defaults)."""
 
     steps: int = 50
     width: int = 512

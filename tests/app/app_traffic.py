@@ -1,7 +1,7 @@
 """Test data for the app beyond ``knative_traffic``: scale events, GPU series, a 500-service fleet.
 
 Like ``knative_traffic`` the metric names and label keys are typed from the references
-(``shared/reference/knative-metrics.md``, ``gpu-nvml.md``), not taken from the product. Every
+(``docs/knative-metrics.md``, ``docs/gpu-metrics.md``), not taken from the product. Every
 generator writes OpenMetrics text for ``promtool tsdb create-blocks-from openmetrics``; each one
 is backfilled as its own file, so families never need merging.
 """

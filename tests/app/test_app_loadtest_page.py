@@ -20,6 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loadtest"))
 import loadtest_fake_a1111 as fake_module
+from eventually import eventually
 from loadtest_fake_a1111 import FakeA1111
 
 from sdobs.app import create_app
@@ -83,22 +84,22 @@ def poll_until_done(app, timeout: float = 30.0) -> tuple[list[dict], dict]:
     """Poll like the page does until the run is over: every answer, and the slots' images."""
     poll = app.sdobs.callbacks["loadtest-poll"]
     seen: dict = {}
-    answers, slots = [], {}
-    deadline = time.monotonic() + timeout
-    n = 1
-    while time.monotonic() < deadline:
-        answer = dict(zip(lt.POLL_OUTPUTS, poll(n, seen), strict=True))
+    answers: list[dict] = []
+    slots: dict = {}
+
+    def one_poll() -> bool:
+        nonlocal seen
+        answer = dict(zip(lt.POLL_OUTPUTS, poll(len(answers) + 1, seen), strict=True))
         answers.append(answer)
         for slot in lt.SLOTS:
             if answer[f"{slot}.src"] is not lt.no_update:
                 slots[slot] = answer[f"{slot}.src"]
         if answer["lt-seen.data"] is not lt.no_update:
             seen = answer["lt-seen.data"]
-        if answer["lt-poll.disabled"]:
-            return answers, slots
-        n += 1
-        time.sleep(0.1)
-    raise AssertionError("the load test did not end")
+        return answer["lt-poll.disabled"]
+
+    eventually(one_poll, timeout=timeout, interval=0.1, what="the load test ended")
+    return answers, slots
 
 
 def summary_of(app):

@@ -69,3 +69,24 @@ def twin_history(tmp_path_factory: pytest.TempPathFactory):
         yield TwinHistory(prom, scenario, summary.start_epoch, summary.end_epoch, truth)
     finally:
         prom.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_day(tmp_path_factory: pytest.TempPathFactory):
+    """The demo's day of the reference service: ``sdobs demo``'s scenario (the same manifest,
+    traffic, seed and dialect), its other services left out, 24 h ending at ``END``."""
+    from dataclasses import replace
+
+    from sdobs.sim.backfill import backfill_scenario
+    from sdobs.sim.scenarios import DEFAULT_SCENARIO
+
+    demo = load_scenario(DEFAULT_SCENARIO)
+    reference = replace(demo, runs=demo.runs[:1])  # index 0 keeps its seed
+    assert reference.runs[0].service.name == "knative-sd-demo"
+    prom = LocalPrometheus(Path(tmp_path_factory.mktemp("demo-day")) / "prometheus")
+    summary = backfill_scenario(reference, prom.tsdb, end_epoch=END, jobs=2)
+    prom.start()
+    try:
+        yield prom, summary.end_epoch
+    finally:
+        prom.stop()

@@ -11,7 +11,7 @@ TEN_MIN = pd.date_range("2026-01-01 00:00", periods=6, freq="10min")
 
 def test_default_table_holds_the_reference_manifest_specs_and_common_gpus():
     table = cost.PriceTable()
-    # shared/knative-sd-demo.yaml: k8s.aliyun.com/eci-use-specs
+    # sdobs/sim/scenarios/knative-sd-demo.yaml: k8s.aliyun.com/eci-use-specs
     for spec in ("ecs.gn5-c4g1.xlarge", "ecs.gn5i-c8g1.2xlarge", "ecs.gn5-c8g1.2xlarge"):
         assert spec in table
     assert {r.gpu for r in table} >= {"P100", "P4", "T4", "A10", "A10G", "L4", "A100", "H100"}

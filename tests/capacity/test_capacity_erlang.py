@@ -40,7 +40,7 @@ def test_erlang_c_closed_forms_and_reference_values():
     np.testing.assert_allclose(q.erlang_c(1, a), a, rtol=1e-14)  # M/M/1: P(wait) = rho
     a2 = np.array([0.2, 1.0, 1.9])
     np.testing.assert_allclose(q.erlang_c(2, a2), a2**2 / (2 + a2), rtol=1e-14)  # M/M/2
-    # kpa-autoscaler.md §3.4 Erlang C column (S = 4 s): .444, .554, .285, .409, .245.
+    # docs/queueing.md §4 Erlang C column (S = 4 s): .444, .554, .285, .409, .245.
     got = q.erlang_c([3, 5, 6, 10, 11], [2.0, 4.0, 4.0, 8.0, 8.0])
     np.testing.assert_allclose(got, [0.444, 0.554, 0.285, 0.409, 0.245], atol=6e-4)
     assert q.erlang_c(4, 4.0) == 1.0 and q.erlang_c(4, 9.0) == 1.0  # unstable: everyone waits

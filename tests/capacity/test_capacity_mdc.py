@@ -72,7 +72,7 @@ def test_distribution_is_continuous_monotone_and_inverts():
 
 
 def test_reference_table_simulation_column():
-    # kpa-autoscaler.md §3.4, S = 4 s, "sim" values (400k arrivals, one seed, 2-3 digits):
+    # docs/queueing.md §4, S = 4 s, "sim" values (400k arrivals, one seed, 2-3 digits):
     # exact M/D/c must sit within that simulation's noise.
     rows = [  # (lam, c, P_w sim, Wq sim, W99 sim)
         (0.5, 3, 0.427, 0.93, 7.0),
@@ -105,7 +105,7 @@ def _errors(grid):
 
 
 def test_approximation_errors_are_the_references_on_its_grid():
-    # kpa-autoscaler.md §3.4 states, against exact M/D/c for c in {1,2,5,10,20}: Cosmetatos mean
+    # docs/queueing.md §4 states, against exact M/D/c for c in {1,2,5,10,20}: Cosmetatos mean
     # -1.3 % .. +0.6 %, Allen-Cunneen -33 % .. 0 %, exponential-tail P99 -9 % .. +18 %, Erlang C
     # overstating P(wait) by up to 11 %. Those figures are reproduced on rho in {0.5, 0.7, 0.9}.
     err = _errors((0.5, 0.7, 0.9))
@@ -116,7 +116,7 @@ def test_approximation_errors_are_the_references_on_its_grid():
 
 
 def test_approximation_errors_on_the_finer_load_grid():
-    # At rho = 0.6 (c = 20) Cosmetatos errs by -2.4 %, outside the reference's -1.3 % bound; the
+    # At rho = 0.6 (c = 20) Cosmetatos errs by -2.4 %, outside docs/queueing.md's -1.3 % bound; the
     # other ranges barely move. Recorded here so the model notes stay honest.
     err = _errors((0.5, 0.6, 0.7, 0.8, 0.9))
     assert -2.5 < err["cosmetatos"][0] < -2.3 and err["cosmetatos"][1] < 0.6

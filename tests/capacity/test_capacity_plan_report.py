@@ -57,7 +57,7 @@ def synthetic(rate: float, ready: np.ndarray | float = 1.0, not_ready: np.ndarra
 
 
 def test_plan_sizes_the_worked_example() -> None:
-    """kpa-autoscaler.md §3.4: S = 4 s deterministic, λ = 2/s, P99 ≤ 8 s needs c = 10 pods and
+    """docs/queueing.md §4: S = 4 s deterministic, λ = 2/s, P99 ≤ 8 s needs c = 10 pods and
     TU ≈ 89 % (L(10)/10 = 8.88/10) holds them."""
     history = synthetic(2.0)
     p = plan(history, REV, 8.0)
@@ -67,7 +67,7 @@ def test_plan_sizes_the_worked_example() -> None:
     assert p.target_utilization == 89
     need = queueing_need(history, REV, 8.0)
     assert (need["need"] == 10).all() and (need["rate"] == 2.0).all()
-    # KPA at TU 100 % and CC 1 settles at the least c with ceil(L(c)) ≤ c (§3.3 step 4):
+    # KPA at TU 100 %, CC 1 settles at the least c with ceil(L(c)) ≤ c (docs/queueing.md §3 step 4):
     # L(9) > 9 (Wq grows at ρ = 0.89), L(10) = 8.88, so 10 pods.
     assert (need["kpa_steady"] == 10).all()
     assert p.setting().target_utilization == 89

@@ -43,7 +43,7 @@ def simulate_mmc_waits(rate: float, service: float, servers: int, n: int, seed: 
     return waits[int(WARM_UP * n) :]
 
 
-# kpa-autoscaler.md §3.4 rows: S = 4 s, rho from 0.67 to 0.8.
+# docs/queueing.md §4 rows: S = 4 s, rho from 0.67 to 0.8.
 MDC_ROWS = [(0.5, 3), (1.0, 5), (1.0, 6), (2.0, 10), (2.0, 11)]
 
 

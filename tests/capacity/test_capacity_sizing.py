@@ -9,7 +9,7 @@ from sdobs.capacity import queueing as q
 
 
 def test_reference_example_ten_pods_and_target_utilization():
-    # kpa-autoscaler.md §3.4: P99 <= 8 s at lam = 2/s, S = 4 s needs c = 10 vs KPA's 12 at
+    # docs/queueing.md §4: P99 <= 8 s at lam = 2/s, S = 4 s needs c = 10 vs KPA's 12 at
     # TU 0.7; TU ~ 89 % (L(10)/10 = 8.88/10) holds 10 pods.
     assert q.pods_for_p99(2.0, 4.0, "deterministic", 8.0) == 10
     assert q.pods_for_p99(2.0, 4.0, 0.0, 8.0, method="exact") == 10
@@ -21,7 +21,7 @@ def test_reference_example_ten_pods_and_target_utilization():
 
 
 def test_kpa_steady_state_pods_from_the_reference():
-    # §3.4: at TU = 0.7, CC = 1, S = 4 s: lam = 0.25 -> 2, 0.5 -> 4, 1 -> 7, 2 -> 12, 4 -> 23.
+    # docs/queueing.md §4: TU 0.7, CC 1, S 4 s: lam = 0.25 -> 2, 0.5 -> 4, 1 -> 7, 2 -> 12, 4 -> 23.
     pods = q.kpa_steady_state_pods([0.25, 0.5, 1.0, 2.0, 4.0], 4.0, 0.7)
     np.testing.assert_array_equal(pods, [2, 4, 7, 12, 23])
 
@@ -101,7 +101,7 @@ def test_five_hundred_pods():
 
 
 def test_scale_to_zero_cold_fraction_example():
-    # §3.3 step 5: lam = 0.05/s, T_cold = 120 s, SLO = 20 s, S = 4 s -> T_idle ~ ln(620)/0.05 - 4.
+    # docs/queueing.md §3 step 5: lam .05/s, T_cold 120, SLO 20, S 4 s -> T_idle ~ ln(620)/.05 - 4.
     t_idle = q.idle_time_for_cold_fraction(0.05, 4.0, 120.0, 20.0, 0.01)
     assert t_idle == pytest.approx(np.log(620) / 0.05 - 4, rel=1e-12)
     assert 124 < t_idle < 126

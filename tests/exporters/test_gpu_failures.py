@@ -10,6 +10,7 @@ import tracemalloc
 
 import pynvml
 import pytest
+from eventually import eventually
 from gpu_fake_nvml import FakeNvml, two_gpus
 from prometheus_client.parser import text_string_to_metric_families
 from sdobs_exporters.gpu import GpuCollector, Identity, NvmlBackend
@@ -247,9 +248,7 @@ def test_a_wedged_collection_does_not_block_other_scrapes() -> None:
     results: list[dict] = []
     stuck = threading.Thread(target=lambda: results.append(scrape(c)))
     stuck.start()
-    deadline = time.monotonic() + 5
-    while fake.calls["nvmlDeviceGetPowerUsage"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    eventually(lambda: fake.calls["nvmlDeviceGetPowerUsage"], timeout=5, interval=0.01)
     started = time.monotonic()
     m = scrape(c)
     assert time.monotonic() - started < 2

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 import urllib.request
 
 import pytest
+from eventually import eventually
 from gpu_fake_nvml import two_gpus
 from sdobs_exporters.gpu import GpuCollector, Identity, NvmlBackend, SimulatedBackend, SimulatedGpu
 from sdobs_exporters.gpu.server import ExporterServer
@@ -28,13 +28,7 @@ def query(prom_url: str, expr: str) -> list[dict]:
 
 
 def wait_for(prom_url: str, expr: str, timeout: float = 30.0) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = query(prom_url, expr)
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"{expr} returned nothing within {timeout:.0f} s")
+    return eventually(lambda: query(prom_url, expr), timeout=timeout, interval=0.5, what=expr)
 
 
 def test_prometheus_scrapes_both_modes_and_sees_a_lost_gpu(local_prometheus) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pynvml
 import pytest
+from eventually import eventually
 from gpu_fake_nvml import two_gpus
 from sdobs_exporters.gpu import GpuCollector, Identity, NvmlBackend
 from sdobs_exporters.gpu.server import ExporterServer
@@ -83,25 +84,19 @@ def test_too_many_concurrent_scrapes_get_503() -> None:
     with ExporterServer(c, "127.0.0.1", 0, max_concurrent_scrapes=1) as srv:
         first = threading.Thread(target=get, args=(srv.url + "/metrics",))
         first.start()
-        deadline = time.monotonic() + 5
-        while fake.calls["nvmlDeviceGetPowerUsage"] == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        eventually(lambda: fake.calls["nvmlDeviceGetPowerUsage"], timeout=5, interval=0.01)
         assert get(srv.url + "/metrics")[0] == 503
         fake.block.set()
         first.join(10)
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        try:
-            if get(url + "/healthz")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"exporter at {url} did not become healthy")
+        return get(url + "/healthz")[0] == 200
+
+    eventually(healthy, timeout=timeout, interval=0.1, ignoring=(OSError,),
+               what=f"exporter at {url} healthy")  # fmt: skip
 
 
 def test_console_script_runs_and_stops_on_sigterm(tmp_path: Path) -> None:

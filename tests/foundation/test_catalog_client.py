@@ -8,6 +8,7 @@ import time
 
 import knative_traffic as kt
 import pytest
+from eventually import eventually
 from prometheus_client import generate_latest
 
 from sdobs.catalog import Catalog
@@ -42,10 +43,8 @@ def test_client_latency_and_rate(local_prometheus) -> None:
         client = PrometheusClient(prom.url)
         cat = Catalog("opencensus")
         q = cat.client_request_rate(TARGET, window="30s")
-        deadline = time.monotonic() + 20
-        while client.query('count({__name__=~"sdobs_loadtest_.*"})').empty:
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        eventually(lambda: not client.query('count({__name__=~"sdobs_loadtest_.*"})').empty,
+                   timeout=20)  # fmt: skip
         time.sleep(1.5)  # a scrape before the requests: the counters rise from 0
         for i, latency in enumerate(LATENCIES):
             metrics.observe(RequestRecord(seq=i, client=0, scheduled=0, start=0, end=latency,
@@ -54,10 +53,7 @@ def test_client_latency_and_rate(local_prometheus) -> None:
                                       status=503, error="http_503"))  # fmt: skip
         # Wait for a scrape that saw every observation (a busy machine may delay scrapes).
         seen = "sum(sdobs_loadtest_request_duration_seconds_count) == 11"
-        deadline = time.monotonic() + 20
-        while client.query(seen).empty:
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        eventually(lambda: not client.query(seen).empty, timeout=20, what=seen)
         values = sorted(LATENCIES)
         buckets = [(b, sum(1 for v in values if v <= b)) for b in DURATION_BUCKETS]
         buckets.append((float("inf"), len(values)))

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from eventually import eventually
 from sdobs_exporters.gpu import GpuCollector, Identity, SimulatedBackend, SimulatedGpu
 
 from sdobs.catalog import Catalog, Selection
@@ -56,12 +57,9 @@ def scraped(tmp_path_factory: pytest.TempPathFactory):
     prom = LocalPrometheus(tmp_path_factory.mktemp("gpu"), scrape_interval="1s", scrape_configs=[
         {"job_name": "gpu", "static_configs": [{"targets": targets}]}]).start()
     client = PrometheusClient(prom.url)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        frame = client.query("count(sdobs_gpu_utilization_ratio)")
-        if not frame.empty and frame["value"].iloc[0] == 3:
-            break
-        time.sleep(0.3)
+    eventually(lambda: client.query("count(sdobs_gpu_utilization_ratio)"),
+               until=lambda frame: not frame.empty and frame["value"].iloc[0] == 3,
+               timeout=30, interval=0.3, what="three GPUs scraped")  # fmt: skip
     time.sleep(2.5)  # a few samples for the GPU-seconds subquery
     yield client, gpus
     client.close()

@@ -8,11 +8,11 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import knative_traffic as kt
 import pytest
+from eventually import eventually
 
 from sdobs.knative.detect import detect_dialect, detect_dialects
 from sdobs.knative.dialects import OPENCENSUS, OPENTELEMETRY, OPENTELEMETRY_EARLY
@@ -25,6 +25,14 @@ EXPOSITION = b"""# HELP revision_request_count The number of requests that are r
 # TYPE revision_request_count counter
 revision_request_count{namespace_name="default",response_code="200",response_code_class="2xx",revision_name="r1"} 7
 """  # noqa: E501
+RULES = textwrap.dedent("""\
+    groups:
+      - name: sdobs
+        interval: 1s
+        rules:
+          - record: namespace:revision_request_count:sum
+            expr: sum by (namespace_name) (revision_request_count)
+""")
 
 
 def _alive(pid: int) -> bool:
@@ -37,15 +45,6 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
-
-
-def _wait(predicate, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 @pytest.fixture
@@ -72,26 +71,45 @@ def test_file_sd_targets_are_scraped_with_their_labels(local_prometheus, exporte
     client = PrometheusClient(prom.url)
     assert client.query("up").empty
     prom.set_targets("queue-proxy", [(exporter, {"namespace": "default", "pod": "p-1"})])
-    assert _wait(lambda: not client.query("revision_request_count").empty)
+    eventually(lambda: not client.query("revision_request_count").empty, timeout=15)
     frame = client.query("revision_request_count")
     assert frame[["job", "namespace", "pod", "revision_name"]].values.tolist() == [
         ["queue-proxy", "default", "p-1", "r1"]]
     prom.set_targets("queue-proxy", [])
-    assert _wait(lambda: client.query('up{job="queue-proxy"}').empty)
+    eventually(lambda: client.query('up{job="queue-proxy"}').empty, timeout=15)
     with pytest.raises(HarnessError, match="not a file-SD job"):
         prom.set_targets("nope", [])
 
 
+@pytest.mark.parametrize("workdir", ["relative", "absolute", "with spaces/state dir"])
+def test_file_sd_and_rules_work_whatever_the_state_dir(
+    workdir: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exporter
+) -> None:
+    # Prometheus resolves relative paths in its config against the config file's folder: a
+    # relative state dir (the demo's default) once made every file_sd target invisible.
+    monkeypatch.chdir(tmp_path)
+    rules = Path("rules dir") / "rules.yml"
+    rules.parent.mkdir()
+    rules.write_text(RULES)
+    where = tmp_path / workdir if workdir == "absolute" else Path(workdir)
+    prom = LocalPrometheus(where, scrape_interval="1s", evaluation_interval="1s",
+                           file_sd_jobs=["queue-proxy"], rule_files=[rules])
+    try:
+        prom.check_config()
+        prom.start()
+        prom.set_targets("queue-proxy", [(exporter, {"pod": "p-1"})])
+        client = PrometheusClient(prom.url)
+        eventually(lambda: not client.query("namespace:revision_request_count:sum").empty,
+                   timeout=15)
+        assert client.query('revision_request_count{pod="p-1"}')["value"].tolist() == [7]
+        assert "Error adding file watch" not in prom.log_path.read_text()
+    finally:
+        prom.stop()
+
+
 def test_rule_files_are_loaded_and_checked(local_prometheus, tmp_path: Path, exporter) -> None:
     rules = tmp_path / "rules.yml"
-    rules.write_text(textwrap.dedent("""\
-        groups:
-          - name: sdobs
-            interval: 1s
-            rules:
-              - record: namespace:revision_request_count:sum
-                expr: sum by (namespace_name) (revision_request_count)
-    """))
+    rules.write_text(RULES)
     prom = local_prometheus(start=False, scrape_interval="1s", evaluation_interval="1s",
                             rule_files=[rules],
                             scrape_configs=[{"job_name": "qp",
@@ -99,7 +117,7 @@ def test_rule_files_are_loaded_and_checked(local_prometheus, tmp_path: Path, exp
     prom.check_config()
     prom.start()
     client = PrometheusClient(prom.url)
-    assert _wait(lambda: not client.query("namespace:revision_request_count:sum").empty)
+    eventually(lambda: not client.query("namespace:revision_request_count:sum").empty, timeout=15)
     assert client.query("namespace:revision_request_count:sum")["value"].tolist() == [7]
 
 
@@ -166,7 +184,7 @@ def test_prometheus_dies_with_a_killed_parent(tmp_path: Path) -> None:
     assert _alive(pid)
     child.kill()
     child.wait()
-    assert _wait(lambda: not _alive(pid), timeout=10)
+    eventually(lambda: not _alive(pid), timeout=10)
 
 
 def test_interrupted_owner_stops_prometheus_at_exit(tmp_path: Path) -> None:
@@ -182,7 +200,7 @@ def test_interrupted_owner_stops_prometheus_at_exit(tmp_path: Path) -> None:
                           timeout=60)  # fmt: skip
     pid = int(proc.stdout.split()[0])
     assert "KeyboardInterrupt" in proc.stderr
-    assert _wait(lambda: not _alive(pid), timeout=10)
+    eventually(lambda: not _alive(pid), timeout=10)
 
 
 def test_missing_binary_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,8 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+import pytest
+from eventually import eventually
 
 from sdobs.cli import main
 
@@ -101,9 +103,7 @@ def test_ctrl_c_stops_cleanly_and_still_writes(fake_a1111, tmp_path) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        deadline = time.monotonic() + 20
-        while server.in_flight < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        eventually(lambda: server.in_flight >= 2, timeout=20, interval=0.02)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:
@@ -115,3 +115,34 @@ def test_ctrl_c_stops_cleanly_and_still_writes(fake_a1111, tmp_path) -> None:
     doc = json.loads((tmp_path / "s.json").read_text())
     assert doc["cancelled"] == 2 and doc["stop_reason"] == "stopped"
     assert (tmp_path / "r.jsonl").read_text().count("cancelled") == 2
+
+
+def test_json_summary_is_in_vegetas_units(fake_a1111, tmp_path, capsys) -> None:
+    """``--json``: where a key is vegeta's (lib/metrics.go), its value is in vegeta's unit.
+
+    vegeta writes Go ``time.Duration`` fields, integer nanoseconds: a tool reading vegeta's
+    JSON (Go's decoder refuses a fraction there; others take the number as nanoseconds) must
+    read a 0.2 s latency as 200000000, never as 0.2."""
+    server = fake_a1111(delay=0.2)
+    records = tmp_path / "r.jsonl"
+    rc = main(["loadtest", server.url, "-c", "5", "-n", "20", "--json", "--no-progress",
+               "--records", str(records)])  # fmt: skip
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and doc["time_unit"] == "nanoseconds"
+    rows = [json.loads(line) for line in records.read_text().splitlines()]
+    latencies = sorted(r["latency"] for r in rows)
+    lat = doc["latencies"]
+    for key in ("total", "mean", "50th", "90th", "95th", "99th", "max", "min"):
+        assert isinstance(lat[key], int), key  # Go's json: time.Duration is an int64
+    assert lat["min"] == round(latencies[0] * 1e9) and lat["max"] == round(latencies[-1] * 1e9)
+    assert 0.2e9 <= lat["min"] <= lat["50th"] <= lat["max"] < 5e9  # a 0.2 s service time
+    # The attack lasted about four rounds of five requests at 0.2 s each: 0.6 s between the
+    # first and last send, then about 0.2 s waiting.
+    assert isinstance(doc["duration"], int) and isinstance(doc["wait"], int)
+    assert 0.5e9 < doc["duration"] < 5e9 and 0.19e9 < doc["wait"] < 5e9
+    assert doc["rate"] == pytest.approx(20 / (doc["duration"] / 1e9))  # per second, as vegeta
+    # sdobs' own distributions share the shape and the unit; sdobs' seconds say so in the key.
+    assert isinstance(doc["success_latencies"]["50th"], int)
+    assert doc["settings"]["timeout_s"] == 330 and "timeout" not in doc["settings"]
+    counts = {"count", "requests", "candidates", "idle_periods"}
+    assert all(k.endswith("_s") for k in set(doc["cold_start"]) - counts), doc["cold_start"]

@@ -49,9 +49,11 @@ def test_portal_5_of_20(fake_a1111, tmp_path) -> None:
 
     latencies = np.array([r["latency"] for r in rows])
     doc = json.loads(summary_path.read_text())
+    # vegeta's units: integer nanoseconds (Go's time.Duration in JSON).
     for key, q in (("50th", 50), ("90th", 90), ("95th", 95), ("99th", 99)):
-        assert doc["latencies"][key] == float(np.percentile(latencies, q))
-    assert doc["latencies"]["max"] == latencies.max() and doc["latencies"]["min"] == latencies.min()
+        assert doc["latencies"][key] == round(float(np.percentile(latencies, q)) * 1e9)
+    assert doc["latencies"]["max"] == round(latencies.max() * 1e9)
+    assert doc["latencies"]["min"] == round(latencies.min() * 1e9)
     assert doc["requests"] == 20 and doc["success"] == 1.0
 
     saved = sorted(images.iterdir())

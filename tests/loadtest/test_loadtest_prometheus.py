@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 import urllib.request
 
 import pytest
+from eventually import eventually
 
 from sdobs.loadtest import ClientMetrics, LoadTestConfig, run_loadtest
 
@@ -37,14 +37,12 @@ def test_prometheus_scrapes_client_side_latencies(fake_a1111, local_prometheus) 
             metrics=metrics,
         )
         assert s.requests == 40 and s.success == 1.0
-        deadline = time.monotonic() + 20
-        counts: dict[str, float] = {}
-        while time.monotonic() < deadline:
+
+        def by_class() -> dict[str, float]:
             result = _instant(prom.url, "sdobs_loadtest_request_duration_seconds_count")
-            counts = {r["metric"]["status_class"]: float(r["value"][1]) for r in result}
-            if counts.get("2xx") == 40:
-                break
-            time.sleep(0.5)
+            return {r["metric"]["status_class"]: float(r["value"][1]) for r in result}
+
+        counts = eventually(by_class, until=lambda c: c.get("2xx") == 40, timeout=20, interval=0.5)
         # Every status class exists from the start (at 0), so rate() sees the first of each.
         assert counts == {"2xx": 40.0, "4xx": 0.0, "5xx": 0.0, "none": 0.0}
         buckets = _instant(

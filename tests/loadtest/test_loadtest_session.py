@@ -6,6 +6,7 @@ import queue
 import time
 
 import pytest
+from eventually import eventually
 
 from sdobs.loadtest import (
     DEFAULT_LIMITS,
@@ -46,9 +47,7 @@ def test_stop_cancels_in_flight_and_still_writes(fake_a1111, tmp_path) -> None:
     server = fake_a1111(delay=5.0)
     out = Outputs(records=tmp_path / "r.jsonl", summary=tmp_path / "s.json")
     test = LoadTest(LoadTestConfig(url=server.url, concurrency=3, requests=20), outputs=out).start()
-    deadline = time.monotonic() + 5
-    while test.progress().in_flight < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    eventually(lambda: test.progress().in_flight >= 3, timeout=5, interval=0.01)
     t0 = time.monotonic()
     test.stop()
     summary = test.wait(5)

@@ -1,4 +1,4 @@
-"""The twin against known answers from Knative's code and from queueing theory (kpa-autoscaler.md).
+"""The twin against known answers (docs/kpa.md, docs/queueing.md): Knative's code, queueing theory.
 
 Each test is a scenario with an answer fixed in advance: the KPA decisions at cold start, the
 reference service under ``hey -c 5 -n 20``, activator queueing up to ``timeoutSeconds``,

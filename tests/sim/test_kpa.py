@@ -1,4 +1,4 @@
-"""The KPA pieces against the behaviour of knative/serving's code (kpa-autoscaler.md §1)."""
+"""The KPA pieces against the behaviour of knative/serving's code (docs/kpa.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The twin's exposition against the reference's account of each dialect (knative-metrics.md)."""
+"""The twin's exposition against the account of each dialect in docs/knative-metrics.md."""
 
 from __future__ import annotations
 

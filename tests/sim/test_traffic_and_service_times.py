@@ -1,4 +1,4 @@
-"""Traffic generators and the WebUI's service times and errors (a1111-api.md §1.4, §2)."""
+"""Traffic, the WebUI's service times and errors (docs/service-times.md, docs/a1111-api.md §5)."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from eventually import eventually
 
 from sdobs.catalog import QUANTILES, Catalog, Selection
 from sdobs.loadtest import LoadTestConfig, Txt2ImgOptions, read_records, run_loadtest
@@ -117,7 +118,7 @@ def _max(client: PrometheusClient, expr: str, start: float, end: float) -> float
 def test_reference_load_test_scales_to_five_and_back_to_zero(demo) -> None:
     _, ports, banner = demo
     gateway = f"http://127.0.0.1:{ports['gateway']}"
-    assert gateway in banner and "sdobs loadtest" in banner
+    assert gateway in banner and f"{sys.executable} -m sdobs.cli loadtest" in banner  # as run
     client = PrometheusClient(f"http://127.0.0.1:{ports['prometheus']}")
     cat = Catalog("opencensus")
     sel = Selection(namespace="default", service="knative-sd-demo", window="1m")
@@ -140,9 +141,7 @@ def test_reference_load_test_scales_to_five_and_back_to_zero(demo) -> None:
         frame = client.query(cat.requests_served(sel, "5m", by=["code_class"]).expr)
         return dict(zip(frame.get("code_class", []), frame["value"], strict=True)).get("2xx", 0)
 
-    deadline = time.monotonic() + 30
-    while served() < 20 and time.monotonic() < deadline:
-        time.sleep(0.5)
+    eventually(served, until=lambda n: n >= 20, timeout=30, interval=0.5)
     assert served() == 20
     now = time.time()
     assert _max(client, cat.pods(sel, "desired").expr, started, now) == 5
@@ -151,15 +150,12 @@ def test_reference_load_test_scales_to_five_and_back_to_zero(demo) -> None:
         frame = client.query(cat.latency(sel, q).expr)
         assert not frame.empty and frame["value"].iloc[0] > 0, q
     # Back to zero: about a stable window (6 s here) plus the grace period after the last reply.
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+    def at_zero() -> bool:
         frame = client.query(cat.pods(sel, "actual").expr)
         desired = client.query(cat.pods(sel, "desired").expr)
-        if not frame.empty and frame["value"].iloc[0] == 0 and desired["value"].iloc[0] == 0:
-            break
-        time.sleep(1)
-    else:
-        pytest.fail("the reference service did not return to zero pods")
+        return not frame.empty and frame["value"].iloc[0] == 0 and desired["value"].iloc[0] == 0
+
+    eventually(at_zero, timeout=90, interval=1, what="the reference service back at zero pods")
     assert time.time() - now < 90
 
 
@@ -174,14 +170,13 @@ def test_canary_split_shows_in_per_revision_volume(demo) -> None:
     cat = Catalog("opencensus")
     sel = Selection(namespace="default", service="sd-canary")
     q = cat.requests_served(sel, "5m", by=["revision"])
-    deadline = time.monotonic() + 30
-    counts: dict[str, float] = {}
-    while time.monotonic() < deadline:
+
+    def by_revision() -> dict[str, float]:
         frame = client.query(q.expr)
-        counts = dict(zip(frame.get("revision", []), frame["value"], strict=True))
-        if sum(counts.values()) == 300:
-            break
-        time.sleep(0.5)
+        return dict(zip(frame.get("revision", []), frame["value"], strict=True))
+
+    counts = eventually(by_revision, until=lambda c: sum(c.values()) == 300, timeout=30,
+                        interval=0.5)  # fmt: skip
     assert sum(counts.values()) == 300
     share = counts["sd-canary-00001"] / 300
     assert 0.72 <= share <= 0.88, counts  # 80 % ± 4 binomial standard deviations

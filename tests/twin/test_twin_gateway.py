@@ -12,6 +12,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from eventually import eventually
 
 from sdobs.sim.live.twin import LiveTwin, TwinThread
 from sdobs.sim.manifest import load_files
@@ -148,15 +149,14 @@ def test_client_disconnect_frees_the_pod_slot(twin) -> None:
     body = json.dumps({**SMALL, "steps": 150}).encode()  # ~10 s on an A10
     sock.sendall(b"POST " + TXT2IMG.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: "
                  + str(len(body)).encode() + b"\r\n\r\n" + body)
-    deadline = time.monotonic() + 5
-    while runner.call(lambda: sum(p.active for r in svc.revs for p in r.pods)) == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+
+    def active() -> int:
+        return runner.call(lambda: sum(p.active for r in svc.revs for p in r.pods))
+
+    eventually(active, timeout=5, interval=0.05, what="a pod slot taken")
     sock.close()
-    deadline = time.monotonic() + 5
-    while runner.call(lambda: sum(p.active for r in svc.revs for p in r.pods)) != 0:
-        assert time.monotonic() < deadline, "the slot was not released"
-        time.sleep(0.05)
+    eventually(active, until=lambda n: n == 0, timeout=5, interval=0.05,
+               what="the slot released")  # fmt: skip
 
 
 def test_a_burst_of_500_gets_answers_with_bounded_memory(twin) -> None:

@@ -32,6 +32,20 @@ def _by_revision(key: str, *, shape: str = "linear", y_range=None):
     return build
 
 
+#: Why the activator panel of a service with pods can be empty: nothing went through it.
+NO_ACTIVATOR = ("no request went through Knative's activator:<br>the service had pods up "
+                "(or target-burst-capacity 0),<br>or its ingress holds cold requests itself, "
+                "as ACK's mpa gateway does")
+
+
+def _activator(page: PageData, state: ViewState) -> dict:
+    """Activator concurrency; empty by design when the autoscaler ran and the activator did not."""
+    lines = series(page.frame("activator_concurrency"), page.window, ("revision",))
+    scaled = page.frame("pods_desired")
+    text = NO_ACTIVATOR if scaled is not None and not scaled.empty else figures.NO_DATA
+    return timeseries(lines, page.window, "short", empty_text=text)
+
+
 def _events(page: PageData) -> pd.DataFrame:
     return data.scale_events(page.frame("pods_actual"))
 
@@ -56,8 +70,7 @@ PANELS = (
     Panel("scaling-ebc", "Excess burst capacity", ("excess_burst_capacity",),
           _by_revision("excess_burst_capacity"),
           described("excess_burst_capacity")),
-    Panel("scaling-activator", "Activator concurrency", ("activator_concurrency",),
-          _by_revision("activator_concurrency"),
+    Panel("scaling-activator", "Activator concurrency", ("activator_concurrency",), _activator,
           described("activator_concurrency")),
 )  # fmt: skip
 

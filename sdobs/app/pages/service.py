@@ -31,6 +31,23 @@ def _one(key: str, unit: str, name: str = "", empty_text: str = figures.NO_REQUE
     return build
 
 
+def _errors(key: str, code_class: str):
+    """An error-rate panel: a range with no such responses says so, with series or without.
+
+    A service that answered 4xx earlier keeps a 4xx series whose rate is 0 in a quiet range;
+    drawn, that is a flat line where the 5xx panel beside it says "no 5xx responses".
+    """
+    text = f"no {code_class} responses in this range"
+
+    def build(page: PageData, state: ViewState) -> dict:
+        lines = series(page.frame(key), page.window)
+        if all(not np.nansum(np.abs(y)) for _, y in lines):
+            return figures.empty(page.window, text)
+        return timeseries(lines, page.window, "reqps", empty_text=text)
+
+    return build
+
+
 def _grouped(key: str, label: str, unit: str, colors: dict[str, str] | None = None):
     def build(page: PageData, state: ViewState) -> dict:
         lines = series(page.frame(key), page.window, (label,))
@@ -67,10 +84,10 @@ PANELS = (
     Panel("service-success", "Success Rate", ("success",), _success,
           described("success_rate")),
     Panel("service-4xx", "4xx", ("rate_4xx",),
-          _one("rate_4xx", "reqps", empty_text="no 4xx responses in this range"),
+          _errors("rate_4xx", "4xx"),
           described("rate_4xx")),
     Panel("service-5xx", "5xx", ("rate_5xx",),
-          _one("rate_5xx", "reqps", empty_text="no 5xx responses in this range"),
+          _errors("rate_5xx", "5xx"),
           described("rate_5xx")),
     Panel("service-by-revision", "Request Volume by Revision", ("by_revision",),
           _grouped("by_revision", "revision", "reqps"), described("volume_by_revision")),

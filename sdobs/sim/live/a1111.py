@@ -1,6 +1,6 @@
 """The AUTOMATIC1111 WebUI API as the live twin speaks it: request fields, defaults, errors.
 
-Shapes follow ``shared/reference/a1111-api.md`` §1: every txt2img field optional with the
+Shapes follow ``docs/a1111-api.md``: every txt2img field optional with the
 WebUI's defaults (``steps`` 50, ``sampler_index`` "Euler", ...), the response ``images`` /
 ``parameters`` / ``info`` (a JSON *string*), FastAPI's 422 body for validation errors and the
 WebUI's ``{"error", "detail", "body", "errors"}`` body for the rest. Prompts are user data: they

@@ -25,7 +25,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sdobs.knative.dialects import OPENCENSUS, Dialect, get_dialect
@@ -100,6 +100,9 @@ class _Gpu:
         return self.collector.render()
 
 
+LIVE_SEED_OFFSET = 500
+
+
 class LiveTwin:
     """Services served live; see the module docstring. Start with :meth:`start` in a loop."""
 
@@ -127,7 +130,9 @@ class LiveTwin:
         self.api_seconds = api_seconds  # WebUI time of the light endpoints (ping, options, ...)
         self.epoch0 = time.time()
         self._t0 = 0.0
-        options = [SimOptions(duration=float("inf"), seed=seed * 1000 + i,
+        # Seeds apart from the scenario's history (seed * 1000 + i), so that live pods get names
+        # of their own instead of continuing the backfilled pods' series.
+        options = [SimOptions(duration=float("inf"), seed=seed * 1000 + LIVE_SEED_OFFSET + i,
                               start_epoch=self.epoch0, cluster=cluster or ClusterConfig())
                    for i in range(len(services))]  # fmt: skip
         self.services = {(s.namespace, s.name): LiveService(s, o, self.dialect, index=i)
@@ -143,6 +148,19 @@ class LiveTwin:
         self._affinity: dict[str, tuple[tuple[str, str], int]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
+    def start_with_pods(self, pods: Mapping[tuple[str, str], Mapping[str, int]]) -> None:
+        """Start revisions with ready pods, by (namespace, service) then revision name.
+
+        Call before :meth:`start`; the demo passes the pods its history ended with, so the live
+        scaling trend continues the history's instead of starting from zero.
+        """
+        for key, revisions in pods.items():
+            svc = self.services.get(key)
+            if svc is None or svc.started:
+                continue
+            known = {rev.spec.name for rev in svc.revs}
+            svc.options.initial_pods.update({r: n for r, n in revisions.items() if r in known})
+
     def now(self) -> float:
         return time.monotonic() - self._t0
 
@@ -433,10 +451,23 @@ class TwinThread:
         return asyncio.run_coroutine_threadsafe(wrap(), self.loop).result(10)
 
     def stop(self) -> None:
+        """Stop the twin, end every task left on its loop (open connections), close the loop."""
         if not self.thread.is_alive():
             return
-        fut = asyncio.run_coroutine_threadsafe(self.twin.stop(), self.loop)
+
+        async def shutdown() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.twin.stop(), 10)
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.loop.shutdown_asyncgens()
+
+        fut = asyncio.run_coroutine_threadsafe(shutdown(), self.loop)
         with contextlib.suppress(Exception):
-            fut.result(10)
+            fut.result(15)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        if not self.thread.is_alive():
+            self.loop.close()
