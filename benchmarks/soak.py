@@ -129,7 +129,8 @@ def run(minutes: float, concurrency: int = 5, requests: int = 20, steps: int = 5
                 doc = json.loads(summary.read_text()) if summary.exists() else {}
                 soak.runs.append({"rc": lt.returncode, "requests": doc.get("requests"),
                                   "ok": round(doc.get("success", 0) * doc.get("requests", 0)),
-                                  "p99": doc.get("latencies", {}).get("99th"),
+                                  # vegeta's JSON: nanoseconds
+                                  "p99": (doc.get("latencies", {}).get("99th") or 0) / 1e9,
                                   "errors": doc.get("errors", [])})  # fmt: skip
                 sample()
             time.sleep(3)  # let keep-alive connections close
