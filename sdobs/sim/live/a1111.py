@@ -39,6 +39,8 @@ OPTIONS = {
     "sd_vae": "Automatic",
 }
 
+PARSE_ERROR = "There was an error parsing the body"
+
 # (default, type) of each txt2img request field (processing.py and the API-only keys).
 _INT, _FLOAT, _STR, _BOOL, _LIST, _DICT, _ANY = int, float, str, bool, list, dict, object
 FIELDS: dict[str, tuple[Any, type]] = {
@@ -121,6 +123,11 @@ def parse_txt2img(raw: bytes) -> dict[str, Any]:
     """The request's fields with the WebUI's defaults filled in; ApiError 422 when malformed."""
     try:
         body = json.loads(raw or b"null")
+    except RecursionError:
+        # Nested deeper than the parser's stack: not a JSONDecodeError, so FastAPI's request
+        # handler turns it into HTTPException(400, "There was an error parsing the body")
+        # (fastapi/routing.py get_request_handler), which the WebUI's handler wraps.
+        raise ApiError.webui(400, "HTTPException", PARSE_ERROR, f"400: {PARSE_ERROR}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(422, {"detail": [{"type": "json_invalid", "loc": ["body", 0],
                                          "msg": "JSON decode error", "input": {},

@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from sdobs.knative.dialects import OPENCENSUS, Dialect, get_dialect
 from sdobs.sim.engine import SimOptions
@@ -307,11 +308,7 @@ class LiveTwin:
     async def _gateway(self, req: Request) -> Response:
         key, path = self.route(req)
         if key is None:
-            known = ", ".join(f"{n}.{ns}.{self.domain}" for ns, n in self.services)
-            return Response(404, f"no Knative Service matches host {req.host!r} or path "
-                                 f"{req.path!r}; use Host: one of {known}, or the path "
-                                 f"{PREFIX}<namespace>/<name>/...\n".encode(),
-                            "text/plain; charset=utf-8")  # fmt: skip
+            return self._not_found(req)
         svc = self.services[key]
         fields: dict | None = None
         error: a1111.ApiError | None = None
@@ -360,6 +357,17 @@ class LiveTwin:
             resp.headers.append(("Set-Cookie", f"{cookie_name}={token}; Max-Age={max_age}; "
                                                "Path=/; HttpOnly"))  # fmt: skip
         return resp
+
+    def _not_found(self, req: Request) -> Response:
+        """The gateway's own 404 (no Service matched): what was asked, percent-encoded so that
+        no byte of Host or path reaches the page as markup, and marked not to be sniffed."""
+        known = ", ".join(f"{n}.{ns}.{self.domain}" for ns, n in self.services)
+        host = quote(req.host[:200], safe=".-:[]")
+        path = quote(req.path[:500], safe="/.-_~")
+        text = (f"no Knative Service matches host '{host}' or path '{path}'; use Host: one of "
+                f"{known}, or the path {PREFIX}<namespace>/<name>/...\n")
+        return Response(404, text.encode(), "text/plain; charset=utf-8",
+                        [("X-Content-Type-Options", "nosniff")])
 
     def _answer(self, svc: LiveService, done: LiveRequest, path: str, fields: dict | None,
                 error: a1111.ApiError | None) -> Response:  # fmt: skip
