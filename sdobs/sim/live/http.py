@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 MAX_HEAD = 16 * 1024
 MAX_BODY = 256 * 1024  # txt2img bodies are a few hundred bytes; init images are not accepted
+#: listen() backlog: asyncio's default of 100 drops the SYNs of a burst of a few hundred clients
+#: connecting at once (each retried only after 1 s, 3 s, 7 s, ...), which a load test at
+#: concurrency 200 is.
+BACKLOG = 1024
 HEAD_TIMEOUT = 30.0  # seconds to send a request head (slow-loris bound)
 IDLE_TIMEOUT = 75.0  # seconds a keep-alive connection may sit idle
 #: RFC 9110 §8.6: ``Content-Length = 1*DIGIT``; Python's int() also takes "+2", "1_0", " 2 "
@@ -99,7 +103,8 @@ class HttpServer:
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self._connection, self.host, self.port,
-                                                 limit=MAX_HEAD, reuse_address=True)  # fmt: skip
+                                                 limit=MAX_HEAD, reuse_address=True,
+                                                 backlog=BACKLOG)  # fmt: skip
         self.port = self.server.sockets[0].getsockname()[1]
         return self.port
 

@@ -120,6 +120,9 @@ class LiveService(ServiceSim):
             if req.pod.queue and req in req.pod.queue:
                 req.pod.queue.remove(req)
             self._finish(rev, req, now, CLIENT_CANCELLED)
+            act = rev.acts[req.act] if req.via else None
+            if act is not None and act.queue:  # its activator got the pod's slot back
+                self._dispatch(rev, act, now)
         else:  # in the model container: end it now, ignore its scheduled end
             self._done(req, now)
             req.ended_early = True
@@ -128,6 +131,21 @@ class LiveService(ServiceSim):
         if getattr(req, "ended_early", False):
             return
         super()._done(req, t)
+
+    def _act_deadline(self, rev, act, t: float) -> None:
+        """Requests whose timeout passes while they wait in the activator get their 504 here
+        (the engine only logs them): without this their clients were never answered."""
+        queue = act.queue
+        expired = []
+        for req in queue:
+            if req.deadline > t:
+                break
+            expired.append(req)
+        super()._act_deadline(rev, act, t)
+        for req in expired:
+            waiter = getattr(req, "waiter", None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(req)
 
     def _finish(self, rev, req: Request, t: float, outcome: int) -> None:
         super()._finish(rev, req, t, outcome)
