@@ -32,19 +32,23 @@ ACTIVATION_TIMEOUT_BUFFER = 30.0
 SCALE_UNKNOWN = -1
 
 _NEVER = -1e18
+_floor = math.floor
 
 
 def round6(value: float) -> float:
     """``roundToNDigits(6, f)`` of bucketing.go: ``math.Round(f*1e6) / 1e6``, half away from
     zero (not floor, not Python's half to even). ``x - trunc(x)`` is exact in binary floating
     point, so the half test is exact. A -0.0 (float drift below zero) comes back as 0.0."""
-    x = value * 1e6
-    r = float(int(x))
-    if x - r >= 0.5:
-        r += 1.0
-    elif r - x >= 0.5:
-        r -= 1.0
-    return r / 1e6 + 0.0
+    return _round_scaled(value * 1e6)
+
+
+def _round_scaled(x: float) -> float:
+    """``math.Round(x) / 1e6`` for ``x`` = f * 1e6."""
+    if x >= 0.0:
+        r = math.floor(x)
+        return (r + 1 if x - r >= 0.5 else r) / 1e6
+    r = math.ceil(x)
+    return (r - 1 if r - x >= 0.5 else r) / 1e6 + 0.0
 
 
 class Metric(StrEnum):
@@ -219,7 +223,11 @@ class LinearBuckets:
         n = self.n
         valid = (last - self.first_write) // g + 1
         if d <= 0:
-            return round6(self.total / (valid if valid <= n else n))
+            x = self.total / (valid if valid <= n else n) * 1e6
+            if x >= 0.0:  # round6, inlined (once per window per decider tick)
+                r = _floor(x)
+                return (r + 1 if x - r >= 0.5 else r) / 1e6
+            return _round_scaled(x)
         if d < self.window:
             st, e = int(last // g), int(now // g)
             ret = self.total
@@ -230,7 +238,11 @@ class LinearBuckets:
                 for i in range(st + 1, e + 1):
                     ret -= buckets[i % n]
             left = n - (e - st)
-            return round6(ret / (valid if valid <= left else left))
+            x = ret / (valid if valid <= left else left) * 1e6
+            if x >= 0.0:
+                r = _floor(x)
+                return (r + 1 if x - r >= 0.5 else r) / 1e6
+            return _round_scaled(x)
         return 0.0
 
 
