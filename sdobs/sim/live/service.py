@@ -75,9 +75,10 @@ class LiveService(ServiceSim):
     # -- requests ------------------------------------------------------------------------------
     def submit(self, now: float, *, profile: Txt2Img | None = None, status: int = 200,
                seconds: float = 0.003, pod: Pod | None = None,
-               waiter: asyncio.Future | None = None) -> LiveRequest:  # fmt: skip
+               waiter: asyncio.Future | None = None, gpu: bool = False) -> LiveRequest:  # fmt: skip
         """A request arriving now: a txt2img ``profile`` (timed and failed by the GPU model) or
-        a light API call answered with ``status`` after ``seconds`` without the GPU. ``pod``
+        a light API call answered with ``status`` after ``seconds`` (on the GPU, behind the
+        WebUI's queue lock, when ``gpu``: a checkpoint load). ``pod``
         pins it to one ready pod (cookie session affinity: the gateway sends it straight to that
         pod's queue-proxy)."""
         self.advance(now)
@@ -89,7 +90,7 @@ class LiveService(ServiceSim):
             out = rev.model.outcome(profile, self.rng.gauss(0, 1), self.rng.gauss(0, 1))
             status, seconds, uses_gpu = out.status, out.seconds, out.uses_gpu
         else:
-            uses_gpu = False
+            uses_gpu = gpu
         req = LiveRequest(len(self.requests), rev_idx, 0, now, status, seconds, uses_gpu)
         req.waiter = waiter
         req.ended_early = False
