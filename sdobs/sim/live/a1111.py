@@ -1,10 +1,12 @@
 """The AUTOMATIC1111 WebUI API as the live twin speaks it: request fields, defaults, errors.
 
-Shapes follow ``shared/reference/a1111-api.md`` §1: every txt2img field optional with the
-WebUI's defaults (``steps`` 50, ``sampler_index`` "Euler", ...), the response ``images`` /
-``parameters`` / ``info`` (a JSON *string*), FastAPI's 422 body for validation errors and the
-WebUI's ``{"error", "detail", "body", "errors"}`` body for the rest. Prompts are user data: they
-are echoed to the client as the WebUI does, and never logged.
+Shapes follow the WebUI v1.10.x (modules/api/api.py, modules/api/models.py, processing.py):
+every txt2img field optional with the WebUI's defaults (``steps`` 50, ``sampler_index``
+"Euler", ...), the response ``images`` / ``parameters`` / ``info`` (a JSON *string*), FastAPI
+0.94's 422 body with pydantic v1 errors for validation (``fastapi==0.94.0`` is pinned in the
+WebUI's requirements_versions.txt) and the WebUI's ``{"error", "detail", "body", "errors"}``
+body for the rest (api.py ``api_middleware``); see ``sdobs/sim/README.md`` (Live). Prompts are
+user data: they are echoed to the client as the WebUI does, and never logged.
 """
 
 from __future__ import annotations
