@@ -292,9 +292,13 @@ class ServiceSim:
         pod.deleted = t
         was_ready = pod.phase == _READY
         pod.phase = _TERMINATING
-        # What had not happened yet never will: the log keeps only the lifecycle it lived.
+        # What had not happened yet never will: the log keeps only the lifecycle it lived. A
+        # ready pod with requests still loading its checkpoint finishes loading while
+        # queue-proxy drains them (the container is stopped only after the drain); without
+        # this its queued requests would start at an infinite load time and time out (504).
+        busy = was_ready and (pod.active or pod.queue)
         for name in ("scheduled", "started", "ready", "loaded"):
-            if getattr(pod, name) > t:
+            if getattr(pod, name) > t and not (busy and name == "loaded"):
                 setattr(pod, name, _INF)
         if was_ready:
             rev.ready.remove(pod)

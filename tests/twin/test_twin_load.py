@@ -127,3 +127,35 @@ def test_a_request_that_times_out_in_the_activator_queue_gets_its_504(tmp_path: 
         assert held["gateway"] == 0 and held["activator_queue"] == 0 and held["unanswered"] == 0
     finally:
         runner.stop()
+
+
+def test_a_pod_deleted_while_loading_still_serves_what_it_queued() -> None:
+    """A ready pod deleted before its checkpoint finished loading drains its breaker queue:
+    its requests are served once the load ends, not held until the timeout (504)."""
+    from sdobs.knative.dialects import get_dialect
+    from sdobs.sim.engine import SimOptions
+    from sdobs.sim.live.service import LiveService
+    from sdobs.sim.manifest import load_text
+    from sdobs.sim.servicetime import Txt2Img
+
+    # Without the twin's short cold start: the port opens ~10 s before the checkpoint is in.
+    (spec,), _ = load_text(BURST.replace('maxScale: "10"', 'maxScale: "2"')
+                           .replace('        twin.sdobs.dev/cold-start: "1s"\n', ""))
+    svc = LiveService(spec, SimOptions(duration=float("inf"), seed=2), get_dialect("opencensus"))
+    svc.start()
+    rev = svc.revs[0]
+    t = 0.0
+    while not rev.ready or rev.ready[0].loaded == float("inf"):
+        if not rev.pods:
+            svc.submit(t, profile=Txt2Img(steps=4, width=256, height=256))
+        t += 0.01
+        svc.advance(t)
+    pod = rev.ready[0]
+    assert pod.loaded > t  # ready (port open) but still loading the checkpoint
+    first = svc.submit(t, profile=Txt2Img(steps=4, width=256, height=256), pod=pod)
+    second = svc.submit(t, profile=Txt2Img(steps=4, width=256, height=256), pod=pod)
+    assert second in (pod.queue or [])
+    svc._delete_pod(rev, pod, t)  # the autoscaler scales it away now
+    svc.advance(t + 120.0)
+    assert (first.code, second.code) == (200, 200)
+    assert second.t_end < pod.loaded + 30
