@@ -225,6 +225,29 @@ def test_a_list_of_pairs_is_a_body_as_dict_makes_it() -> None:
     assert (fields["steps"], fields["prompt"]) == (3, "p")
 
 
+@pytest.mark.parametrize(("field", "value", "coerced"), [
+    ("steps", "12", 12), ("steps", 2.7, 2), ("steps", True, 1), ("steps", "1_0", 10),
+    ("cfg_scale", "7.5", 7.5), ("cfg_scale", True, 1.0), ("negative_prompt", 5, "5"),
+    ("restore_faces", 1.0, True), ("restore_faces", "Off", False), ("tiling", "YES", True),
+    ("override_settings", [["CLIP_stop_at_last_layers", 2]], {"CLIP_stop_at_last_layers": 2}),
+])  # fmt: skip
+def test_pydantic_v1_lax_coercions(field: str, value: object, coerced: object) -> None:
+    got = a1111.parse_txt2img(json.dumps({field: value}).encode())[field]
+    assert got == coerced and type(got) is type(coerced)
+
+
+@pytest.mark.parametrize(("field", "value", "kind"), [
+    ("steps", "2.5", "type_error.integer"), ("tiling", 2.5, "type_error.bool"),
+    ("tiling", [1], "type_error.bool"), ("override_settings", "x", "type_error.dict"),
+    ("override_settings", [1], "type_error.dict"), ("negative_prompt", {}, "type_error.str"),
+])  # fmt: skip
+def test_values_pydantic_v1_refuses(field: str, value: object, kind: str) -> None:
+    with pytest.raises(a1111.ApiError) as err:
+        a1111.parse_txt2img(json.dumps({field: value}).encode())
+    assert err.value.status == 422
+    assert [(e["loc"], e["type"]) for e in err.value.body["detail"]] == [(["body", field], kind)]
+
+
 # -- scripts and extensions (api.py get_selectable_script, init_script_args) ---------------------
 def test_unknown_scripts_are_422_and_installed_extensions_add_their_images(twin) -> None:
     _, live = twin

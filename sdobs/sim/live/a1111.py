@@ -144,20 +144,19 @@ def _coerce(value: Any, kind: type) -> Any:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 return str(value)
             return _BAD
-        if kind is _BOOL:  # bool_validator
+        if kind is _BOOL:  # bool_validator: True/False or a member of BOOL_TRUE/BOOL_FALSE
             if value is True or value is False:
                 return value
             key = value.lower() if isinstance(value, str) else value
-            if isinstance(key, (str, int)) and not isinstance(key, float):
-                if key in _BOOL_TRUE:
-                    return True
-                if key in _BOOL_FALSE:
-                    return False
+            if key in _BOOL_TRUE:  # (1.0 == 1: a float one is true too; a list is unhashable)
+                return True
+            if key in _BOOL_FALSE:
+                return False
             return _BAD
         if kind is _LIST:  # list_validator: list, tuple, set (JSON gives lists only)
             return value if isinstance(value, list) else _BAD
-        if kind is _DICT:
-            return value if isinstance(value, dict) else _BAD
+        if kind is _DICT:  # dict_validator: dict(v), so a list of pairs is a dict
+            return value if isinstance(value, dict) else dict(value)
     except (TypeError, ValueError, OverflowError):
         return _BAD
     return value
