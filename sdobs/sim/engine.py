@@ -59,6 +59,7 @@ from sdobs.sim.traffic import Traffic
 # Event kinds, most frequent first.
 _DONE, _TICK, _STATS, _ARRIVE, _ACT_DEADLINE, _QP_DEADLINE = range(6)
 _POD_STARTED, _POD_READY, _POD_VISIBLE, _POD_GONE, _RECONCILE, _SCALE, _MODE, _STOP = range(6, 14)
+_RESTART = 14  # the autoscaler process restarts (a scenario event)
 
 _INF = math.inf
 # Members as module constants (in Python 3.11 reading an Enum member off its class costs more
@@ -239,6 +240,8 @@ class ServiceSim:
             if rev.gateway:
                 self._arm_stats(rev, t)
             self._log_counts(rev, t, n)
+        for at in self.cluster.autoscaler_restarts:
+            self.at(at, _RESTART)
 
     def _arrivals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Open-loop arrival times, their revision and body index."""
@@ -289,9 +292,13 @@ class ServiceSim:
         pod.deleted = t
         was_ready = pod.phase == _READY
         pod.phase = _TERMINATING
-        # What had not happened yet never will: the log keeps only the lifecycle it lived.
+        # What had not happened yet never will: the log keeps only the lifecycle it lived. A
+        # ready pod with requests still loading its checkpoint finishes loading while
+        # queue-proxy drains them (the container is stopped only after the drain); without
+        # this its queued requests would start at an infinite load time and time out (504).
+        busy = was_ready and (pod.active or pod.queue)
         for name in ("scheduled", "started", "ready", "loaded"):
-            if getattr(pod, name) > t:
+            if getattr(pod, name) > t and not (busy and name == "loaded"):
                 setattr(pod, name, _INF)
         if was_ready:
             rev.ready.remove(pod)
@@ -778,6 +785,22 @@ class ServiceSim:
             rev, mode = obj
             if rev.auto.pa.mode is mode:
                 rev.data_mode = mode
+        elif kind == _RESTART:
+            self._restart_autoscaler(t)
+
+    def _restart_autoscaler(self, t: float) -> None:
+        """Every revision gets a new decider (``RevisionAutoscaler.restart``): no metric
+        history, no decision until data arrives (the PA keeps the scale), panic when more than
+        one pod is ready. The PA and the pods are untouched; the PA reconciles at once."""
+        for rev in self.revs:
+            if rev.next_stats < t:
+                self._catch_up(rev, t)
+            auto = rev.auto
+            auto.restart(t, len(rev.ready), rev.kpa.initial_scale)
+            rev.ticks.append((t, auto.desired, auto.ebc, 0.0, 0.0,
+                              int(auto.decider.in_panic), 0))  # fmt: skip
+            self._arm_tick(rev, t)
+            self._reconcile(rev, t)
 
     # -- output -------------------------------------------------------------------------------
     def _log(self) -> ServiceLog:

@@ -32,6 +32,23 @@ ACTIVATION_TIMEOUT_BUFFER = 30.0
 SCALE_UNKNOWN = -1
 
 _NEVER = -1e18
+_floor = math.floor
+
+
+def round6(value: float) -> float:
+    """``roundToNDigits(6, f)`` of bucketing.go: ``math.Round(f*1e6) / 1e6``, half away from
+    zero (not floor, not Python's half to even). ``x - trunc(x)`` is exact in binary floating
+    point, so the half test is exact. A -0.0 (float drift below zero) comes back as 0.0."""
+    return _round_scaled(value * 1e6)
+
+
+def _round_scaled(x: float) -> float:
+    """``math.Round(x) / 1e6`` for ``x`` = f * 1e6."""
+    if x >= 0.0:
+        r = math.floor(x)
+        return (r + 1 if x - r >= 0.5 else r) / 1e6
+    r = math.ceil(x)
+    return (r - 1 if r - x >= 0.5 else r) / 1e6 + 0.0
 
 
 class Metric(StrEnum):
@@ -65,6 +82,9 @@ class AutoscalerConfig:
     max_scale: int = 0
     max_scale_limit: int = 0
     activator_capacity: float = 100.0
+    #: autoscalerconfig ``TargetUtilization``: the RPS metric's utilisation, fixed at 0.7 in
+    #: config.go (no ConfigMap key; ``container-concurrency-target-percentage`` is concurrency's)
+    rps_target_utilization: float = 0.7
     #: config-deployment progress-deadline
     progress_deadline: float = 600.0
     #: config-defaults revision-timeout-seconds / max-revision-timeout-seconds
@@ -195,7 +215,7 @@ class LinearBuckets:
         return (now // g) * g - self.last_write > self.window
 
     def average(self, now: float) -> float:
-        """The window's mean, floored to six decimals (bucketing.go ``roundToNDigits(6, f)``)."""
+        """The window's mean, rounded to six decimals (bucketing.go ``roundToNDigits(6, f)``)."""
         g = self.granularity
         now = (now // g) * g
         last = self.last_write
@@ -203,7 +223,11 @@ class LinearBuckets:
         n = self.n
         valid = (last - self.first_write) // g + 1
         if d <= 0:
-            return math.floor(self.total / (valid if valid <= n else n) * 1e6) / 1e6
+            x = self.total / (valid if valid <= n else n) * 1e6
+            if x >= 0.0:  # round6, inlined (once per window per decider tick)
+                r = _floor(x)
+                return (r + 1 if x - r >= 0.5 else r) / 1e6
+            return _round_scaled(x)
         if d < self.window:
             st, e = int(last // g), int(now // g)
             ret = self.total
@@ -214,7 +238,11 @@ class LinearBuckets:
                 for i in range(st + 1, e + 1):
                     ret -= buckets[i % n]
             left = n - (e - st)
-            return math.floor(ret / (valid if valid <= left else left) * 1e6) / 1e6
+            x = ret / (valid if valid <= left else left) * 1e6
+            if x >= 0.0:
+                r = _floor(x)
+                return (r + 1 if x - r >= 0.5 else r) / 1e6
+            return _round_scaled(x)
         return 0.0
 
 
@@ -467,10 +495,15 @@ class PodAutoscaler:
         if not spec.enable_scale_to_zero:
             return 1, True, None
         if self.state is _ACTIVATING:
-            deadline = self.state_since + spec.progress_deadline + ACTIVATION_TIMEOUT_BUFFER
-            if now >= deadline:
+            # handleScaleToZero: CanFailActivation is inStatusFor(Unknown) > activationTimeout
+            # (strictly), else enqueueCB(pa, activationTimeout) from now. A real reconcile runs
+            # at least a moment after the transition it follows, so a requeue from the very
+            # instant of the transition lands a microsecond past the timeout.
+            timeout = spec.progress_deadline + ACTIVATION_TIMEOUT_BUFFER
+            if now - self.state_since > timeout:
                 return 0, True, None
-            return SCALE_UNKNOWN, False, deadline
+            return SCALE_UNKNOWN, False, now + timeout + (1e-6 if now <= self.state_since
+                                                          else 0.0)
         # Durations are compared as deadlines (now >= since + d): the requeue times returned
         # are exactly those deadlines, so a reconcile at one never finds itself short of it.
         if self.state is _ACTIVE:
@@ -505,7 +538,8 @@ class PodAutoscaler:
             want = desired
         else:
             mn, mx = self._bounds()
-            if spec.initial_scale > 1 and not self.initialized:
+            # scaler.go scale(): initial scale is ignored for an unreachable revision too.
+            if spec.initial_scale > 1 and not self.initialized and spec.reachable:
                 mn = max(spec.initial_scale, mn)
             want = desired
             if want < mn:
@@ -562,6 +596,21 @@ class RevisionAutoscaler:
         self.pa = PodAutoscaler(spec, now, ready=ready, ebc=self.ebc,
                                 activator_programmed_delay=activator_programmed_delay)
         self.last: ScaleResult | None = None
+
+    def restart(self, now: float, ready: int, initial_scale: int) -> None:
+        """The autoscaler process restarted: metric history is lost, and the new decider is
+        built as Knative builds one. ``newAutoscaler`` (scaling/autoscaler.go) starts it in
+        panic when more than one pod is ready, holding ``maxPanicPods`` = ready until it has
+        data; ``createScaler`` (scaling/multiscaler.go) sets ``DesiredScale`` -1 (no
+        decision: the PA keeps the current scale) and ``ExcessBurstCapacity`` to
+        ``int32(InitialScale*TotalValue - TBC)``, which truncates toward zero."""
+        spec = self.spec
+        self.collector = MetricCollector(spec)
+        self.decider = Decider(spec, ready=ready, now=now)
+        self.desired = SCALE_UNKNOWN
+        tbc = spec.target_burst_capacity
+        self.ebc = int(tbc) if tbc in (-1, 0) else int(initial_scale * spec.total - tbc)
+        self.last = None
 
     def record(self, now: float, concurrency: float, rps: float = 0.0) -> None:
         self.collector.record(now, concurrency, rps)

@@ -68,6 +68,8 @@ class ClusterConfig:
     api_latency: float = 0.2  # deployment patch → ReplicaSet creates or deletes pods
     network_programming: float = 1.0  # serverless-service mode switch → data path follows
     scrape_sampling: bool = True  # the autoscaler samples n of N pods when N > 3
+    #: simulated times (s) at which the autoscaler process restarts (every decider is rebuilt)
+    autoscaler_restarts: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -275,6 +277,20 @@ def _annotation(ann: Mapping[str, str], *keys: str) -> tuple[str, Any] | None:
     return None
 
 
+#: The revision's own progress deadline (serving register.go ProgressDeadlineAnnotationKey); the
+#: PA's activation timeout uses it before config-deployment's (scaler.go handleScaleToZero).
+PROGRESS_DEADLINE = "serving.knative.dev/progress-deadline"
+
+
+def panic_window_seconds(stable_window: float, percentage: float) -> float:
+    """metric.go MakeMetric: ``time.Duration(float64(stable) * pct / 100).Round(time.Second)``,
+    at least one bucket. The float-to-Duration conversion truncates to whole nanoseconds and
+    ``Round`` takes halves away from zero (Python's round() takes them to even: 6.5 s -> 6)."""
+    ns = int(stable_window * 1e9 * percentage / 100.0)
+    seconds = (ns + 500_000_000) // 1_000_000_000
+    return float(max(1, seconds))
+
+
 #: The twin's own annotation: the mean cold start (scheduling + image pull + process start +
 #: model load) of this revision's pods. Knative ignores it; the twin scales its per-GPU profile.
 COLD_START_ANNOTATION = "twin.sdobs.dev/cold-start"
@@ -385,8 +401,12 @@ def _revision(doc: Mapping[str, Any], index: int, cfg: AutoscalerConfig, source:
                 raise err(ann_path(key), f"{value!r} must be a whole number of seconds")
             return v
 
+        # target.go ResolveMetricTarget: RPS starts from the fixed TargetUtilization, not
+        # container-concurrency-target-percentage; the annotation overrides either.
+        default_tu = cfg.rps_target_utilization if metric is Metric.RPS else \
+            cfg.container_concurrency_target_percentage
         tu = number(("target-utilization-percentage", "targetUtilizationPercentage"),
-                    cfg.container_concurrency_target_percentage * 100, 1, 100) / 100
+                    default_tu * 100, 1, 100) / 100
         target_found = _annotation(ann, "target")
         target_ann = None
         if target_found:
@@ -437,7 +457,14 @@ def _revision(doc: Mapping[str, Any], index: int, cfg: AutoscalerConfig, source:
                 raise err(ann_path(key), f"{value!r} is not linear or weighted-exponential")
             weighted = value.lower() != "linear"
 
-        panic_window = float(max(1, round(window * pwp / 100)))
+        panic_window = panic_window_seconds(window, pwp)
+        progress_deadline = cfg.progress_deadline
+        if PROGRESS_DEADLINE in ann:
+            progress_deadline = parse_duration(ann[PROGRESS_DEADLINE], ann_path(PROGRESS_DEADLINE))
+            if progress_deadline != round(progress_deadline) or progress_deadline < 0:
+                # revision_validation.go validateProgressDeadlineAnnotation
+                raise err(ann_path(PROGRESS_DEADLINE), f"{ann[PROGRESS_DEADLINE]!r} must be a "
+                          "positive whole number of seconds")
         gpu, count, instance, platform = _gpu(ann, tspec, base, err)
         if klass == "mpa":
             # ACK's MPA: the KPA's algorithm fed by gateway concurrency (docs/kpa.md §9);
@@ -451,7 +478,7 @@ def _revision(doc: Mapping[str, Any], index: int, cfg: AutoscalerConfig, source:
             activation_scale=activation, min_scale=min_scale, max_scale=max_scale,
             initial_scale=initial, enable_scale_to_zero=cfg.enable_scale_to_zero,
             scale_to_zero_grace_period=cfg.scale_to_zero_grace_period,
-            scale_to_zero_pod_retention=retention, progress_deadline=cfg.progress_deadline,
+            scale_to_zero_pod_retention=retention, progress_deadline=progress_deadline,
             activator_capacity=cfg.activator_capacity, weighted=weighted,
         )  # fmt: skip
     except ManifestError as exc:

@@ -9,6 +9,7 @@ A scenario is a YAML file::
     seed: 7
     utc_offset_hours: 8      # the users' time zone, for daily profiles
     cluster: {activators: 1, platform_cold_start: {}}
+    # autoscaler_restarts: [6h]  # (in cluster) the autoscaler restarts at these simulated times
     services:
     - manifest: knative-sd-demo.yaml     # relative to the scenario file
       traffic:
@@ -140,7 +141,14 @@ def load_scenario(path: str | Path = DEFAULT_SCENARIO, *,
     base = path.parent
     utc = float(doc.get("utc_offset_hours", 8))
     cluster_doc = doc.get("cluster") or {}
-    cluster = replace(ClusterConfig(), activators=int(cluster_doc.get("activators", 1)))
+    restarts = cluster_doc.get("autoscaler_restarts") or []
+    if not isinstance(restarts, list):
+        raise ScenarioError(f"{path.name}: cluster.autoscaler_restarts must be a list of times, "
+                            "e.g. [2h, 14h30m]")
+    cluster = replace(ClusterConfig(), activators=int(cluster_doc.get("activators", 1)),
+                      autoscaler_restarts=tuple(sorted(
+                          _seconds(v, f"cluster.autoscaler_restarts[{i}]")
+                          for i, v in enumerate(restarts))))  # fmt: skip
     runs = []
     for i, entry in enumerate(doc.get("services") or []):
         where = f"{path.name}: services[{i}]"

@@ -170,7 +170,11 @@ def test_activation_that_never_succeeds_is_abandoned() -> None:
     pa.reconcile(10, 1, -1, PodCounts(pending=1, not_ready=1))
     assert pa.state is Active.ACTIVATING
     assert pa.reconcile(100, 0, -1, PodCounts(pending=1, not_ready=1)).want == -1
+    # Strictly after progress deadline + 30 s (CanFailActivation is ">", issue 17): at the
+    # deadline itself the PA is re-enqueued, a moment later it gives up.
     r = pa.reconcile(10 + 630, 0, -1, PodCounts(pending=1, not_ready=1))
+    assert (r.want, r.apply, r.requeue_at) == (-1, False, 10 + 630 + 630)
+    r = pa.reconcile(10 + 630.5, 0, -1, PodCounts(pending=1, not_ready=1))
     assert (r.want, r.apply) == (0, True)
 
 

@@ -55,4 +55,4 @@ def test_bad_numbers_are_422_not_500(body: bytes) -> None:
     with pytest.raises(ApiError) as err:
         parse_txt2img(body)
     assert err.value.status == 422
-    assert err.value.body["detail"][0]["type"] in ("int_parsing", "float_parsing")
+    assert err.value.body["detail"][0]["type"] in ("type_error.integer", "type_error.float")

@@ -40,6 +40,11 @@ async def echo(req):
     (b"GET / SPDY/3\r\n\r\n", b"400"),
     (b"POST / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", b"413"),
     (b"POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\n", b"400"),
+    # RFC 9110 §8.6 Content-Length = 1*DIGIT: what Python's int() also takes is refused
+    (b"POST / HTTP/1.1\r\nContent-Length: 1_0\r\n\r\n0123456789", b"400"),
+    (b"POST / HTTP/1.1\r\nContent-Length: +2\r\n\r\nab", b"400"),
+    (b"POST / HTTP/1.1\r\nContent-Length: \xd9\xa2\r\n\r\nab", b"400"),  # Arabic-Indic 2
+    (b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc", b"400"),
     (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", b"411"),
     (b"GET / HTTP/1.1\r\nX: " + b"a" * (MAX_HEAD + 10) + b"\r\n\r\n", b"431"),
 ])  # fmt: skip
@@ -114,6 +119,19 @@ def test_500_concurrent_slow_requests() -> None:
             raw = b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"
             answers = await asyncio.gather(*[_exchange(server.port, raw) for _ in range(500)])
             assert all(a.startswith(b"HTTP/1.1 200") and a.endswith(b"done") for a in answers)
+        finally:
+            await server.close()
+
+    run(main())
+
+
+def test_the_servers_own_errors_are_not_sniffed() -> None:
+    async def main():
+        server = await _serve(echo)
+        try:
+            answer = await _exchange(server.port, b"POST / HTTP/1.1\r\nContent-Length: +2\r\n\r\n")
+            head = answer.split(b"\r\n\r\n")[0]
+            assert head.startswith(b"HTTP/1.1 400 ") and b"X-Content-Type-Options: nosniff" in head
         finally:
             await server.close()
 

@@ -1,10 +1,12 @@
 """The AUTOMATIC1111 WebUI API as the live twin speaks it: request fields, defaults, errors.
 
-Shapes follow ``docs/a1111-api.md``: every txt2img field optional with the
-WebUI's defaults (``steps`` 50, ``sampler_index`` "Euler", ...), the response ``images`` /
-``parameters`` / ``info`` (a JSON *string*), FastAPI's 422 body for validation errors and the
-WebUI's ``{"error", "detail", "body", "errors"}`` body for the rest. Prompts are user data: they
-are echoed to the client as the WebUI does, and never logged.
+Shapes follow the WebUI v1.10.x (modules/api/api.py, modules/api/models.py, processing.py):
+every txt2img field optional with the WebUI's defaults (``steps`` 50, ``sampler_index``
+"Euler", ...), the response ``images`` / ``parameters`` / ``info`` (a JSON *string*), FastAPI
+0.94's 422 body with pydantic v1 errors for validation (``fastapi==0.94.0`` is pinned in the
+WebUI's requirements_versions.txt) and the WebUI's ``{"error", "detail", "body", "errors"}``
+body for the rest (api.py ``api_middleware``); see ``sdobs/sim/README.md`` (Live). Prompts are
+user data: they are echoed to the client as the WebUI does, and never logged.
 """
 
 from __future__ import annotations
@@ -28,6 +30,30 @@ MODEL = {
     "filename": "/stable-diffusion-webui/models/Stable-diffusion/v1-5-pruned-emaonly.safetensors",
     "config": None,
 }
+#: A second checkpoint, so that clients can switch (``POST /sdapi/v1/options``).
+MODEL_XL = {
+    "title": "sd_xl_base_1.0.safetensors [31e35c80fc]",
+    "model_name": "sd_xl_base_1.0",
+    "hash": "31e35c80fc",
+    "sha256": "31e35c80fc4829d14f90153f4c74cd59c90b779f6afe05a74cd6120b893f7e5b",
+    "filename": "/stable-diffusion-webui/models/Stable-diffusion/sd_xl_base_1.0.safetensors",
+    "config": None,
+}
+MODELS = (MODEL, MODEL_XL)
+
+
+def find_checkpoint(name: Any) -> dict[str, Any] | None:
+    """sd_models.checkpoint_aliases: a checkpoint by title, name, file name or hash."""
+    if not isinstance(name, str):
+        return None
+    for model in MODELS:
+        aliases = {model["title"], model["model_name"], model["hash"], model["sha256"],
+                   model["filename"].rsplit("/", 1)[-1], f"{model['model_name']} [{model['hash']}]"}
+        if name in aliases:
+            return model
+    return None
+
+
 OPTIONS = {
     "sd_model_checkpoint": MODEL_TITLE,
     "sd_checkpoint_hash": MODEL["sha256"],
@@ -62,14 +88,19 @@ FIELDS: dict[str, tuple[Any, type]] = {
     "send_images": (True, _BOOL), "save_images": (False, _BOOL), "alwayson_scripts": ({}, _DICT),
     "force_task_id": (None, _STR), "infotext": (None, _STR),
 }  # fmt: skip
+#: pydantic v1 (FastAPI 0.94, pinned by the WebUI's requirements_versions.txt, needs pydantic
+#: < 2): message and type of each field kind's validation error.
 _TYPE_ERRORS = {
-    _INT: ("int_parsing", "Input should be a valid integer"),
-    _FLOAT: ("float_parsing", "Input should be a valid number"),
-    _STR: ("string_type", "Input should be a valid string"),
-    _BOOL: ("bool_parsing", "Input should be a valid boolean"),
-    _LIST: ("list_type", "Input should be a valid list"),
-    _DICT: ("dict_type", "Input should be a valid dictionary"),
+    _INT: ("value is not a valid integer", "type_error.integer"),
+    _FLOAT: ("value is not a valid float", "type_error.float"),
+    _STR: ("str type expected", "type_error.str"),
+    _BOOL: ("value could not be parsed to a boolean", "type_error.bool"),
+    _LIST: ("value is not a valid list", "type_error.list"),
+    _DICT: ("value is not a valid dict", "type_error.dict"),
 }
+_BOOL_TRUE = {1, "1", "on", "t", "true", "y", "yes"}
+_BOOL_FALSE = {0, "0", "off", "f", "false", "n", "no"}
+_BAD = object()
 
 
 @dataclass(frozen=True)
@@ -83,74 +114,183 @@ class ApiError(Exception):
     def webui(cls, status: int, error: str, detail: str = "", errors: str = "") -> ApiError:
         return cls(status, {"error": error, "detail": detail, "body": "", "errors": errors})
 
+    @classmethod
+    def http(cls, status: int, detail: str) -> ApiError:
+        """An ``HTTPException(status, detail)`` raised in api.py, as its handler answers it."""
+        return cls.webui(status, "HTTPException", detail, f"{status}: {detail}")
+
     def payload(self) -> bytes:
         return json.dumps(self.body).encode()
 
 
-def _coerce(name: str, value: Any, kind: type) -> Any:
-    """Pydantic's lax mode, as FastAPI applies it to the WebUI's request model."""
+def _validation(errors: list[dict[str, Any]]) -> ApiError:
+    """FastAPI's request_validation_exception_handler: 422 ``{"detail": errors}``."""
+    return ApiError(422, {"detail": errors})
+
+
+def _coerce(value: Any, kind: type) -> Any:
+    """pydantic v1's validators for an ``Optional[kind]`` field; ``_BAD`` when invalid."""
     if value is None or kind is _ANY:
         return value
-    ok: Any = None
-    if kind is _BOOL:
-        ok = value if isinstance(value, bool) else None
-    elif kind is _INT and not isinstance(value, bool):
-        if isinstance(value, int):
-            ok = value
-        elif (isinstance(value, float) and value.is_integer()) or (
-                isinstance(value, str) and _int_text(value)):
-            ok = int(value)
-    elif kind is _FLOAT and not isinstance(value, bool):
-        if isinstance(value, (int, float)):
-            try:
-                ok = float(value)
-            except OverflowError:  # a JSON integer beyond float's range: not a number
-                ok = None
-        elif isinstance(value, str):
-            try:
-                ok = float(value)
-            except ValueError:
-                ok = None
-    elif isinstance(value, kind):
-        ok = value
-    if ok is None:
-        code, msg = _TYPE_ERRORS[kind]
-        raise ApiError(422, {"detail": [{"type": code, "loc": ["body", name], "msg": msg,
-                                         "input": value}]})  # fmt: skip
-    return ok
-
-
-def _int_text(value: str) -> bool:
-    """ASCII digits that int() takes: '²'.isdigit() is True, and int() refuses > 4,300 digits."""
-    digits = value.strip().removeprefix("-")
-    return digits.isascii() and digits.isdigit() and len(digits) <= 4000
-
-
-def parse_txt2img(raw: bytes) -> dict[str, Any]:
-    """The request's fields with the WebUI's defaults filled in; ApiError 422 when malformed."""
     try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(422, {"detail": [{"type": "json_invalid", "loc": ["body", 0],
-                                         "msg": "JSON decode error", "input": {},
-                                         "ctx": {"error": str(exc).split(":")[0]}}]}) from exc
+        if kind is _INT:  # int_validator: int(v), so 2.7 -> 2, True -> 1, "1_0" -> 10
+            return value if isinstance(value, int) and not isinstance(value, bool) else \
+                int(value)
+        if kind is _FLOAT:  # float_validator: float(v)
+            return value if isinstance(value, float) else float(value)
+        if kind is _STR:  # str_validator: str, or a number's str()
+            if isinstance(value, str):
+                return value
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return str(value)
+            return _BAD
+        if kind is _BOOL:  # bool_validator: True/False or a member of BOOL_TRUE/BOOL_FALSE
+            if value is True or value is False:
+                return value
+            key = value.lower() if isinstance(value, str) else value
+            if key in _BOOL_TRUE:  # (1.0 == 1: a float one is true too; a list is unhashable)
+                return True
+            if key in _BOOL_FALSE:
+                return False
+            return _BAD
+        if kind is _LIST:  # list_validator: list, tuple, set (JSON gives lists only)
+            return value if isinstance(value, list) else _BAD
+        if kind is _DICT:  # dict_validator: dict(v), so a list of pairs is a dict
+            return value if isinstance(value, dict) else dict(value)
+    except (TypeError, ValueError, OverflowError):
+        return _BAD
+    return value
+
+
+PARSE_ERROR = "There was an error parsing the body"
+
+
+def _is_json(content_type: str | None) -> bool:
+    """FastAPI 0.94 get_request_handler: the body is parsed as JSON when there is no
+    Content-Type, or when it is application/json or application/*+json; otherwise the raw bytes
+    go to validation (a form-encoded body is not a dict: 422)."""
+    if not content_type:
+        return True
+    main = content_type.split(";")[0].strip().lower()
+    kind, _, sub = main.partition("/")
+    return kind == "application" and (sub == "json" or sub.endswith("+json"))
+
+
+#: The txt2img scripts of a WebUI v1.10 install without extensions, by ``script.name`` (the
+#: title lower-cased, as ``GET /sdapi/v1/scripts`` lists them and ``script_name_to_index``
+#: matches them): selectable ones (``script_name``) and always-on ones (``alwayson_scripts``).
+SELECTABLE_SCRIPTS = ("prompt matrix", "prompts from file or textbox", "x/y/z plot")
+ALWAYSON_SCRIPTS = ("extra options", "hypertile", "refiner", "seed", "sampler", "comments")
+#: Extensions a scenario may declare installed (manifest annotation ``twin.sdobs.dev/extensions``)
+#: and the (selectable, always-on) scripts each adds; clients such as webuiapi detect ControlNet
+#: by "controlnet m2m" in the scripts list.
+EXTENSIONS = {"controlnet": (("controlnet m2m",), ("controlnet",)),
+              "adetailer": ((), ("adetailer",))}
+
+
+def _names(extensions: frozenset[str]) -> tuple[list[str], list[str]]:
+    known = [EXTENSIONS[e] for e in sorted(extensions) if e in EXTENSIONS]
+    return ([*SELECTABLE_SCRIPTS, *(n for sel, _ in known for n in sel)],
+            [*ALWAYSON_SCRIPTS, *(n for _, on in known for n in on)])
+
+
+def scripts_list(extensions: frozenset[str] = frozenset()) -> dict[str, list[str]]:
+    """``GET /sdapi/v1/scripts``: ``{"txt2img": [...], "img2img": [...]}``."""
+    selectable, alwayson = _names(extensions)
+    return {"txt2img": selectable + alwayson, "img2img": selectable + alwayson}
+
+
+def _script_index(name: str, names: list[str] | tuple[str, ...]) -> int:
+    """api.py script_name_to_index: case-insensitive, 422 "Script '...' not found"."""
+    lowered = name.lower() if isinstance(name, str) else name
+    if lowered not in names:
+        raise ApiError.http(422, f"Script '{name}' not found")
+    return names.index(lowered)
+
+
+def _check_scripts(fields: dict[str, Any], extensions: frozenset[str], *,
+                   alwayson: bool) -> None:  # fmt: skip
+    """api.py text2imgapi: ``get_selectable_script`` before the sampler is checked, the
+    always-on scripts in ``init_script_args`` after it."""
+    selectable, always = _names(extensions)
+    if not alwayson:
+        if fields["script_name"]:
+            _script_index(fields["script_name"], selectable)
+        return
+    names = selectable + always
+    for name in fields["alwayson_scripts"] or {}:
+        idx = _script_index(name, names)
+        if idx < len(selectable):
+            raise ApiError.http(422, "Cannot have a selectable script in the always on "
+                                     "scripts params")
+
+
+def extra_images(fields: dict[str, Any], extensions: frozenset[str]) -> int:
+    """Images an installed extension appends: ControlNet returns the detected map of each
+    enabled unit that has a preprocessor (sd-webui-controlnet's API default)."""
+    if "controlnet" not in extensions:
+        return 0
+    scripts = {str(k).lower(): v for k, v in (fields["alwayson_scripts"] or {}).items()}
+    entry = scripts.get("controlnet")
+    unit_args = (entry.get("args") if isinstance(entry, dict) else None) or []
+    return sum(1 for u in unit_args if isinstance(u, dict) and u.get("enabled", True)
+               and str(u.get("module", "none")).lower() not in ("none", ""))
+
+
+def parse_txt2img(raw: bytes, content_type: str | None = None,
+                  extensions: frozenset[str] = frozenset()) -> dict[str, Any]:  # fmt: skip
+    """The request's fields with the WebUI's defaults filled in; ApiError (422 or 400) when the
+    WebUI would refuse the body, with every bad field listed as FastAPI 0.94 lists them."""
+    body: Any = None
+    if raw:
+        if not _is_json(content_type):
+            body = raw
+        else:
+            try:
+                body = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                # RequestValidationError([ErrorWrapper(e, ("body", e.pos))], body=e.doc):
+                # pydantic v1 names it value_error.jsondecode and copies the exception's
+                # attributes into ctx.
+                raise _validation([{"loc": ["body", exc.pos], "msg": str(exc),
+                                    "type": "value_error.jsondecode",
+                                    "ctx": {"msg": exc.msg, "doc": exc.doc, "pos": exc.pos,
+                                            "lineno": exc.lineno, "colno": exc.colno}}]) from None
+            except (RecursionError, UnicodeDecodeError, ValueError):
+                # Not a JSONDecodeError (nested too deep, not UTF-8): FastAPI's handler turns it
+                # into HTTPException(400, "There was an error parsing the body").
+                raise ApiError.http(400, PARSE_ERROR) from None
+    if body is None:  # no body, or JSON null: the required model parameter is missing
+        raise _validation([{"loc": ["body"], "msg": "field required",
+                            "type": "value_error.missing"}])
     if not isinstance(body, dict):
-        raise ApiError(422, {"detail": [{"type": "model_attributes_type", "loc": ["body"],
-                                         "msg": "Input should be a valid dictionary or object to"
-                                                " extract fields from", "input": body}]})
-    fields = {}
+        try:  # BaseModel.validate: dict(value), so a list of pairs is a body too
+            body = dict(body) if isinstance(body, list) else None
+        except (TypeError, ValueError):
+            body = None
+        if not isinstance(body, dict) or not all(isinstance(k, str) for k in body):
+            raise _validation([{"loc": ["body"], "msg": "value is not a valid dict",
+                                "type": "type_error.dict"}])
+    fields: dict[str, Any] = {}
+    errors = []
     for name, (default, kind) in FIELDS.items():
-        value = body.get(name, default)
-        fields[name] = _coerce(name, value, kind)
+        value = _coerce(body.get(name, default), kind)
+        if value is _BAD:
+            msg, code = _TYPE_ERRORS[kind]
+            errors.append({"loc": ["body", name], "msg": msg, "type": code})
+        fields[name] = value
     prompt = fields["prompt"]
-    if not isinstance(prompt, (str, list)):
-        raise ApiError(422, {"detail": [{"type": "string_type", "loc": ["body", "prompt"],
-                                         "msg": "Input should be a valid string",
-                                         "input": prompt}]})  # fmt: skip
+    if not errors and not isinstance(prompt, (str, list)):
+        errors.append({"loc": ["body", "prompt"], "msg": "str type expected",
+                       "type": "type_error.str"})
+    if errors:
+        raise _validation(errors)
+    _check_scripts(fields, extensions, alwayson=False)
     sampler = fields["sampler_name"] or fields["sampler_index"]
     if sampler not in SAMPLERS:
-        raise ApiError.webui(400, "HTTPException", "Sampler not found", "400: Sampler not found")
+        raise ApiError.http(400, "Sampler not found")
     fields["sampler_name"] = sampler
+    _check_scripts(fields, extensions, alwayson=True)
     return fields
 
 
@@ -166,17 +306,43 @@ def _prompt_text(fields: dict[str, Any]) -> str:
     return prompt if isinstance(prompt, str) else " ".join(map(str, prompt))
 
 
+def output_size(fields: dict[str, Any]) -> tuple[int, int]:
+    """The pictures' width and height: the latent is width // 8 × height // 8, so the image
+    is the request's size rounded down to a multiple of 8; the hires fix upscales to
+    ``hr_resize_x/y`` (one given: the other in proportion) or by ``hr_scale``
+    (processing.py StableDiffusionProcessingTxt2Img.calculate_target_resolution)."""
+    width, height = max(fields["width"] // 8 * 8, 8), max(fields["height"] // 8 * 8, 8)
+    if not fields["enable_hr"]:
+        return width, height
+    rx, ry = int(fields["hr_resize_x"] or 0), int(fields["hr_resize_y"] or 0)
+    if rx == 0 and ry == 0:
+        scale = float(fields["hr_scale"] or 1.0)
+        w, h = int(width * scale), int(height * scale)
+    elif ry == 0:
+        w, h = rx, rx * height // width
+    elif rx == 0:
+        w, h = ry * width // height, ry
+    else:
+        w, h = rx, ry
+    return max(w // 8 * 8, 8), max(h // 8 * 8, 8)
+
+
 def txt2img_response(fields: dict[str, Any], *, job_timestamp: float | None = None,
-                     rng: random.Random | None = None) -> dict[str, Any]:  # fmt: skip
-    """A successful response: deterministic pictures from prompt and seed, and the info JSON."""
+                     rng: random.Random | None = None,
+                     extensions: frozenset[str] = frozenset()) -> dict[str, Any]:  # fmt: skip
+    """A successful response: deterministic pictures of the requested size from prompt and
+    seed (plus what installed extensions append), and the info JSON."""
     seed = fields["seed"]
     if seed is None or seed == -1:
         seed = (rng or random).randrange(2**32)
     count = fields["batch_size"] * fields["n_iter"]
     prompt = _prompt_text(fields)
     seeds = [seed + i for i in range(count)]
-    images = [base64.b64encode(picture(prompt, s)).decode() for s in seeds] \
-        if fields["send_images"] else []
+    width, height = output_size(fields)
+    extra = extra_images(fields, extensions)
+    images = [base64.b64encode(picture(prompt, s, width, height)).decode() for s in seeds] + [
+        base64.b64encode(picture(f"detected map {k}", seed, width, height)).decode()
+        for k in range(extra)] if fields["send_images"] else []  # fmt: skip
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(job_timestamp or time.time()))
     info = {
         "prompt": prompt, "all_prompts": [prompt] * count,

@@ -75,9 +75,10 @@ class LiveService(ServiceSim):
     # -- requests ------------------------------------------------------------------------------
     def submit(self, now: float, *, profile: Txt2Img | None = None, status: int = 200,
                seconds: float = 0.003, pod: Pod | None = None,
-               waiter: asyncio.Future | None = None) -> LiveRequest:  # fmt: skip
+               waiter: asyncio.Future | None = None, gpu: bool = False) -> LiveRequest:  # fmt: skip
         """A request arriving now: a txt2img ``profile`` (timed and failed by the GPU model) or
-        a light API call answered with ``status`` after ``seconds`` without the GPU. ``pod``
+        a light API call answered with ``status`` after ``seconds`` (on the GPU, behind the
+        WebUI's queue lock, when ``gpu``: a checkpoint load). ``pod``
         pins it to one ready pod (cookie session affinity: the gateway sends it straight to that
         pod's queue-proxy)."""
         self.advance(now)
@@ -89,7 +90,7 @@ class LiveService(ServiceSim):
             out = rev.model.outcome(profile, self.rng.gauss(0, 1), self.rng.gauss(0, 1))
             status, seconds, uses_gpu = out.status, out.seconds, out.uses_gpu
         else:
-            uses_gpu = False
+            uses_gpu = gpu
         req = LiveRequest(len(self.requests), rev_idx, 0, now, status, seconds, uses_gpu)
         req.waiter = waiter
         req.ended_early = False
@@ -120,6 +121,9 @@ class LiveService(ServiceSim):
             if req.pod.queue and req in req.pod.queue:
                 req.pod.queue.remove(req)
             self._finish(rev, req, now, CLIENT_CANCELLED)
+            act = rev.acts[req.act] if req.via else None
+            if act is not None and act.queue:  # its activator got the pod's slot back
+                self._dispatch(rev, act, now)
         else:  # in the model container: end it now, ignore its scheduled end
             self._done(req, now)
             req.ended_early = True
@@ -128,6 +132,21 @@ class LiveService(ServiceSim):
         if getattr(req, "ended_early", False):
             return
         super()._done(req, t)
+
+    def _act_deadline(self, rev, act, t: float) -> None:
+        """Requests whose timeout passes while they wait in the activator get their 504 here
+        (the engine only logs them): without this their clients were never answered."""
+        queue = act.queue
+        expired = []
+        for req in queue:
+            if req.deadline > t:
+                break
+            expired.append(req)
+        super()._act_deadline(rev, act, t)
+        for req in expired:
+            waiter = getattr(req, "waiter", None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(req)
 
     def _finish(self, rev, req: Request, t: float, outcome: int) -> None:
         super()._finish(rev, req, t, outcome)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import hashlib
 import json
 import logging
@@ -27,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from sdobs.knative.dialects import OPENCENSUS, Dialect, get_dialect
 from sdobs.sim.engine import SimOptions
@@ -58,7 +60,24 @@ PREFIX = "/services/"
 AFFINITY = "serving.knative.dev.alibabacloud/affinity"
 COOKIE_NAME = "serving.knative.dev.alibabacloud/cookie-name"
 COOKIE_TIMEOUT = "serving.knative.dev.alibabacloud/cookie-timeout"
+EXTENSIONS = "twin.sdobs.dev/extensions"
+#: WebUI endpoints the twin answers without the GPU (a few milliseconds of API time).
+LIGHT_GETS = frozenset(("/sdapi/v1/progress", "/sdapi/v1/options", "/sdapi/v1/sd-models",
+                        "/internal/ping", "/sdapi/v1/samplers", "/sdapi/v1/scripts"))
+#: starlette GZipMiddleware(minimum_size=1000), as the WebUI installs it (initialize_util.py
+#: setup_middleware): bodies of at least this many bytes are compressed for gzip clients.
+GZIP_MINIMUM = 1000
 Targets = list[tuple[str, dict[str, str]]]
+
+
+def _gzip(resp: Response, accept_encoding: str) -> Response:
+    """GZipResponder: ``"gzip" in Accept-Encoding`` and a body of at least GZIP_MINIMUM bytes
+    gives a level-9 gzip body, ``Content-Encoding: gzip`` and ``Vary: Accept-Encoding``."""
+    if "gzip" not in accept_encoding or len(resp.body) < GZIP_MINIMUM:
+        return resp
+    resp.body = gzip.compress(resp.body, compresslevel=9)
+    resp.headers += [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")]
+    return resp
 
 
 @dataclass(frozen=True)
@@ -146,6 +165,7 @@ class LiveTwin:
         self._gpus: dict[tuple[tuple[str, str], int], _Gpu] = {}
         self._published: dict[str, tuple] = {}
         self._affinity: dict[str, tuple[tuple[str, str], int]] = {}
+        self._options: dict[int, dict] = {}  # per Service: what POST /sdapi/v1/options set
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start_with_pods(self, pods: Mapping[tuple[str, str], Mapping[str, int]]) -> None:
@@ -325,18 +345,16 @@ class LiveTwin:
     async def _gateway(self, req: Request) -> Response:
         key, path = self.route(req)
         if key is None:
-            known = ", ".join(f"{n}.{ns}.{self.domain}" for ns, n in self.services)
-            return Response(404, f"no Knative Service matches host {req.host!r} or path "
-                                 f"{req.path!r}; use Host: one of {known}, or the path "
-                                 f"{PREFIX}<namespace>/<name>/...\n".encode(),
-                            "text/plain; charset=utf-8")  # fmt: skip
+            return self._not_found(req)
         svc = self.services[key]
         fields: dict | None = None
         error: a1111.ApiError | None = None
         endpoint = (req.method, path)
+        extensions = self._extensions(svc)
         if endpoint == ("POST", "/sdapi/v1/txt2img"):
             try:
-                fields = a1111.parse_txt2img(req.body)
+                fields = a1111.parse_txt2img(req.body, req.headers.get("content-type"),
+                                             extensions)  # fmt: skip
                 profile = a1111.cost_profile(fields)
             except a1111.ApiError as exc:
                 error = exc
@@ -344,11 +362,16 @@ class LiveTwin:
                 profile = Txt2Img(steps=0) if exc.status == 422 else \
                     Txt2Img(sampler_name="not-a-sampler")
             kwargs: dict = {"profile": profile}
-        elif req.method == "GET" and path in ("/sdapi/v1/progress", "/sdapi/v1/options",
-                                             "/sdapi/v1/sd-models", "/internal/ping",
-                                             "/sdapi/v1/samplers"):  # fmt: skip
+        elif req.method == "GET" and path in LIGHT_GETS:
             kwargs = {"status": 200, "seconds": self.api_seconds}
-        elif path in ("/sdapi/v1/txt2img", "/sdapi/v1/options"):
+        elif endpoint == ("POST", "/sdapi/v1/options"):
+            try:
+                fields, seconds = self._set_options(svc, req.body)
+                kwargs = {"status": 200, "seconds": seconds, "gpu": seconds > self.api_seconds}
+            except a1111.ApiError as exc:
+                error = exc
+                kwargs = {"status": exc.status, "seconds": self.api_seconds}
+        elif path in ("/sdapi/v1/txt2img", "/sdapi/v1/options", "/sdapi/v1/scripts"):
             kwargs = {"status": 405, "seconds": self.api_seconds}
         else:
             kwargs = {"status": 404, "seconds": self.api_seconds}
@@ -368,9 +391,15 @@ class LiveTwin:
             svc.cancel(lr, self.now())
             self._schedule(key)
             raise
-        resp = self._answer(svc, done, path, fields, error)
-        if done.pod is not None and done.t_app >= 0:
+        resp = self._answer(svc, done, path, fields, error, extensions)
+        if done.pod is not None and done.t_app >= 0 and done.code == done.code_app and (
+                done.code != 500):
+            # The WebUI's log_and_time middleware sets it on what the app answered, handled
+            # HTTPExceptions included, but an unhandled exception (a 500) passes through it
+            # to the outer exception_handling middleware; Knative's own answers never have it.
             resp.headers.append(("X-Process-Time", f"{max(done.t_app_done - done.t_app, 0):.4f}"))
+        if done.code == done.code_app and done.t_app >= 0:
+            resp = _gzip(resp, req.headers.get("accept-encoding", ""))
         if affinity and done.pod is not None and done.code < 500:
             token = hashlib.sha256(f"{key}/{done.pod.id}/{self.epoch0}".encode()).hexdigest()[:16]
             self._affinity[token] = (key, done.pod.id)
@@ -379,8 +408,54 @@ class LiveTwin:
                                                "Path=/; HttpOnly"))  # fmt: skip
         return resp
 
+    def _not_found(self, req: Request) -> Response:
+        """The gateway's own 404 (no Service matched): what was asked, percent-encoded so that
+        no byte of Host or path reaches the page as markup, and marked not to be sniffed."""
+        known = ", ".join(f"{n}.{ns}.{self.domain}" for ns, n in self.services)
+        host = quote(req.host[:200], safe=".-:[]")
+        path = quote(req.path[:500], safe="/.-_~")
+        text = (f"no Knative Service matches host '{host}' or path '{path}'; use Host: one of "
+                f"{known}, or the path {PREFIX}<namespace>/<name>/...\n")
+        return Response(404, text.encode(), "text/plain; charset=utf-8",
+                        [("X-Content-Type-Options", "nosniff")])
+
+    @staticmethod
+    def _extensions(svc: LiveService) -> frozenset[str]:
+        """WebUI extensions the Service's image has installed (annotation
+        ``twin.sdobs.dev/extensions``, comma-separated, e.g. ``controlnet``)."""
+        raw = svc.service.annotations.get(EXTENSIONS, "")
+        return frozenset(e.strip().lower() for e in raw.split(",") if e.strip())
+
+    def _set_options(self, svc: LiveService, raw: bytes) -> tuple[dict, float]:
+        """``POST /sdapi/v1/options`` (api.py set_config): an unknown ``sd_model_checkpoint``
+        is a RuntimeError (500); a different known one loads under the queue lock (the GPU
+        is busy for the revision's model-load time). Returns the new options and the seconds
+        the call takes."""
+        try:
+            body = json.loads(raw or b"{}")
+        except (ValueError, RecursionError):
+            raise a1111.ApiError.http(400, a1111.PARSE_ERROR) from None
+        if not isinstance(body, dict):
+            raise a1111.ApiError(422, {"detail": [{"loc": ["body"], "msg": "value is not a "
+                                                   "valid dict", "type": "type_error.dict"}]})
+        options = self._options.setdefault(id(svc), dict(a1111.OPTIONS))
+        seconds = self.api_seconds
+        name = body.get("sd_model_checkpoint")
+        if name is not None:
+            model = a1111.find_checkpoint(name)
+            if model is None:
+                raise a1111.ApiError.webui(500, "RuntimeError", "",
+                                           f"model {name!r} not found")
+            if model["title"] != options["sd_model_checkpoint"]:
+                seconds = svc.revs[0].spec.cold_start.model_load
+            body = {**body, "sd_model_checkpoint": model["title"],
+                    "sd_checkpoint_hash": model["sha256"]}
+        options.update(body)
+        return options, seconds
+
     def _answer(self, svc: LiveService, done: LiveRequest, path: str, fields: dict | None,
-                error: a1111.ApiError | None) -> Response:  # fmt: skip
+                error: a1111.ApiError | None,
+                extensions: frozenset[str] = frozenset()) -> Response:  # fmt: skip
         code = done.code
         if code == 503:
             return Response(503, b"pending request queue full\n", "text/plain; charset=utf-8")
@@ -389,7 +464,7 @@ class LiveTwin:
             return Response(504, text, "text/plain; charset=utf-8")
         if code == 502:
             return Response(502, b"context canceled\n", "text/plain; charset=utf-8")
-        if error is not None and code in (400, 422):
+        if error is not None and code == error.status:
             return Response(error.status, error.payload())
         if code == 500 and fields is not None:
             gpu = GPUS[svc.revs[done.rev].spec.gpu]
@@ -401,13 +476,18 @@ class LiveTwin:
         if code != 200:
             return Response(code, json.dumps({"error": "HTTPException", "detail": ""}).encode())
         if path == "/sdapi/v1/txt2img" and fields is not None:
-            body = a1111.txt2img_response(fields, job_timestamp=time.time(), rng=self.rng)
+            body = a1111.txt2img_response(fields, job_timestamp=time.time(), rng=self.rng,
+                                          extensions=extensions)  # fmt: skip
         elif path == "/sdapi/v1/progress":
             body = a1111.progress()
+        elif path == "/sdapi/v1/options" and fields is None:
+            body = self._options.get(id(svc), a1111.OPTIONS)
         elif path == "/sdapi/v1/options":
-            body = a1111.OPTIONS
+            body = None  # set_config returns nothing: JSON null
         elif path == "/sdapi/v1/sd-models":
-            body = [a1111.MODEL]
+            body = list(a1111.MODELS)
+        elif path == "/sdapi/v1/scripts":
+            body = a1111.scripts_list(extensions)
         elif path == "/sdapi/v1/samplers":
             body = [{"name": s, "aliases": [], "options": {}} for s in sorted(a1111.SAMPLERS)]
         else:
