@@ -6,7 +6,8 @@ with 5 sampling steps so that more runs fit) runs against the reference service 
 for the given minutes. Every load test must
 answer every request; the resident memory of the demo and of its Prometheus must stay flat
 after the first (warm-up) load test, and their open file descriptors must come back to the
-warm baseline once the load stops. Prints the figures; exit status 1 when a check fails.
+warm baseline once the load has stopped and the pods have gone (up to 3 minutes). Prints the
+figures; exit status 1 when a check fails.
 
     .venv/bin/python benchmarks/soak.py --minutes 5
 """
@@ -35,6 +36,9 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 #: arenas, so a little growth after warm-up is normal; a leak grows with every load test).
 RSS_SLACK = (1.15, 24 * 2**20)
 FD_SLACK = 4
+#: How long the soak waits after the load for the pods to go back to zero (KPA: about 60 s of
+#: stable window plus the scale-to-zero grace period).
+QUIET_S = 180
 
 
 @dataclass
@@ -50,6 +54,7 @@ class Soak:
     samples: list[Sample] = field(default_factory=list)
     runs: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    quiet_s: float = 0.0
 
 
 def _rss(pid: int) -> int:
@@ -133,8 +138,18 @@ def run(minutes: float, concurrency: int = 5, requests: int = 20, steps: int = 5
                                   "p99": (doc.get("latencies", {}).get("99th") or 0) / 1e9,
                                   "errors": doc.get("errors", [])})  # fmt: skip
                 sample()
-            time.sleep(3)  # let keep-alive connections close
-            sample()
+            # Open files follow the pods: each pod is a scrape target with its own connection.
+            # Back to baseline means once the reference service is back at zero (about a
+            # minute after the last response), so wait for that, at most QUIET_S.
+            quiet_until = time.monotonic() + QUIET_S
+            while True:
+                time.sleep(5)
+                sample()
+                warm = soak.samples[1]
+                if all(soak.samples[-1].fds[k] <= warm.fds[k] + FD_SLACK for k in procs) or \
+                        time.monotonic() > quiet_until:  # fmt: skip
+                    break
+            soak.quiet_s = soak.samples[-1].t - soak.samples[len(soak.runs)].t
         finally:
             demo.send_signal(signal.SIGTERM)
             try:
@@ -175,7 +190,8 @@ def report(soak: Soak) -> str:
         lines.append(f"  {name}: RSS {first.rss[name] / 2**20:.0f} -> {warm.rss[name] / 2**20:.0f}"
                      f" (warm) -> {last.rss[name] / 2**20:.0f} MiB (end, "
                      f"{last.rss[name] / warm.rss[name]:.3f}x warm); open files "
-                     f"{first.fds[name]} -> {warm.fds[name]} (warm) -> {last.fds[name]} (end)")
+                     f"{first.fds[name]} -> {warm.fds[name]} (warm) -> {last.fds[name]} "
+                     f"({soak.quiet_s:.0f} s after the load)")
     p99 = [r["p99"] for r in soak.runs if r["p99"]]
     if p99:
         lines.append(f"  load test P99: first {p99[0]:.2f} s, last {p99[-1]:.2f} s")
