@@ -85,6 +85,14 @@ class Query:
     unit: str
     by: tuple[str, ...] = ()
     description: str = ""
+    #: a histogram quantile's finite bucket bounds in seconds (see ``sdobs.catalog.honest``)
+    bounds: tuple[float, ...] = ()
+
+    def reading(self, value: float | None):
+        """An honest reading of one value of this query ("> 10 s", "20–50 s", "12.3 s")."""
+        from sdobs.catalog.honest import read_quantile
+
+        return read_quantile(value, self.bounds)
 
     @property
     def legend(self) -> str:
@@ -213,7 +221,13 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals):
             expr = f"{expr} / {1 / family.scale_to_base:g}"
         stage = "model container" if app else "queue-proxy"
         return Query(f"latency_p{quantile * 100:g}", expr, UNIT_SECONDS, by,
-                     f"P{quantile * 100:g} response time at the {stage}, seconds")
+                     f"P{quantile * 100:g} response time at the {stage}, seconds",
+                     bounds=self.latency_bounds(app=app))
+
+    def latency_bounds(self, *, app: bool = False) -> tuple[float, ...]:
+        """The finite bucket bounds, in seconds, of the latency histogram quantiles read."""
+        family: Family = self.dialect.app_requests if app else self.dialect.requests
+        return tuple(b * family.scale_to_base for b in family.bounds)
 
     def latencies(self, sel: Selection, by: Sequence[str] = (), *,
                   app: bool = False) -> list[Query]:  # fmt: skip

@@ -70,5 +70,13 @@ def run(args: argparse.Namespace) -> int:
         else:
             frame = client.query(query.expr)
     print(f"# {query.signal} [{query.unit}] {query.description}")
+    if query.bounds and not frame.empty:
+        readings = [query.reading(v) for v in frame["value"]]
+        frame = frame.assign(reading=[r.text for r in readings])
+        notes = list(dict.fromkeys(r.reason for r in readings if r.reason))
+    else:
+        notes = []
     print("no data" if frame.empty else frame.to_string(index=False))
+    for note in notes:
+        print(f"# note: {note}")
     return 0

@@ -97,10 +97,20 @@ def _headline(page: PageData, state: ViewState) -> list:
     ]
     for q in catalog.QUANTILES:
         label = f"P{q * 100:g}"
-        cards.append(card(label, fmt(h[f"latency_{q:g}"], "s"), id_=f"card-p{q * 100:g}",
-                          hint=f"{label} response time over the range"))
+        text, reason = _reading(page, f"h_latency_{q:g}", h[f"latency_{q:g}"])
+        cards.append(card(label, text, id_=f"card-p{q * 100:g}",
+                          hint=f"{label} response time over the range. {reason}".strip()))
     cards.append(card("Pods now", fmt(h["pods"], "count"), id_="card-pods"))
     return cards
+
+
+def _reading(page: PageData, key: str, value: float | None) -> tuple[str, str]:
+    """A quantile as the histogram can honestly tell it ("> 10 s", "20–50 s") and why."""
+    result = page.results.get(key)
+    if value is None or result is None or not result.spec.query.bounds:
+        return fmt(value, "s"), ""
+    reading = result.spec.query.reading(value)
+    return reading.text, reading.reason
 
 
 def _span(seconds: float) -> str:
@@ -145,7 +155,10 @@ def _compare(page: PageData, state: ViewState) -> list:
         ("rate_5xx", "5xx/s", "reqps"), ("latency_0.5", "P50", "s"),
         ("latency_0.95", "P95", "s"), ("latency_0.99", "P99", "s"),
     ):  # fmt: skip
-        cells = [html.Td(fmt(_num(v), unit)) for v in table[col]]
+        if col.startswith("latency_"):
+            cells = [_latency_cell(page, f"c_{col}", _num(v)) for v in table[col]]
+        else:
+            cells = [html.Td(fmt(_num(v), unit)) for v in table[col]]
         rows.append(html.Tr([html.Th(label), *cells]))
     pair = [r for r in (a, b) if r]
     lat = [(n, y) for n, y in series(page.frame("c_latency_series"), page.window,
@@ -175,6 +188,11 @@ def _compare(page: PageData, state: ViewState) -> list:
                     config={"displaylogo": False})]),
         ]),
     ]  # fmt: skip
+
+
+def _latency_cell(page: PageData, key: str, value: float | None) -> html.Td:
+    text, reason = _reading(page, key, value)
+    return html.Td(text, title=reason or None)
 
 
 def _num(v: object) -> float | None:
