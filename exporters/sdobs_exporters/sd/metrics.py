@@ -211,17 +211,15 @@ class SdMetrics:
         return self.ready, body
 
     # -- exposition ------------------------------------------------------------------------------
-    def collect(self) -> list[Metric]:
-        """The families with the identity on every series, without ``_created`` samples."""
-        ident = self.identity.labels()
+    def collect(self, *, identity: bool = True) -> list[Metric]:
+        """The families with the identity on every series (``identity=False``: without, for a
+        renderer that adds it once per series), without ``_created`` samples."""
+        ident = self.identity.labels() if identity else {}
         out = []
         for fam in self._inner.collect():
             m = Metric(fam.name, fam.documentation, fam.type, fam.unit)
-            for s in fam.samples:
-                if s.name.endswith("_created"):
-                    continue
-                m.add_sample(s.name, {**ident, **s.labels} if ident else s.labels, s.value,
-                             s.timestamp)  # fmt: skip
+            m.samples = [s._replace(labels={**ident, **s.labels}) if ident else s
+                         for s in fam.samples if not s.name.endswith("_created")]
             out.append(m)
         with self._lock:
             ckpt = self._checkpoint
