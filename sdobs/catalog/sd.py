@@ -150,3 +150,13 @@ class SdSignals:
                       (*by, SOURCE_LABEL),
                       f"P{quantile * 100:g} response time, seconds: the SD exporter's where "
                       "present, else Knative's queue-proxy histogram (source label)")
+
+
+#: Metric names whose presence says a Prometheus holds SD exporter series (for detection).
+MARKERS = (f"{naming.REQUEST_DURATION}_count",)
+
+
+def sd_exporter_in(metric_names) -> bool:
+    """Whether a set of metric names (Prometheus' ``__name__`` values) has the SD exporter's."""
+    names = set(metric_names)
+    return any(m in names for m in MARKERS)

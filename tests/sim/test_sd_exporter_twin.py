@@ -4,53 +4,23 @@ request log, while Knative's histogram can only say "> 10 s"."""
 
 from __future__ import annotations
 
-import math
-import time
-
 import numpy as np
 import pytest
-from sim_helpers import kpa, service
+import sd_proof
 
 from sdobs.catalog import Catalog, Selection
 from sdobs.knative.dialects import OPENTELEMETRY
 from sdobs.prom.client import PrometheusClient
-from sdobs.prom.harness import LocalPrometheus
-from sdobs.sim.engine import SimOptions, simulate_service
-from sdobs.sim.render import RenderOptions, render_to_file
-from sdobs.sim.sdexporter import ANNOTATION
-from sdobs.sim.servicetime import Txt2Img
-from sdobs.sim.traffic import ClosedLoop, RequestMix, Traffic
 
 pytestmark = pytest.mark.prometheus
 
-# 165 steps at 512x512 on a T4 (5.5 it/s): about 30 s per generation.
-MIX = RequestMix(((1.0, Txt2Img(steps=165)),))
-DURATION = 4200.0
-
-
-def true_quantile(q: float, values: np.ndarray) -> float:
-    ordered = np.sort(values)
-    return float(ordered[max(math.ceil(q * len(ordered)) - 1, 0)])
-
-
 @pytest.fixture(scope="module")
 def proof(tmp_path_factory: pytest.TempPathFactory):
-    """(client, catalog, selection, query time, log) of 30 s generations on two T4 pods."""
-    tmp = tmp_path_factory.mktemp("sd-proof")
-    svc = service({**kpa(min_scale="2", max_scale="2"), ANNOTATION: "extension"},
-                  name="sd-long", namespace="proof")  # fmt: skip
-    traffic = Traffic(closed=[ClosedLoop(3, 240, start=60)], mix=MIX)
-    log = simulate_service(svc, traffic, SimOptions(duration=DURATION, seed=7,
-                                                          initial_pods={"sd-long-00001": 0}))
-    start = (int(time.time()) - 3 * 3600) // 15 * 15
-    render_to_file([log], tmp / "proof.om", RenderOptions(
-        start_epoch=start, scrape_interval=15, aligned=True, dialects=(OPENTELEMETRY,)))
-    prom = LocalPrometheus(tmp / "prom")
-    prom.backfill(tmp / "proof.om")
+    """(client, catalog, selection, query time, log, start) of the proof scenario."""
+    prom, start, te, log = sd_proof.build(tmp_path_factory.mktemp("sd-proof"))
     prom.start()
     client = PrometheusClient(prom.url)
-    te = start + int(DURATION) // 15 * 15 - 15
-    sel = Selection(namespace="proof", service="sd-long", window="2h")
+    sel = Selection(namespace=sd_proof.NS, service=sd_proof.SVC, window="2h")
     try:
         yield client, Catalog(OPENTELEMETRY), sel, te, log, start
     finally:
@@ -72,7 +42,7 @@ def test_exporter_p99_matches_the_request_log_and_knative_reads_above_10s(proof)
     app_latency = (r["t_app_done"] - r["t_app"])[done]
     assert len(app_latency) > 200 and np.median(app_latency) > 25  # 30 s generations
     for q in (0.5, 0.9, 0.99):
-        truth = true_quantile(q, app_latency)
+        truth = sd_proof.true_quantile(q, app_latency)
         got = _value(client, cat.sd_latency(sel, q).expr, te)
         assert got == pytest.approx(truth, rel=0.05 if q == 0.99 else 0.1), (q, got, truth)
     knative = cat.latency(sel, 0.99)
