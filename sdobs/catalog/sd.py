@@ -123,11 +123,10 @@ class SdSignals:
                       "Cold start: container start to ready to serve, seconds (SD exporter)")
 
     def sd_model_load(self, sel, by: Sequence[str] = ("revision",)):
-        """Mean checkpoint load time of the loads in the window, seconds."""
+        """Mean checkpoint load time of the pods up now (each pod's loads since it started),
+        seconds."""
         by = self._sd_by(by)
-        window = promql.check_window(sel.window)
-        parts = [f"sum{promql.by(by)} (increase("
-                 f"{self._sd_series(f'{naming.MODEL_LOAD}_{s}', sel)}[{window}]))"
+        parts = [f"sum{promql.by(by)} ({self._sd_series(f'{naming.MODEL_LOAD}_{s}', sel)})"
                  for s in ("sum", "count")]  # fmt: skip
         return _query("sd_model_load", f"{parts[0]} / {parts[1]}", UNIT_SECONDS, by,
                       "Mean checkpoint load time, seconds (SD exporter)")
