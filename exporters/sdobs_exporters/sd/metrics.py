@@ -178,6 +178,11 @@ class SdMetrics:
     def waiting(self, delta: int) -> None:
         self._waiting.inc(delta)
 
+    def set_requests(self, in_flight: int, waiting: int) -> None:
+        """Set the in-flight and waiting gauges at once (a server that counts them itself)."""
+        self._in_flight.set(in_flight)
+        self._waiting.set(waiting)
+
     def error(self, where: str) -> None:
         self._errors.labels(where).inc()
 
