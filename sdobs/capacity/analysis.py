@@ -150,7 +150,8 @@ class CapacityAnalysis:
         if self.plan is not None:
             p = self.plan
             lines.append(
-                f"Queueing model: service time {p.service_s:.1f} s (SCV {p.scv:.2f}); at the "
+                f"Queueing model: service time {p.service_s:.1f} s (SCV {p.scv:.2f}, from "
+                f"{_service_time_source(h)}); at the "
                 f"95th-percentile rate {p.peak_rate * 60:.2f}/min P99 ≤ {self.slo_seconds:g} s "
                 f"needs {p.pods_at_peak} pods (at most {p.max_pods}); scale to zero as deployed "
                 f"makes about {p.cold_fraction:.1%} of requests cold.")  # fmt: skip
@@ -236,3 +237,13 @@ def analyse(
                  "start); replayed latency is what clients see.")  # fmt: skip
     return CapacityAnalysis(history, svc, rev, prices, base_spec, slo_seconds, the_plan, need,
                             inp, chosen, results, frame, rec, notes)  # fmt: skip
+
+
+def _service_time_source(history) -> str:
+    """Which histogram the service time came from, in words."""
+    sources = {st.source for st in history.service_times.values()}
+    if sources == {"sd-exporter"}:
+        return "the SD request exporter"
+    if "sd-exporter" in sources:
+        return "the SD request exporter where it runs, else Knative's histogram"
+    return "Knative's app histogram"

@@ -131,6 +131,16 @@ class SdSignals:
         return _query("sd_model_load", f"{parts[0]} / {parts[1]}", UNIT_SECONDS, by,
                       "Mean checkpoint load time, seconds (SD exporter)")
 
+    def sd_generation_histogram(self, sel, by: Sequence[str] = ("revision",)):
+        """Generations per second at or under each ``le`` bound (seconds): the time requests held
+        the GPU, i.e. the service-time distribution capacity planning reads."""
+        by = self._sd_by(by)
+        series = self._sd_series(f"{naming.GENERATION}_bucket", sel)
+        expr = (f"sum{promql.by((*by, 'le'))} "
+                f"(rate({series}[{promql.check_window(sel.window)}]))")  # fmt: skip
+        return _query("sd_generation_histogram", expr, UNIT_RPS, (*by, "le"),
+                      "Generations per second at or under each duration bound (SD exporter)")
+
     def sd_present(self, sel):
         """How many SD exporter request series the selection has (empty: no exporter)."""
         series = self._sd_series(f"{naming.REQUEST_DURATION}_count", sel)

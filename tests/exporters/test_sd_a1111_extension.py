@@ -59,6 +59,7 @@ STAND_IN = {
 @pytest.fixture
 def webui(monkeypatch: pytest.MonkeyPatch):
     """The stand-in ``modules`` package, and the extension's script loaded like load_scripts()."""
+    monkeypatch.setenv("SDOBS_SD_GPU_MODEL", "NVIDIA L4")
     modules = types.ModuleType("modules")
     modules.__path__ = []
     monkeypatch.setitem(sys.modules, "modules", modules)
@@ -81,7 +82,6 @@ def test_extension_measures_through_the_webui_callbacks(webui) -> None:
     assert len(always_on) == 1
     script = always_on[0]()
     assert script.show(False) is modules.scripts.AlwaysVisible
-    ext.METRICS._gpu_model = "NVIDIA L4"
 
     class P:  # the processing object the WebUI hands to scripts (fields the script reads)
         def __init__(self, req) -> None:
@@ -120,10 +120,11 @@ def test_extension_measures_through_the_webui_callbacks(webui) -> None:
                 "height": 768, "sampler_name": "Euler"}).status_code == 200  # fmt: skip
         text = httpx.get(f"{s.url}/metrics", timeout=5).text
     assert value(text, "sdobs_sd_request_duration_seconds_count") == 2
-    gen = {"gpu_model": "NVIDIA L4", "sampler": "Euler", "size_class": "768"}
+    gen = {"gpu_model": "NVIDIA L4"}
     assert value(text, "sdobs_sd_steps_total", **gen) == 40
     assert value(text, "sdobs_sd_images_total", **gen) == 4
     assert value(text, "sdobs_sd_generation_seconds_sum", **gen) == pytest.approx(0.4, abs=0.1)
+    assert value(text, "sdobs_sd_generations_total", sampler="Euler", size_class="768") == 2
     assert value(text, "sdobs_sd_model_load_seconds_count") == 1
     assert value(text, "sdobs_sd_ready") == 1
     assert value(text, "sdobs_sd_checkpoint_info", checkpoint="v1-5-pruned-emaonly") == 1

@@ -59,17 +59,17 @@ def test_phases_throughput_and_cold_start_match_the_log(proof) -> None:
     client, cat, sel, te, log, start = proof
     r = log.requests
     offset = start - log.start
-    done = (r["gpu_start"] >= 0) & (r["t_app_done"] >= 0) & (r["t_app_done"] + offset <= te)
-    # rate() starts at a series' first sample, which already holds each pod's first request.
-    for pod in np.unique(r["pod"][done]):
-        mine = np.flatnonzero(done & (r["pod"] == pod))
-        done[mine[np.argmin(r["t_app_done"][mine])]] = False
+    every = (r["gpu_start"] >= 0) & (r["t_app_done"] >= 0) & (r["t_app_done"] + offset <= te)
+    # The exporter creates its txt2img series at start, so rate() sees every request (also a
+    # pod's first, which waited for the checkpoint to load).
+    wait = (r["gpu_start"] - r["t_app"])[every]
+    done = every
     gen = (r["gpu_end"] - r["gpu_start"])[done]
-    wait = (r["gpu_start"] - r["t_app"])[done]
     got_gen = _value(client, cat.sd_phase_mean(sel, "generation").expr, te)
     assert got_gen == pytest.approx(gen.mean(), rel=1e-6)
     got_wait = _value(client, cat.sd_phase_mean(sel, "queue_wait").expr, te)
-    assert got_wait == pytest.approx(wait.mean(), rel=1e-6, abs=1e-9)
+    assert got_wait == pytest.approx(wait.mean(), rel=1e-6)
+    assert wait.max() > 10  # the first requests waited for the checkpoint to load
     its = client.query(cat.sd_its(sel).expr, time=te, require_data=True)
     assert its["gpu_model"].tolist() == ["Tesla T4"]
     assert float(its["value"].iloc[0]) == pytest.approx(165 * done.sum() / gen.sum(), rel=1e-6)

@@ -82,7 +82,8 @@ def test_exporter_series_per_pod(twin) -> None:
     text = data.decode()
     assert "secret" not in text
     assert scrape.value(text, "sdobs_sd_request_duration_seconds_count", status="2xx",
-                        size_class="512", service="with-sd", revision="with-sd-00001") == 2
+                        service="with-sd", revision="with-sd-00001") == 2
+    assert scrape.value(text, "sdobs_sd_generations_total", size_class="512") == 2
     assert scrape.value(text, "sdobs_sd_steps_total", gpu_model="NVIDIA A10") == 16
     waits = scrape.value(text, "sdobs_sd_queue_wait_seconds_sum")
     gen = scrape.value(text, "sdobs_sd_generation_seconds_sum")

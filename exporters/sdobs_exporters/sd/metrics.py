@@ -110,6 +110,8 @@ class SdMetrics:
         self._steps = Counter(n.STEPS, "Sampling steps run", n.GENERATION_LABELS, registry=r)
         self._images = Counter(n.IMAGES, "Images generated", n.GENERATION_LABELS, registry=r)
         self._mp = Counter(n.MEGAPIXELS, "Megapixels generated", n.GENERATION_LABELS, registry=r)
+        self._mix = Counter(n.GENERATIONS, "Generations by sampler and image size class",
+                            n.MIX_LABELS, registry=r)  # fmt: skip
         self._in_flight = Gauge(n.IN_FLIGHT, "Generation requests in the server now", registry=r)
         self._waiting = Gauge(n.WAITING, "Generation requests waiting for the generation lock now",
                               registry=r)  # fmt: skip
@@ -121,6 +123,13 @@ class SdMetrics:
                            registry=r)  # fmt: skip
         self._errors = Counter(n.ERRORS, "Failures inside the exporter (requests still served)",
                                ("where",), registry=r)  # fmt: skip
+        # Successful txt2img series exist from the start (at zero), so rate() counts a pod's
+        # first request too (Prometheus' advice: initialise the label sets you know).
+        self._duration.labels("txt2img", "2xx")
+        self._wait.labels("txt2img")
+        self._response.labels("txt2img")
+        for family in (self._generation, self._steps, self._images, self._mp):
+            family.labels("txt2img", self.gpu_model)
         self._checkpoint: tuple[str, str] | None = None
         self._lock = threading.Lock()
         self._children: dict[tuple, tuple] = {}
@@ -140,11 +149,12 @@ class SdMetrics:
         key = (endpoint, code, sampler, size)
         children = self._children.get(key)
         if children is None:
-            gen = (endpoint, sampler, size, self.gpu_model)
-            children = (self._duration.labels(endpoint, n.status_class(code), sampler, size),
+            gen = (endpoint, self.gpu_model)
+            children = (self._duration.labels(endpoint, n.status_class(code)),
                         self._wait.labels(endpoint), self._generation.labels(*gen),
                         self._response.labels(endpoint), self._steps.labels(*gen),
-                        self._images.labels(*gen), self._mp.labels(*gen))  # fmt: skip
+                        self._images.labels(*gen), self._mp.labels(*gen),
+                        self._mix.labels(endpoint, sampler, size))  # fmt: skip
             if len(self._children) < 4096:  # bounded labels; the cap only guards memory
                 self._children[key] = children
         return children
@@ -156,13 +166,14 @@ class SdMetrics:
         """Count one finished generation request (durations in seconds; the phases only when
         the request reached the generation lock)."""
         size = n.size_class(width, height) if width and height else "unknown"
-        dur, wait, gen, resp, steps_c, images_c, mp_c = self._series(
+        dur, wait, gen, resp, steps_c, images_c, mp_c, mix_c = self._series(
             endpoint, code, n.sampler_label(sampler), size)
         dur.observe(total)
         if queue_wait is not None:
             wait.observe(queue_wait)
         if generation is not None:
             gen.observe(generation)
+            mix_c.inc()
             if steps > 0:
                 steps_c.inc(steps)
             if images > 0:

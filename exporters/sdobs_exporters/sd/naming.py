@@ -32,6 +32,7 @@ RESPONSE = PREFIX + "response_seconds"
 STEPS = PREFIX + "steps"
 IMAGES = PREFIX + "images"
 MEGAPIXELS = PREFIX + "megapixels"
+GENERATIONS = PREFIX + "generations"
 IN_FLIGHT = PREFIX + "requests_in_flight"
 WAITING = PREFIX + "requests_waiting"
 MODEL_LOAD = PREFIX + "model_load_seconds"
@@ -41,8 +42,14 @@ COLD_START = PREFIX + "cold_start_seconds"
 ERRORS = PREFIX + "exporter_errors"
 
 #: Label keys of each family (identity labels come first on every series, see IDENTITY_KEYS).
-REQUEST_LABELS = ("endpoint", "status", "sampler", "size_class")
-GENERATION_LABELS = ("endpoint", "sampler", "size_class", "gpu_model")
+#: Durations, steps, images and megapixels are split by endpoint, status class and GPU model
+#: only, and their txt2img series exist from the start: every extra label splits a pod's
+#: requests over more series, and ``rate()`` never sees the request a new series starts with
+#: (pods of a service that scales to zero live for a few requests each). Sampler and size class
+#: go on their own counter of generations (the request mix).
+REQUEST_LABELS = ("endpoint", "status")
+GENERATION_LABELS = ("endpoint", "gpu_model")
+MIX_LABELS = ("endpoint", "sampler", "size_class")
 IDENTITY_KEYS = ("namespace", "pod", "service", "configuration", "revision")
 
 #: The generation endpoints measured, by path (A1111, Forge and SD.Next share them).
