@@ -4,6 +4,10 @@ request log, while Knative's histogram can only say "> 10 s"."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 import sd_proof
@@ -79,3 +83,21 @@ def test_phases_throughput_and_cold_start_match_the_log(proof) -> None:
     assert cold == pytest.approx(float(np.mean((p["loaded"] - p["started"])[lived])), rel=1e-6)
     up = client.query('up{job="sdobs-sd-exporter"}', time=te, require_data=True)
     assert set(up["value"]) == {1.0}
+
+
+def test_sdobs_query_reads_the_exporter(proof) -> None:
+    client, cat, _, te, _, _ = proof
+    since = str(int(time.time()) - te + 60)  # --range: the last minute of the history, and on
+    base = ["--namespace", sd_proof.NS, "--service", sd_proof.SVC, "--window", "2h",
+            "--dialect", cat.dialect.name, "--prometheus-url", client.url, "--range", since]
+
+    def query(signal: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "sdobs.cli", "query", signal, *base],
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    sd = query("sd_latency")
+    assert "sd_latency_p99" in sd and "reading" in sd and "> " not in sd
+    assert "> 10 s" in query("latency")
+    assert "sd-exporter" in query("latency_by_source")
