@@ -78,6 +78,7 @@ class Served:
     """``app`` served by uvicorn in a thread; stop() ends it."""
 
     def __init__(self, app: FastAPI) -> None:
+        self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error",
