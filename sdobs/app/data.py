@@ -228,8 +228,11 @@ def service_specs(cat: Catalog, state: ViewState, window: Window) -> list[Spec]:
 
 
 def load_service(source: Source, state: ViewState, now: float | None = None) -> PageData:
+    from sdobs.app.sdlatency import with_sd
+
     window = window_for(state, time.time() if now is None else now, source.scrape_interval)
-    return load(source, lambda cat: service_specs(cat, state, window), window)
+    return load(source, with_sd(lambda cat: service_specs(cat, state, window), source, state,
+                                window), window)  # fmt: skip
 
 
 def scalar(page: PageData, key: str) -> float | None:

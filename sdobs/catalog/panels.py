@@ -188,6 +188,30 @@ _ALL: tuple[Panel, ...] = (
     _p("gpu_seconds_idle", "GPU-seconds idle",
        "Allocated minus busy over the time range: what idle GPUs cost, in GPU-seconds.",
        sig("gpu_seconds", "idle", RANGE)),
+    # -- SD requests (sdobs SD request exporter; empty where it does not run) -------------------
+    _p("sd_latency", "SD request duration P50 / P90 / P95 / P99",
+       "Generation request duration measured inside the model container by the sdobs SD "
+       "request exporter, in SD-sized buckets (0.05 s to 10 min), seconds. Empty when the "
+       "exporter does not run (exporters/a1111-sdobs-metrics).",
+       *(sig("sd_latency", q, legend=f"P{q * 100:g}") for q in (0.5, 0.9, 0.95, 0.99))),
+    _p("sd_phases", "Waiting vs generating vs returning",
+       "Mean seconds a generation request waited for the GPU (the WebUI's generation lock), "
+       "generated, and spent encoding and returning the images (SD exporter).",
+       *(sig("sd_phase_mean", ph, legend=ph) for ph in ("queue_wait", "generation",
+                                                          "response"))),
+    _p("latency_p99_by_source", "Response Time P99 by revision, best source",
+       "P99 per revision from the SD exporter where it runs, else from Knative's queue-proxy "
+       "histogram; the source label says which (Knative's reads its last bucket bound when "
+       "the quantile lies above it).",
+       sig("latency_by_source", 0.99, by=REV)),
+    _p("sd_its_by_gpu", "Steps per second by GPU model",
+       "Sampling steps per second of generation time (it/s) per GPU model (SD exporter).",
+       sig("sd_its", by=("gpu_model",))),
+    _p("sd_cold_start", "Cold start and model load by revision",
+       "Container start to ready to serve (cold start), and checkpoint load time, per "
+       "revision, seconds (SD exporter).",
+       sig("sd_cold_start", by=REV, legend="cold start"),
+       sig("sd_model_load", by=REV, legend="model load")),
     # -- fleet ---------------------------------------------------------------------------------
     _p("fleet_table", "Services",
        "Every service over the time range; click a service to open its dashboard.",

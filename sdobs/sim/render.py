@@ -58,6 +58,7 @@ class RenderOptions:
     dialects: tuple[Dialect, ...] = (OPENCENSUS,)
     aligned: bool = False  # scrape every target at the same instants (for exact tests)
     gpu_naming: str | None = "default"  # the GPU exporter's naming mode; None: no GPU series
+    sd_exporter: bool = True  # the SD request exporter's series (sdobs.sim.sdexporter)
     oc_expiry: float | None = 600.0  # OpenCensus meter expiry (maxMeterExporterAge)
     domain: str = "example.com"  # Knative's default domain, for the Host header
     activators: int = 1
@@ -679,6 +680,10 @@ def render_service(log: ServiceLog, writer: OpenMetricsWriter, options: RenderOp
                 _render_up(writer, QUEUE_PROXY_JOB, f"{log.pod_ips[i]}:{QUEUE_PROXY_PORT}",
                            target, clock, p["scheduled"][i], p["started"][i], p["gone"][i])
         render_gpu(writer, log, rev, i, clock, options)
+        if options.sd_exporter:
+            from sdobs.sim.sdexporter import render_sd
+
+            render_sd(writer, log, rev, i, clock, options)
         if progress:
             progress(1)
     for ri, rev in enumerate(log.revisions):
