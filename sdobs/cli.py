@@ -33,6 +33,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("app", "sdobs.app.cli", "serve the Dash monitoring app over a Prometheus"),
     Subcommand("dashboards", "sdobs.dashboards.cli", "generate and load the Grafana dashboards"),
     Subcommand("capacity", "sdobs.capacity.cli", "size a service and replay what-if settings"),
+    Subcommand("deploy", "sdobs.deploy.cli",
+               "render and check the cluster install (monitors, Knative config, values)"),
 )
 
 
