@@ -1,8 +1,11 @@
-"""GPU signals of the catalog, over the sdobs GPU exporter's series.
+"""GPU signals of the catalog, over the sdobs GPU exporter's series or dcgm-exporter's.
 
-The exporter (``exporters/sdobs_exporters/gpu``) owns the metric names (its ``naming`` module);
-its series carry the canonical Knative labels ``namespace``, ``service``, ``configuration``,
-``revision`` and ``pod`` themselves, so GPU queries are the same for every Knative dialect.
+The exporter (``exporters/sdobs_exporters/gpu``) owns the sdobs metric names (its ``naming``
+module); as a sidecar its series carry the canonical Knative labels ``namespace``, ``service``,
+``configuration``, ``revision`` and ``pod`` themselves, so GPU queries are the same for every
+Knative dialect. Node-mode sdobs series and dcgm-exporter's ``DCGM_FI_*`` series get the
+service, configuration and revision by a join with kube-state-metrics' pod labels
+(:mod:`sdobs.catalog.gpu_sources`); health signals: :mod:`sdobs.catalog.gpu_health`.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Sequence
 
 from sdobs_exporters.gpu import naming
 
-from sdobs.catalog import promql
+from sdobs.catalog import gpu_sources, promql
 from sdobs.catalog.promql import Matcher
 
 UNIT_RATIO = "percentunit"
@@ -39,6 +42,9 @@ MEMORY_TOTAL = _metric("memory_total_bytes")
 POWER = _metric("power_milliwatts")
 TEMPERATURE = _metric("temperature_celsius")
 EXPORTER_UP = naming.UP[0]
+#: Families read through the union of GPU sources, by gpu_sources signal key.
+_UNION = {UTILIZATION: "utilization", MEMORY_USED: "memory_used", MEMORY_TOTAL: "memory_total",
+          POWER: "power", TEMPERATURE: "temperature"}  # fmt: skip
 
 
 def duration_seconds(text: str) -> float:
@@ -68,7 +74,11 @@ class GpuSignals:
             if label not in GPU_GROUPABLE:
                 raise ValueError(f"cannot group GPU signals by {label!r}; "
                                  f"use some of: {', '.join(GPU_GROUPABLE)}")  # fmt: skip
-        series = promql.selector(metric, self._gpu_matchers(sel))
+        source = _UNION.get(metric)
+        if source is None:
+            series = promql.selector(metric, self._gpu_matchers(sel))
+        else:  # sdobs sidecar, sdobs node mode or dcgm-exporter (sdobs.catalog.gpu_sources)
+            series = gpu_sources.per_gpu(source, sel, self._gpu_matchers(sel))
         return Query(signal, f"{agg}{promql.by(by)} ({series})", unit, tuple(by), description)
 
     def gpu_utilization(self, sel, by: Sequence[str] = ()):
