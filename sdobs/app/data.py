@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from sdobs.catalog import QUANTILES, Catalog, Query, Selection
+from sdobs.catalog.gpu_health import SLOWDOWN_REASONS
 from sdobs.catalog.inventory import inventory_selectors, label_key
 from sdobs.catalog.panels import PANELS
 from sdobs.prom.client import InstantQuery, RangeQuery
@@ -376,6 +377,12 @@ def gpu_specs(cat: Catalog, state: ViewState, window: Window) -> list[Spec]:
         *shared(cat, "gpu_power_by_pod", sel, ["power_pod"]),
         *shared(cat, "gpu_power_by_revision", sel, ["power_revision"]),
         *shared(cat, "gpus_allocated_vs_busy", sel, ["allocated", "busy"]),
+        # GPU health (sdobs.catalog.gpu_health)
+        *shared(cat, "gpu_xid_by_pod", sel, ["xid_pod"]),
+        *shared(cat, "gpu_ecc_by_pod", sel, ["ecc_uncorrected", "ecc_corrected"]),
+        *shared(cat, "gpu_row_remap_by_pod", sel, ["repairs_pod"]),
+        *shared(cat, "gpu_throttle_reasons", sel,
+                [f"throttle_{r}" for r in SLOWDOWN_REASONS]),
     ]
     # GPU-seconds over the page's range (Grafana passes $__range to the same catalog call).
     sub_step = f"{math.ceil(max(window.step, 1))}s"

@@ -17,6 +17,7 @@ from sdobs.catalog import promql
 from sdobs.catalog.capacity import CapacitySignals
 from sdobs.catalog.client import ClientSignals
 from sdobs.catalog.gpu import GpuSignals
+from sdobs.catalog.gpu_health import GpuHealthSignals
 from sdobs.catalog.promql import Matcher, Var
 from sdobs.knative.dialects import (
     AUTOSCALER_SIGNALS,
@@ -95,7 +96,7 @@ class Query:
         return self.expr
 
 
-class Catalog(GpuSignals, ClientSignals, CapacitySignals):
+class Catalog(GpuSignals, ClientSignals, CapacitySignals, GpuHealthSignals):
     """Builds the PromQL of every signal for one dialect (GPU signals: ``sdobs.catalog.gpu``)."""
 
     def __init__(self, dialect: Dialect | str) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sdobs.catalog.catalog import Catalog, Query, Selection
+from sdobs.catalog.gpu_health import SLOWDOWN_REASONS
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,25 @@ _ALL: tuple[Panel, ...] = (
     _p("gpu_seconds_idle", "GPU-seconds idle",
        "Allocated minus busy over the time range: what idle GPUs cost, in GPU-seconds.",
        sig("gpu_seconds", "idle", RANGE)),
+    # -- GPU health (sdobs.catalog.gpu_health) ------------------------------------------------
+    _p("gpu_xid_by_pod", "XID errors by pod (last hour)",
+       "XID errors the driver reported for each pod's GPUs in the hour up to each point, "
+       "counted from the first one (79: fallen off the bus, 48: double-bit ECC, 13/31/43: "
+       "application faults).", sig("gpu_xid_events", "1h", by=POD)),
+    _p("gpu_ecc_by_pod", "ECC errors by pod (last hour)",
+       "Uncorrected (double-bit) and corrected (single-bit) ECC memory errors per pod in the hour "
+       "up to each point; uncorrected ones kill the CUDA context.",
+       sig("gpu_ecc_errors", "uncorrected", "1h", by=POD, legend="uncorrected"),
+       sig("gpu_ecc_errors", "corrected", "1h", by=POD, legend="corrected")),
+    _p("gpu_row_remap_by_pod", "Memory repaired by pod",
+       "Memory rows remapped (Ampere and newer) or pages retired (older GPUs) after "
+       "uncorrectable errors; a rising count means the GPU is wearing out. Where remapping has "
+       "failed (gpu_remapped_rows failure = 1) the GPU has no spare rows and needs replacing.",
+       sig("gpu_memory_repairs", by=POD)),
+    _p("gpu_throttle_reasons", "GPUs throttled, by reason",
+       "How many of the selected GPUs have their clocks held down, per reason: power cap, "
+       "thermal slowdown, hardware slowdown or power brake.",
+       *(sig("gpu_throttled", r, legend=r.replace("_", " ")) for r in SLOWDOWN_REASONS)),
     # -- fleet ---------------------------------------------------------------------------------
     _p("fleet_table", "Services",
        "Every service over the time range; click a service to open its dashboard.",

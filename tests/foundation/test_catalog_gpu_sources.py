@@ -31,7 +31,8 @@ GPU_PANELS = ("gpu_utilization_by_pod", "gpu_utilization_by_revision", "gpu_util
               "gpu_memory_by_pod", "gpu_memory_by_revision", "gpu_power_by_pod",
               "gpu_power_by_revision", "gpu_temperature_by_pod", "gpus_allocated_vs_busy",
               "gpus_allocated_by_revision", "gpu_seconds_allocated", "gpu_seconds_busy",
-              "gpu_seconds_idle", "gpus_allocated_by_service", "gpu_utilization_by_service")
+              "gpu_seconds_idle", "gpus_allocated_by_service", "gpu_utilization_by_service",
+              "gpu_xid_by_pod", "gpu_ecc_by_pod", "gpu_row_remap_by_pod", "gpu_throttle_reasons")
 
 
 @pytest.fixture(scope="module")

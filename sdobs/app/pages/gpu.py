@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dash import Dash, Output, html
 
+from sdobs.catalog.gpu_health import SLOWDOWN_REASONS
+
 from .. import data
 from ..data import PageData
 from ..figures import fmt, series, timeseries
@@ -42,6 +44,31 @@ def _memory(label: str):
     return build
 
 
+def _lines(keys: tuple[str, ...], names: tuple[str, ...], label: str | None, unit: str):
+    """Several signals in one chart, each named (and split by ``label`` when given)."""
+    def build(page: PageData, state: ViewState) -> dict:
+        lines = []
+        for key, name in zip(keys, names, strict=True):
+            lines += series(page.frame(key), page.window, (label,) if label else (), name=name)
+        return timeseries(lines, page.window, unit, empty_text=NO_GPU)
+
+    return build
+
+
+_THROTTLE_KEYS = tuple(f"throttle_{r}" for r in SLOWDOWN_REASONS)
+HEALTH_PANELS = (
+    Panel("gpu-xid", "XID errors by pod (last hour)", ("xid_pod",),
+          _by("xid_pod", "pod", "short"), described("gpu_xid_by_pod")),
+    Panel("gpu-ecc", "ECC errors by pod (last hour)", ("ecc_uncorrected", "ecc_corrected"),
+          _lines(("ecc_uncorrected", "ecc_corrected"), ("uncorrected", "corrected"), "pod",
+                 "short"), described("gpu_ecc_by_pod")),
+    Panel("gpu-repairs", "Memory repaired by pod", ("repairs_pod",),
+          _by("repairs_pod", "pod", "short"), described("gpu_row_remap_by_pod")),
+    Panel("gpu-throttle", "GPUs throttled, by reason", _THROTTLE_KEYS,
+          _lines(_THROTTLE_KEYS, tuple(r.replace("_", " ") for r in SLOWDOWN_REASONS), None,
+                 "short"), described("gpu_throttle_reasons")),
+)  # fmt: skip
+
 PANELS = (
     Panel("gpu-allocated", "GPUs allocated vs busy", ("allocated", "busy"), _allocated,
           described("gpus_allocated_vs_busy"), wide=True),
@@ -58,6 +85,7 @@ PANELS = (
           described("gpu_power_by_pod")),
     Panel("gpu-power-revision", "Power by revision", ("power_revision",),
           _by("power_revision", "revision", "watt"), described("gpu_power_by_revision")),
+    *HEALTH_PANELS,
 )  # fmt: skip
 
 
