@@ -19,6 +19,7 @@ from sdobs.catalog.client import ClientSignals
 from sdobs.catalog.gpu import GpuSignals
 from sdobs.catalog.gpu_health import GpuHealthSignals
 from sdobs.catalog.promql import Matcher, Var
+from sdobs.catalog.resources import ResourceSignals
 from sdobs.knative.dialects import (
     AUTOSCALER_SIGNALS,
     CANONICAL_LABELS,
@@ -96,7 +97,7 @@ class Query:
         return self.expr
 
 
-class Catalog(GpuSignals, ClientSignals, CapacitySignals, GpuHealthSignals):
+class Catalog(GpuSignals, ClientSignals, CapacitySignals, GpuHealthSignals, ResourceSignals):
     """Builds the PromQL of every signal for one dialect (GPU signals: ``sdobs.catalog.gpu``)."""
 
     def __init__(self, dialect: Dialect | str) -> None:

@@ -208,6 +208,27 @@ _ALL: tuple[Panel, ...] = (
        "How many of the selected GPUs have their clocks held down, per reason: power cap, "
        "thermal slowdown, hardware slowdown or power brake.",
        *(sig("gpu_throttled", r, legend=r.replace("_", " ")) for r in SLOWDOWN_REASONS)),
+    # -- revision resources (sdobs.catalog.resources) ------------------------------------------
+    _p("revision_cpu", "CPU by revision",
+       "CPU cores used per revision by the model container and by Knative's queue-proxy "
+       "(cAdvisor).",
+       sig("container_cpu", "user", by=REV, legend="model"),
+       sig("container_cpu", "queue-proxy", by=REV, legend="queue-proxy")),
+    _p("revision_memory", "Memory by revision: working set vs limit",
+       "Memory working set of the model container per revision (what the OOM killer compares) "
+       "against the sum of its limits, and queue-proxy's working set.",
+       sig("container_memory", "user", by=REV, legend="working set"),
+       sig("container_memory_limit", "user", by=REV, legend="limit"),
+       sig("container_memory", "queue-proxy", by=REV, legend="queue-proxy")),
+    _p("memory_limit_ratio_by_pod", "Memory used of limit, by pod",
+       "Each pod's model-container working set as a share of its memory limit: at 100 % the "
+       "kernel kills it (OOMKilled).", sig("container_memory_limit_ratio", "user", by=POD)),
+    _p("revision_restarts", "Restarts and OOM kills by revision (last hour)",
+       "Container restarts in the hour up to each point, and how many of them followed an OOM "
+       "kill (kube-state-metrics' last termination reason).",
+       sig("container_restarts", "user", "1h", by=REV, legend="restarts"),
+       sig("container_oom_kills", "user", "1h", by=REV, legend="OOM kills"),
+       sig("container_restarts", "queue-proxy", "1h", by=REV, legend="queue-proxy restarts")),
     # -- fleet ---------------------------------------------------------------------------------
     _p("fleet_table", "Services",
        "Every service over the time range; click a service to open its dashboard.",

@@ -15,10 +15,11 @@ import knative_traffic as kt
 
 
 def load_known(prom, dialect: str, t0: int) -> None:
-    """Backfill the known traffic, the scaling revision and the GPU series (three files)."""
+    """Backfill the known traffic, the scaling revision, the GPU and the cluster series."""
     prom.backfill_text(kt.exposition(dialect, t0))
     prom.backfill_text(scaling(dialect, t0))
     prom.backfill_text(gpu(t0))
+    prom.backfill_text(kt.cluster(t0))
 
 
 # -- scale events ---------------------------------------------------------------------------
