@@ -69,6 +69,7 @@ def start(args: argparse.Namespace) -> Demo:
     """Bring the stack up; raises PortInUse / HarnessError / ScenarioError with one sentence."""
     from sdobs.prom.harness import LocalPrometheus, check_port_free
     from sdobs.sim.backfill import backfill_scenario
+    from sdobs.sim.live.cluster import CLUSTER_JOB
     from sdobs.sim.live.twin import Background, LiveTwin, TwinThread
     from sdobs.sim.render import GPU_JOB, QUEUE_PROXY_JOB
     from sdobs.sim.scenarios import DEFAULT_SCENARIO, load_scenario
@@ -90,7 +91,9 @@ def start(args: argparse.Namespace) -> Demo:
     prom = LocalPrometheus(args.dir / "prometheus", port=args.prometheus_port,
                            scrape_interval=interval,
                            scrape_configs=twin.scrape_configs(interval),
-                           file_sd_jobs={QUEUE_PROXY_JOB: {}, GPU_JOB: {}})  # fmt: skip
+                           file_sd_jobs={QUEUE_PROXY_JOB: {}, GPU_JOB: {},
+                                         # kube-state-metrics and cAdvisor keep their job
+                                         CLUSTER_JOB: {"honor_labels": True}})  # fmt: skip
     demo = Demo(prom)
     lines = demo.lines
     if not args.no_history and not _has_blocks(prom.tsdb):
