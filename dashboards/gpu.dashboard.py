@@ -46,7 +46,8 @@ spec = DashboardSpec(
         Row("Exporter health", (
             Cell("gpu_exporter_up", "stat", w=6, instant=True,
                  thresholds=(("red", None), ("green", 1))),
-            Cell("gpu_exporter_up_by_pod", w=18, min=0, max=1),
+            Cell("gpu_sources", "stat", w=6, instant=True),
+            Cell("gpu_exporter_up_by_pod", w=12, min=0, max=1),
         )),
     ),
 )

@@ -111,6 +111,18 @@ class GpuSignals:
         return self._gpu("gpus_busy", "sum", UTILIZATION, sel, by, UNIT_COUNT,
                          "GPU-equivalents busy (sum of utilisation)")
 
+    def gpu_sources(self, sel, by: Sequence[str] = ()):
+        """GPUs per metrics source (``source``: sdobs or dcgm-exporter): where numbers come from."""
+        from sdobs.catalog.catalog import Query
+
+        for label in by:
+            if label not in GPU_GROUPABLE:
+                raise ValueError(f"cannot group GPU signals by {label!r}; "
+                                 f"use some of: {', '.join(GPU_GROUPABLE)}")  # fmt: skip
+        series = gpu_sources.by_source(sel, self._gpu_matchers(sel))
+        return Query("gpu_sources", f"count{promql.by((*by, 'source'))} ({series})", UNIT_COUNT,
+                     (*by, "source"), "GPUs per metrics source")
+
     def gpu_exporter_up(self, sel, by: Sequence[str] = ()):
         """1 only when every selected exporter read its GPUs in its last collection."""
         return self._gpu("gpu_exporter_up", "min", EXPORTER_UP, sel, by, UNIT_COUNT,

@@ -135,3 +135,17 @@ def per_gpu(signal: str, sel, own: list[Matcher]) -> str:
     node = joined(promql.selector(sdobs, [*ns, promql.raw("service", "=", ""),
                                           promql.raw("pod", "!=", "")]), sel)  # fmt: skip
     return f"({sidecar} or on ({JOIN}) {node} or on ({JOIN}) {joined(dcgm(ns), sel)})"
+
+
+def by_source(sel, own: list[Matcher]) -> str:
+    """Each selected GPU once, labelled ``source`` (``sdobs`` or ``dcgm-exporter``)."""
+    sdobs, dcgm = SIGNALS["memory_total"]
+    ns = namespace_matchers(sel)
+    if not any(m.label == "service" for m in own):
+        own = [*own, promql.raw("service", "!=", "")]
+    sidecar = promql.selector(sdobs, own)
+    node = joined(promql.selector(sdobs, [*ns, promql.raw("service", "=", ""),
+                                          promql.raw("pod", "!=", "")]), sel)  # fmt: skip
+    mine = f'label_replace(({sidecar} or on ({JOIN}) {node}), "source", "{SDOBS}", "", "")'
+    theirs = f'label_replace({joined(dcgm(ns), sel)}, "source", "{DCGM}", "", "")'
+    return f"({mine} or on ({JOIN}) {theirs})"

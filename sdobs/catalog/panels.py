@@ -173,6 +173,10 @@ _ALL: tuple[Panel, ...] = (
        "1 when the pod's GPU exporter read every GPU in its last collection; 0 means NVML "
        "failed (see the exporter's error counters); no line means it is not scraped.",
        sig("gpu_exporter_up", by=POD)),
+    _p("gpu_sources", "GPU metrics source",
+       "How many of the selected GPUs each exporter reports: the sdobs GPU exporter (sidecar "
+       "or node agent) or NVIDIA's dcgm-exporter, joined to revisions via kube_pod_labels.",
+       sig("gpu_sources")),
     _p("gpu_exporter_up", "GPU exporters healthy",
        "1 only when every selected exporter read its GPUs.", sig("gpu_exporter_up")),
     _p("gpus_allocated_vs_busy", "GPUs allocated vs busy",

@@ -52,6 +52,13 @@ def proms(tmp_path_factory):
         prom.backfill(path)
         prom.start()
         out[source] = (prom, PrometheusClient(prom.url), path.read_text())
+    # Both exporters on the same GPUs: the sidecar's series win, nothing is counted twice.
+    both = LocalPrometheus(tmp_path_factory.mktemp("both") / "prom")
+    for source in ("default", "dcgm-exporter"):
+        text = out[source][2]
+        both.backfill_text(text)
+    both.start()
+    out["both"] = (both, PrometheusClient(both.url), "")
     yield out
     for prom, client, _ in out.values():
         client.close()
@@ -76,7 +83,7 @@ def test_dcgm_history_is_dcgm_exporters_own_exposition(proms) -> None:
     assert 'revision="art-00001"' in util and "service=" not in util
 
 
-@pytest.mark.parametrize("source", SOURCES[1:])
+@pytest.mark.parametrize("source", [*SOURCES[1:], "both"])
 def test_every_source_gives_the_sidecars_numbers(proms, source) -> None:
     cat = Catalog("opentelemetry")
     sel = Selection(namespace="team", service="art", window="5m")
@@ -118,6 +125,16 @@ def test_every_gpu_panel_has_data(proms, source) -> None:
         for q in PANELS[key].queries(cat, sel):
             expr = q.expr.replace("$__range", "10m")
             assert not _frame(client, expr, t).empty, (source, key, expr)
+
+
+def test_each_gpu_is_counted_once_under_its_source(proms) -> None:
+    cat = Catalog("opentelemetry")
+    q = cat.gpu_sources(Selection(namespace="team", service="art"))
+    t = START + 20 * 60
+    for source, want in (("default", "sdobs"), ("sdobs-node", "sdobs"),
+                         ("dcgm-exporter", "dcgm-exporter"), ("both", "sdobs")):
+        frame = _frame(proms[source][1], q.expr, t)
+        assert dict(zip(frame["source"], frame["value"], strict=True)) == {want: 2}, source
 
 
 def test_selection_filters_the_joined_sources(proms) -> None:
