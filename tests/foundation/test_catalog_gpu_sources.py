@@ -146,3 +146,17 @@ def test_selection_filters_the_joined_sources(proms) -> None:
         assert _frame(client, cat.gpus_allocated(sel).expr, t).empty, sel
     assert _frame(client, cat.gpus_allocated(Selection(revisions=("art-00001",))).expr,
                   t)["value"].iloc[0] == 2
+
+
+@pytest.mark.parametrize("source", [*SOURCES[1:], "both"])
+def test_capacity_history_reads_the_same_gpus(proms, source) -> None:
+    from sdobs.capacity.history import load_history
+
+    def read(client):
+        return load_history(client, "team", "art", START, START + 1800, step=15,
+                            dialect="opencensus")
+
+    want, got = read(proms["default"][1]), read(proms[source][1])
+    assert got.gpu_models == want.gpu_models == {"art-00001": "Tesla T4"}
+    assert got.gpu_busy_hours() == pytest.approx(want.gpu_busy_hours(), rel=0.02)
+    assert (got.gpu["exporters"] == want.gpu["exporters"]).all()
