@@ -68,9 +68,10 @@ class GpuHealthSignals:
         return Query(name, f"{agg}{promql.by(by)} ({series})", UNIT_COUNT, tuple(by),
                      description)
 
-    def gpu_xid_events(self, sel, range_: str = "1h", by: Sequence[str] = ()):
-        """XID errors the driver reported within ``range_``, counted from the first one."""
-        rng = promql.check_window(range_)
+    def gpu_xid_events(self, sel, range_: str | None = None, by: Sequence[str] = ()):
+        """XID errors the driver reported within ``range_`` (default: the selection's window),
+        counted from the first one."""
+        rng = promql.check_window(sel.window if range_ is None else range_)
 
         def expr(s, own):
             join = f" or on ({gpu_sources.JOIN}) "
@@ -84,12 +85,13 @@ class GpuHealthSignals:
         return self._health("gpu_xid_events", "sum", expr, sel, by, ("xid",),
                             f"XID errors within {rng}")
 
-    def gpu_ecc_errors(self, sel, kind: str = "uncorrected", range_: str = "1h",
+    def gpu_ecc_errors(self, sel, kind: str = "uncorrected", range_: str | None = None,
                        by: Sequence[str] = ()):  # fmt: skip
-        """Corrected (single-bit) or uncorrected (double-bit) ECC errors within ``range_``."""
+        """Corrected (single-bit) or uncorrected (double-bit) ECC errors within ``range_``
+        (default: the selection's window)."""
         if kind not in ECC:
             raise ValueError(f"ECC error kind {kind!r} must be corrected or uncorrected")
-        rng = promql.check_window(range_)
+        rng = promql.check_window(sel.window if range_ is None else range_)
         sdobs, dcgm = ECC[kind]
 
         def expr(s, own):
@@ -136,9 +138,8 @@ class GpuHealthSignals:
             ns = gpu_sources.namespace_matchers(s)
             dcgm = " or ".join(
                 f"floor({promql.selector(n, ns)} / {bit}) % 2" for n in DCGM_THROTTLE)
-            sdobs = gpu_sources.union(
-                s, own, THROTTLE, lambda x: x[:-1] + f', reason="{reason}"}}'
-                if x.endswith("}") else f'{x}{{reason="{reason}"}}', None)
+            sdobs = gpu_sources.union(s, own, THROTTLE, lambda x: x, None,
+                                      [promql.raw("reason", "=", reason)])
             return (f"{sdobs} or on ({gpu_sources.JOIN}) "
                     f"{gpu_sources.joined('(' + dcgm + ')', s)}")
 

@@ -106,20 +106,22 @@ def namespace_matchers(sel) -> list[Matcher]:
     return [] if sel.namespace is None else [promql.equals("namespace", sel.namespace)]
 
 
-def union(sel, own: list[Matcher], sdobs: str, per_series, dcgm: str | None) -> str:
+def union(sel, own: list[Matcher], sdobs: str, per_series, dcgm: str | None,
+          extra: Sequence[Matcher] = ()) -> str:  # fmt: skip
     """The union of sources for any per-GPU expression.
 
     ``per_series(selector)`` turns a selector into the per-series expression (the selector
     itself, a ``rate``, an event count); it is applied to the sdobs family ``sdobs`` (sidecar
     series by ``own``, node-mode series by namespace) and to the dcgm-exporter expression
-    ``dcgm`` (``None``: no dcgm-exporter equivalent), each before the join.
+    ``dcgm`` (``None``: no dcgm-exporter equivalent), each before the join; ``extra`` matchers
+    narrow the sdobs family (a throttle reason).
     """
     ns = namespace_matchers(sel)
     if not any(m.label == "service" for m in own):
         own = [*own, promql.raw("service", "!=", "")]
-    parts = [per_series(promql.selector(sdobs, own)),
-             joined(per_series(promql.selector(sdobs, [*ns, promql.raw("service", "=", ""),
-                                                       promql.raw("pod", "!=", "")])), sel)]
+    node_matchers = [*ns, promql.raw("service", "=", ""), promql.raw("pod", "!=", "")]
+    parts = [per_series(promql.selector(sdobs, [*own, *extra])),
+             joined(per_series(promql.selector(sdobs, [*node_matchers, *extra])), sel)]
     if dcgm is not None:
         parts.append(joined(per_series(promql.selector(dcgm, ns)), sel))
     return "(" + f" or on ({JOIN}) ".join(parts) + ")"

@@ -194,15 +194,15 @@ _ALL: tuple[Panel, ...] = (
        "Allocated minus busy over the time range: what idle GPUs cost, in GPU-seconds.",
        sig("gpu_seconds", "idle", RANGE)),
     # -- GPU health (sdobs.catalog.gpu_health) ------------------------------------------------
-    _p("gpu_xid_by_pod", "XID errors by pod (last hour)",
-       "XID errors the driver reported for each pod's GPUs in the hour up to each point, "
-       "counted from the first one (79: fallen off the bus, 48: double-bit ECC, 13/31/43: "
-       "application faults).", sig("gpu_xid_events", "1h", by=POD)),
-    _p("gpu_ecc_by_pod", "ECC errors by pod (last hour)",
-       "Uncorrected (double-bit) and corrected (single-bit) ECC memory errors per pod in the hour "
-       "up to each point; uncorrected ones kill the CUDA context.",
-       sig("gpu_ecc_errors", "uncorrected", "1h", by=POD, legend="uncorrected"),
-       sig("gpu_ecc_errors", "corrected", "1h", by=POD, legend="corrected")),
+    _p("gpu_xid_by_pod", "XID errors by pod",
+       "XID errors the driver reported for each pod's GPUs per interval, counted from the "
+       "first one (79: fallen off the bus, 48: double-bit ECC, 13/31/43: application faults).",
+       sig("gpu_xid_events", by=POD)),
+    _p("gpu_ecc_by_pod", "ECC errors by pod",
+       "Uncorrected (double-bit) and corrected (single-bit) ECC memory errors per pod per "
+       "interval; uncorrected ones kill the CUDA context.",
+       sig("gpu_ecc_errors", "uncorrected", by=POD, legend="uncorrected"),
+       sig("gpu_ecc_errors", "corrected", by=POD, legend="corrected")),
     _p("gpu_row_remap_by_pod", "Memory repaired by pod",
        "Memory rows remapped (Ampere and newer) or pages retired (older GPUs) after "
        "uncorrectable errors; a rising count means the GPU is wearing out. Where remapping has "
@@ -227,12 +227,12 @@ _ALL: tuple[Panel, ...] = (
     _p("memory_limit_ratio_by_pod", "Memory used of limit, by pod",
        "Each pod's model-container working set as a share of its memory limit: at 100 % the "
        "kernel kills it (OOMKilled).", sig("container_memory_limit_ratio", "user", by=POD)),
-    _p("revision_restarts", "Restarts and OOM kills by revision (last hour)",
-       "Container restarts in the hour up to each point, and how many of them followed an OOM "
-       "kill (kube-state-metrics' last termination reason).",
-       sig("container_restarts", "user", "1h", by=REV, legend="restarts"),
-       sig("container_oom_kills", "user", "1h", by=REV, legend="OOM kills"),
-       sig("container_restarts", "queue-proxy", "1h", by=REV, legend="queue-proxy restarts")),
+    _p("revision_restarts", "Restarts and OOM kills by revision",
+       "Container restarts per interval, and how many of them followed an OOM kill "
+       "(kube-state-metrics' last termination reason).",
+       sig("container_restarts", "user", by=REV, legend="restarts"),
+       sig("container_oom_kills", "user", by=REV, legend="OOM kills"),
+       sig("container_restarts", "queue-proxy", by=REV, legend="queue-proxy restarts")),
     # -- fleet ---------------------------------------------------------------------------------
     _p("fleet_table", "Services",
        "Every service over the time range; click a service to open its dashboard.",

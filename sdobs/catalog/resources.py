@@ -93,20 +93,22 @@ class ResourceSignals:
                               UNIT_RATIO, f"Working set of the {container} container as a "
                                           "share of its limit")
 
-    def container_restarts(self, sel, container: str = "user", range_: str = "1h",
+    def container_restarts(self, sel, container: str = "user", range_: str | None = None,
                            by: Sequence[str] = ()):  # fmt: skip
-        """Container restarts within ``range_`` (a pod born inside it counts from its start)."""
-        rng = promql.check_window(range_)
+        """Container restarts within ``range_`` (default: the selection's window; a pod born
+        inside it counts from its start)."""
+        rng = promql.check_window(sel.window if range_ is None else range_)
         series = promql.selector(RESTARTS, container_matchers(sel, container))
         inner = f"sum by ({PER_CONTAINER}) ({counted_events(series, rng)})"
         return self._resource(f"restarts_{container}", "sum", inner, sel, by, UNIT_COUNT,
                               f"Restarts of the {container} container within {rng}")
 
-    def container_oom_kills(self, sel, container: str = "user", range_: str = "1h",
+    def container_oom_kills(self, sel, container: str = "user", range_: str | None = None,
                             by: Sequence[str] = ()):  # fmt: skip
-        """Restarts within ``range_`` of containers whose last termination was an OOM kill
-        (kube-state-metrics keeps only the last reason); 0 for containers without one."""
-        rng = promql.check_window(range_)
+        """Restarts within ``range_`` (default: the selection's window) of containers whose
+        last termination was an OOM kill (kube-state-metrics keeps only the last reason); 0 for
+        containers without one."""
+        rng = promql.check_window(sel.window if range_ is None else range_)
         matchers = container_matchers(sel, container)
         restarts = (f"sum by ({PER_CONTAINER}) "
                     f"({counted_events(promql.selector(RESTARTS, matchers), rng)})")

@@ -46,8 +46,12 @@ def pod_uid(pod: str) -> str:
 
 
 def render_pod_cluster_series(writer, log: ServiceLog, rev: RevisionLog, pod: int, clock,
-                              options) -> None:  # fmt: skip
-    """kube-state-metrics and cAdvisor series of one pod over its life."""
+                              options, requests: np.ndarray | None = None) -> None:  # fmt: skip
+    """kube-state-metrics and cAdvisor series of one pod over its life.
+
+    ``requests``: indices of the pod's requests in ``log.requests`` (the renderer has them;
+    finding them here would scan every request once per pod).
+    """
     from sdobs.sim.render import _busy_function, _stamps, fmt, labels_text
 
     spec = rev.spec
@@ -93,7 +97,9 @@ def render_pod_cluster_series(writer, log: ServiceLog, rev: RevisionLog, pod: in
     stamps = _stamps(grid)
     t = grid.astype(float)
     r = log.requests
-    mine = np.flatnonzero((r["pod"] == p["id"][pod]) & (r["gpu_start"] >= 0))
+    if requests is None:
+        requests = np.flatnonzero(r["pod"] == p["id"][pod])
+    mine = requests[r["gpu_start"][requests] >= 0]
     mine = mine[np.argsort(r["gpu_start"][mine], kind="stable")]
     gs, ge = clock.epoch(r["gpu_start"][mine]), clock.epoch(r["gpu_end"][mine])
     busy = _busy_function(gs, ge)
@@ -101,7 +107,7 @@ def render_pod_cluster_series(writer, log: ServiceLog, rev: RevisionLog, pod: in
     loading = np.clip(np.minimum(t, t_loaded) - t_start, 0.0, None)
     serving = np.clip(t - t_loaded, 0.0, None)
     user_cpu = LOAD_CORES * loading + IDLE_CORES * serving + BUSY_CORES * busy(t)
-    arrivals = np.sort(clock.epoch(r["t_qp"][r["pod"] == p["id"][pod]]))
+    arrivals = np.sort(clock.epoch(r["t_qp"][requests]))
     handled = np.searchsorted(arrivals, t, side="right")
     qp_cpu = QP_CORES * (t - t_start) + QP_CORES_PER_REQUEST * handled
     j = np.searchsorted(gs, t, side="right") - 1

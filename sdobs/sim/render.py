@@ -690,7 +690,7 @@ def render_service(log: ServiceLog, writer: OpenMetricsWriter, options: RenderOp
         if options.cluster_series:
             from sdobs.sim.cluster import render_pod_cluster_series
 
-            render_pod_cluster_series(writer, log, rev, i, clock, options)
+            render_pod_cluster_series(writer, log, rev, i, clock, options, sel)
         if progress:
             progress(1)
     for ri, rev in enumerate(log.revisions):

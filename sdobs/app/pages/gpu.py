@@ -57,9 +57,9 @@ def _lines(keys: tuple[str, ...], names: tuple[str, ...], label: str | None, uni
 
 _THROTTLE_KEYS = tuple(f"throttle_{r}" for r in SLOWDOWN_REASONS)
 HEALTH_PANELS = (
-    Panel("gpu-xid", "XID errors by pod (last hour)", ("xid_pod",),
+    Panel("gpu-xid", "XID errors by pod", ("xid_pod",),
           _by("xid_pod", "pod", "short"), described("gpu_xid_by_pod")),
-    Panel("gpu-ecc", "ECC errors by pod (last hour)", ("ecc_uncorrected", "ecc_corrected"),
+    Panel("gpu-ecc", "ECC errors by pod", ("ecc_uncorrected", "ecc_corrected"),
           _lines(("ecc_uncorrected", "ecc_corrected"), ("uncorrected", "corrected"), "pod",
                  "short"), described("gpu_ecc_by_pod")),
     Panel("gpu-repairs", "Memory repaired by pod", ("repairs_pod",),

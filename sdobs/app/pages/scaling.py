@@ -67,7 +67,7 @@ RESOURCE_PANELS = (
     Panel("scaling-memory-ratio", "Memory used of limit, by pod", ("memory_ratio_pod",),
           _named(("memory_ratio_pod",), ("used",), "pod", "percentunit"),
           described("memory_limit_ratio_by_pod")),
-    Panel("scaling-restarts", "Restarts and OOM kills by revision (last hour)", _RESTARTS,
+    Panel("scaling-restarts", "Restarts and OOM kills by revision", _RESTARTS,
           _named(_RESTARTS, ("restarts", "OOM kills", "queue-proxy restarts"), "revision",
                  "short"), described("revision_restarts")),
 )  # fmt: skip
