@@ -326,13 +326,6 @@ def scaling_specs(cat: Catalog, state: ViewState, window: Window) -> list[Spec]:
         *shared(cat, "activator_concurrency", sel, ["activator_concurrency"]),
         Spec("pods_desired", cat.pods(sel, "desired", by)),
         *shared(cat, "ready_pods_by_revision", sel, ["pods_actual"]),
-        # revision resources (sdobs.catalog.resources)
-        *shared(cat, "revision_cpu", sel, ["cpu_user", "cpu_queue_proxy"]),
-        *shared(cat, "revision_memory", sel, ["memory_user", "memory_limit_user",
-                                              "memory_queue_proxy"]),
-        *shared(cat, "memory_limit_ratio_by_pod", sel, ["memory_ratio_pod"]),
-        *shared(cat, "revision_restarts", sel, ["restarts_user", "oom_kills_user",
-                                                "restarts_queue_proxy"]),
     ]
 
 
@@ -390,6 +383,13 @@ def gpu_specs(cat: Catalog, state: ViewState, window: Window) -> list[Spec]:
         *shared(cat, "gpu_row_remap_by_pod", sel, ["repairs_pod"]),
         *shared(cat, "gpu_throttle_reasons", sel,
                 [f"throttle_{r}" for r in SLOWDOWN_REASONS]),
+        # revision resources (sdobs.catalog.resources)
+        *shared(cat, "revision_cpu", sel, ["cpu_user", "cpu_queue_proxy"]),
+        *shared(cat, "revision_memory", sel, ["memory_user", "memory_limit_user",
+                                              "memory_queue_proxy"]),
+        *shared(cat, "memory_limit_ratio_by_pod", sel, ["memory_ratio_pod"]),
+        *shared(cat, "revision_restarts", sel, ["restarts_user", "oom_kills_user",
+                                                "restarts_queue_proxy"]),
     ]
     # GPU-seconds over the page's range (Grafana passes $__range to the same catalog call).
     sub_step = f"{math.ceil(max(window.step, 1))}s"

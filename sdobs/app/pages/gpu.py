@@ -44,13 +44,14 @@ def _memory(label: str):
     return build
 
 
-def _lines(keys: tuple[str, ...], names: tuple[str, ...], label: str | None, unit: str):
+def _lines(keys: tuple[str, ...], names: tuple[str, ...], label: str | None, unit: str,
+           empty: str = NO_GPU):  # fmt: skip
     """Several signals in one chart, each named (and split by ``label`` when given)."""
     def build(page: PageData, state: ViewState) -> dict:
         lines = []
         for key, name in zip(keys, names, strict=True):
             lines += series(page.frame(key), page.window, (label,) if label else (), name=name)
-        return timeseries(lines, page.window, unit, empty_text=NO_GPU)
+        return timeseries(lines, page.window, unit, empty_text=empty, dashes={"limit": "dot"})
 
     return build
 
@@ -67,6 +68,26 @@ HEALTH_PANELS = (
     Panel("gpu-throttle", "GPUs throttled, by reason", _THROTTLE_KEYS,
           _lines(_THROTTLE_KEYS, tuple(r.replace("_", " ") for r in SLOWDOWN_REASONS), None,
                  "short"), described("gpu_throttle_reasons")),
+)  # fmt: skip
+
+# The model pods' CPU and memory beside their GPUs (the Grafana scaling dashboard has the same
+# panels; the app keeps its scaling page to the autoscaler's own series).
+NO_DATA = "no container series in this range (cAdvisor, kube-state-metrics)"
+_MEMORY = ("memory_user", "memory_limit_user", "memory_queue_proxy")
+_RESTARTS = ("restarts_user", "oom_kills_user", "restarts_queue_proxy")
+RESOURCE_PANELS = (
+    Panel("res-cpu", "CPU by revision", ("cpu_user", "cpu_queue_proxy"),
+          _lines(("cpu_user", "cpu_queue_proxy"), ("model", "queue-proxy"), "revision",
+                 "short", NO_DATA), described("revision_cpu")),
+    Panel("res-memory", "Memory by revision: working set vs limit", _MEMORY,
+          _lines(_MEMORY, ("working set", "limit", "queue-proxy"), "revision", "bytes",
+                 NO_DATA), described("revision_memory")),
+    Panel("res-memory-ratio", "Memory used of limit, by pod", ("memory_ratio_pod",),
+          _lines(("memory_ratio_pod",), ("used",), "pod", "percentunit", NO_DATA),
+          described("memory_limit_ratio_by_pod")),
+    Panel("res-restarts", "Restarts and OOM kills by revision", _RESTARTS,
+          _lines(_RESTARTS, ("restarts", "OOM kills", "queue-proxy restarts"), "revision",
+                 "short", NO_DATA), described("revision_restarts")),
 )  # fmt: skip
 
 PANELS = (
@@ -86,6 +107,7 @@ PANELS = (
     Panel("gpu-power-revision", "Power by revision", ("power_revision",),
           _by("power_revision", "revision", "watt"), described("gpu_power_by_revision")),
     *HEALTH_PANELS,
+    *RESOURCE_PANELS,
 )  # fmt: skip
 
 

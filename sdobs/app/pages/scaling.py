@@ -43,35 +43,6 @@ def _pods(page: PageData, state: ViewState) -> dict:
     return with_events(fig, _events(page), page.window)
 
 
-def _named(keys: tuple[str, ...], names: tuple[str, ...], label: str, unit: str):
-    """Several signals in one chart, named, split by ``label`` (revision resources)."""
-    def build(page: PageData, state: ViewState) -> dict:
-        lines = []
-        for key, name in zip(keys, names, strict=True):
-            lines += series(page.frame(key), page.window, (label,), name=name)
-        return timeseries(lines, page.window, unit, empty_text=figures.NO_DATA,
-                          dashes={"limit": "dot"})
-
-    return build
-
-
-_MEMORY = ("memory_user", "memory_limit_user", "memory_queue_proxy")
-_RESTARTS = ("restarts_user", "oom_kills_user", "restarts_queue_proxy")
-RESOURCE_PANELS = (
-    Panel("scaling-cpu", "CPU by revision", ("cpu_user", "cpu_queue_proxy"),
-          _named(("cpu_user", "cpu_queue_proxy"), ("model", "queue-proxy"), "revision",
-                 "short"), described("revision_cpu")),
-    Panel("scaling-memory", "Memory by revision: working set vs limit", _MEMORY,
-          _named(_MEMORY, ("working set", "limit", "queue-proxy"), "revision", "bytes"),
-          described("revision_memory")),
-    Panel("scaling-memory-ratio", "Memory used of limit, by pod", ("memory_ratio_pod",),
-          _named(("memory_ratio_pod",), ("used",), "pod", "percentunit"),
-          described("memory_limit_ratio_by_pod")),
-    Panel("scaling-restarts", "Restarts and OOM kills by revision", _RESTARTS,
-          _named(_RESTARTS, ("restarts", "OOM kills", "queue-proxy restarts"), "revision",
-                 "short"), described("revision_restarts")),
-)  # fmt: skip
-
 PANELS = (
     Panel("scaling-pods", "Pods and scale events", ("pods_desired", "pods_actual"), _pods,
           "Desired and actual pods per revision; markers: scale-up ▲, scale-down ▼, "
@@ -88,7 +59,6 @@ PANELS = (
     Panel("scaling-activator", "Activator concurrency", ("activator_concurrency",),
           _by_revision("activator_concurrency"),
           described("activator_concurrency")),
-    *RESOURCE_PANELS,
 )  # fmt: skip
 
 
