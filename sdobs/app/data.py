@@ -397,6 +397,7 @@ def gpu_specs(cat: Catalog, state: ViewState, window: Window) -> list[Spec]:
         Spec("h_allocated", cat.gpu_seconds(sel, "allocated", window.span_window, sub_step),
              instant=True),
         Spec("h_busy", cat.gpu_seconds(sel, "busy", window.span_window, sub_step), instant=True),
+        Spec("h_sources", cat.gpu_sources(sel), instant=True),  # which exporter reports them
     ]
     return specs
 
@@ -404,6 +405,15 @@ def gpu_specs(cat: Catalog, state: ViewState, window: Window) -> list[Spec]:
 def load_gpu(source: Source, state: ViewState, now: float | None = None) -> PageData:
     window = window_for(state, time.time() if now is None else now, source.scrape_interval)
     return load(source, lambda cat: gpu_specs(cat, state, window), window)
+
+
+def gpu_sources_text(page: PageData) -> str:
+    """Which exporter reports the selected GPUs now, e.g. ``dcgm-exporter (4)``."""
+    frame = page.frame("h_sources")
+    if frame is None or frame.empty or "source" not in frame:
+        return "–"
+    return ", ".join(f"{src} ({int(n)})" for src, n in
+                     sorted(zip(frame["source"], frame["value"], strict=True)))
 
 
 def gpu_headline(page: PageData) -> dict[str, float | None]:

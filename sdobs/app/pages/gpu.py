@@ -126,6 +126,9 @@ def _cards(page: PageData, state: ViewState) -> list:
         card("Busy / allocated", fmt(h["busy_ratio"], "percentunit"), id_="card-busy-ratio"),
         card("Idle GPU-seconds", fmt(idle, "gpu_seconds"), id_="card-idle",
              hint="allocated but not busy: what scaling down sooner would save"),
+        card("GPU metrics from", data.gpu_sources_text(page), id_="card-gpu-source",
+             hint="the exporter reporting the selected GPUs now: the sdobs GPU exporter or "
+                  "NVIDIA's dcgm-exporter (joined to revisions via kube_pod_labels)"),
     ]  # fmt: skip
 
 
