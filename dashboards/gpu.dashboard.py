@@ -36,6 +36,8 @@ spec = DashboardSpec(
             Cell("gpu_power_by_pod", w=8),
             Cell("gpu_power_by_revision", w=8),
             Cell("gpu_temperature_by_pod", w=8),
+            Cell("gpu_memory_free_by_pod", w=12),
+            Cell("gpu_sm_clock_by_pod", w=12),
         )),
         Row("GPU health", (
             Cell("gpu_xid_by_pod", w=12),

@@ -40,11 +40,15 @@ UTILIZATION = _metric("utilization_percent")
 MEMORY_USED = _metric("memory_used_bytes")
 MEMORY_TOTAL = _metric("memory_total_bytes")
 POWER = _metric("power_milliwatts")
+MEMORY_FREE = _metric("memory_free_bytes")
+SM_CLOCK = _metric("sm_clock_mhz")
+UNIT_HERTZ = "hertz"
 TEMPERATURE = _metric("temperature_celsius")
 EXPORTER_UP = naming.UP[0]
 #: Families read through the union of GPU sources, by gpu_sources signal key.
 _UNION = {UTILIZATION: "utilization", MEMORY_USED: "memory_used", MEMORY_TOTAL: "memory_total",
-          POWER: "power", TEMPERATURE: "temperature"}  # fmt: skip
+          POWER: "power", TEMPERATURE: "temperature", MEMORY_FREE: "memory_free",
+          SM_CLOCK: "sm_clock"}  # fmt: skip
 
 
 def duration_seconds(text: str) -> float:
@@ -93,6 +97,15 @@ class GpuSignals:
     def gpu_memory_total(self, sel, by: Sequence[str] = ()):
         return self._gpu("gpu_memory_total", "sum", MEMORY_TOTAL, sel, by, UNIT_BYTES,
                          "GPU memory installed, bytes")
+
+    def gpu_memory_free(self, sel, by: Sequence[str] = ()):
+        return self._gpu("gpu_memory_free", "sum", MEMORY_FREE, sel, by, UNIT_BYTES,
+                         "GPU memory free for allocation, bytes")
+
+    def gpu_sm_clock(self, sel, by: Sequence[str] = ()):
+        """SM clock; a busy GPU well below its boost clock is being throttled."""
+        return self._gpu("gpu_sm_clock", "avg", SM_CLOCK, sel, by, UNIT_HERTZ,
+                         "Streaming multiprocessor clock, hertz (mean over GPUs)")
 
     def gpu_power(self, sel, by: Sequence[str] = ()):
         return self._gpu("gpu_power", "sum", POWER, sel, by, UNIT_WATTS, "GPU board power, watts")

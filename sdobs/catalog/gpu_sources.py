@@ -66,6 +66,8 @@ SIGNALS = {
     "memory_used": (_sdobs("memory_used_bytes"),
                     lambda ns: f"{_dcgm('DCGM_FI_DEV_FB_USED', ns)} * {MIB}"),
     "memory_total": (_sdobs("memory_total_bytes"), _dcgm_total),
+    "memory_free": (_sdobs("memory_free_bytes"),
+                    lambda ns: f"{_dcgm('DCGM_FI_DEV_FB_FREE', ns)} * {MIB}"),
     "power": (_sdobs("power_milliwatts"), lambda ns: _dcgm("DCGM_FI_DEV_POWER_USAGE", ns)),
     "temperature": (_sdobs("temperature_celsius"),
                     lambda ns: _dcgm("DCGM_FI_DEV_GPU_TEMP", ns)),

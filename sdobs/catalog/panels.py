@@ -169,6 +169,12 @@ _ALL: tuple[Panel, ...] = (
        sig("gpu_power", by=REV)),
     _p("gpu_temperature_by_pod", "GPU temperature by pod", "Hottest GPU die per pod, °C.",
        sig("gpu_temperature", by=POD)),
+    _p("gpu_memory_free_by_pod", "GPU memory free by pod",
+       "Device memory still free for allocation per pod: how close a larger image or batch is "
+       "to CUDA out of memory.", sig("gpu_memory_free", by=POD)),
+    _p("gpu_sm_clock_by_pod", "GPU SM clock by pod",
+       "Streaming multiprocessor clock per pod; a busy GPU well below its boost clock is held "
+       "back (see the throttle reasons).", sig("gpu_sm_clock", by=POD)),
     _p("gpu_exporter_up_by_pod", "GPU exporter health by pod",
        "1 when the pod's GPU exporter read every GPU in its last collection; 0 means NVML "
        "failed (see the exporter's error counters); no line means it is not scraped.",

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "sim"))
+from sdobs_exporters.gpu import GPU_MODELS
 from sim_helpers import SD20, kpa, service
 
 from sdobs.catalog import Catalog, Selection
@@ -32,7 +33,8 @@ GPU_PANELS = ("gpu_utilization_by_pod", "gpu_utilization_by_revision", "gpu_util
               "gpu_power_by_revision", "gpu_temperature_by_pod", "gpus_allocated_vs_busy",
               "gpus_allocated_by_revision", "gpu_seconds_allocated", "gpu_seconds_busy",
               "gpu_seconds_idle", "gpus_allocated_by_service", "gpu_utilization_by_service",
-              "gpu_xid_by_pod", "gpu_ecc_by_pod", "gpu_row_remap_by_pod", "gpu_throttle_reasons")
+              "gpu_xid_by_pod", "gpu_ecc_by_pod", "gpu_row_remap_by_pod", "gpu_throttle_reasons",
+              "gpu_memory_free_by_pod", "gpu_sm_clock_by_pod", "gpu_sources")
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +98,8 @@ def test_every_source_gives_the_sidecars_numbers(proms, source) -> None:
               (cat.gpu_memory_total(sel, by=("pod",)), None),
               (cat.gpu_power(sel, by=("revision",)), 0.01),
               (cat.gpu_temperature(sel, by=("pod",)), 0.01),
+              (cat.gpu_memory_free(sel, by=("pod",)), 2**21),
+              (cat.gpu_sm_clock(sel, by=("pod",)), 0),
               (cat.gpus_allocated(sel, by=("service",)), 0),
               (cat.gpus_busy(sel), 0.02)]
     for q, tol in checks:
@@ -111,6 +115,11 @@ def test_every_source_gives_the_sidecars_numbers(proms, source) -> None:
         for k in w:
             if tol is None:  # dcgm: used + free + reserved, whole MiB
                 assert g[k] == pytest.approx(w[k], rel=1e-3), (q.signal, k)
+            elif q.signal == "gpu_memory_free" and source == "dcgm-exporter":
+                # NVML v2 (dcgm-exporter, the real exporter): free excludes the reserved memory;
+                # the simulated sidecar reports total - used.
+                reserved = GPU_MODELS["t4"].memory_reserved_bytes
+                assert g[k] == pytest.approx(w[k] - reserved, abs=tol), (q.signal, k)
             else:
                 assert g[k] == pytest.approx(w[k], abs=tol), (q.signal, k, g[k], w[k])
 
