@@ -262,7 +262,7 @@ def load_history(
                                            code_class="2xx").expr, t1),
         InstantQuery(cat.latency_mean(whole, by=("revision",), app=True,
                                       code_class="2xx").expr, t1),
-        InstantQuery(cat.gpu_models(whole).expr, t1),
+        InstantQuery(cat.gpu_models_any_source(whole).expr, t1),
         *(InstantQuery(cat.latency(whole, q).expr, t1) for q in QUANTILES),
     ]
     if client_target is not None:

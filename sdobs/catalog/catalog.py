@@ -17,7 +17,9 @@ from sdobs.catalog import promql
 from sdobs.catalog.capacity import CapacitySignals
 from sdobs.catalog.client import ClientSignals
 from sdobs.catalog.gpu import GpuSignals
+from sdobs.catalog.gpu_health import GpuHealthSignals
 from sdobs.catalog.promql import Matcher, Var
+from sdobs.catalog.resources import ResourceSignals
 from sdobs.catalog.sd import SdSignals
 from sdobs.knative.dialects import (
     AUTOSCALER_SIGNALS,
@@ -104,7 +106,8 @@ class Query:
         return self.expr
 
 
-class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals):
+class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSignals,
+              ResourceSignals):
     """Builds the PromQL of every signal for one dialect (GPU signals: ``sdobs.catalog.gpu``)."""
 
     def __init__(self, dialect: Dialect | str) -> None:

@@ -32,6 +32,7 @@ def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     knative = kt.exposition(request.param, t0)
     prom = LocalPrometheus(tmp_path_factory.mktemp(f"dash-{request.param}"))
     prom.backfill_text(sd_traffic.with_sd(gpu_traffic.with_knative(knative, t0), t0))
+    prom.backfill_text(kt.cluster(t0))
     prom.start()
     client = PrometheusClient(prom.url)
     try:
