@@ -6,11 +6,14 @@ spec = DashboardSpec(
     key="gpu",
     title="Knative service GPUs",
     description="What the GPUs of one service do, per pod and per revision, from the sdobs GPU "
-                "exporter, and how many GPU-seconds were paid for against how many were busy.",
+                "exporter or NVIDIA's dcgm-exporter, how healthy they are, and how many "
+                "GPU-seconds were paid for against how many were busy.",
     variables=(
-        Variable("namespace", "Namespace", source="gpu"),
-        Variable("service", "Service", source="gpu"),
-        Variable("revision", "Revision", multi=True, include_all=True, source="gpu"),
+        # Knative's revisions, not the GPU series: dcgm-exporter and node-mode series carry no
+        # service label of their own (the panels join it from kube_pod_labels).
+        Variable("namespace", "Namespace"),
+        Variable("service", "Service"),
+        Variable("revision", "Revision", multi=True, include_all=True),
     ),
     rows=(
         Row("Cost of idle GPUs", (
@@ -33,11 +36,20 @@ spec = DashboardSpec(
             Cell("gpu_power_by_pod", w=8),
             Cell("gpu_power_by_revision", w=8),
             Cell("gpu_temperature_by_pod", w=8),
+            Cell("gpu_memory_free_by_pod", w=12),
+            Cell("gpu_sm_clock_by_pod", w=12),
+        )),
+        Row("GPU health", (
+            Cell("gpu_xid_by_pod", w=12),
+            Cell("gpu_ecc_by_pod", w=12),
+            Cell("gpu_row_remap_by_pod", w=12),
+            Cell("gpu_throttle_reasons", w=12),
         )),
         Row("Exporter health", (
             Cell("gpu_exporter_up", "stat", w=6, instant=True,
                  thresholds=(("red", None), ("green", 1))),
-            Cell("gpu_exporter_up_by_pod", w=18, min=0, max=1),
+            Cell("gpu_sources", "stat", w=6, instant=True),
+            Cell("gpu_exporter_up_by_pod", w=12, min=0, max=1),
         )),
     ),
 )

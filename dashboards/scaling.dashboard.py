@@ -7,7 +7,8 @@ spec = DashboardSpec(
     title="Knative scaling debugging",
     description="The KPA autoscaler's view of one service: observed against target "
                 "concurrency, panic mode, excess burst capacity, the activator, pods and scale "
-                "decisions.",
+                "decisions, and what each revision's containers use (CPU, memory against the "
+                "limit, restarts, OOM kills).",
     variables=(
         Variable("namespace", "Namespace"),
         Variable("service", "Service"),
@@ -30,6 +31,12 @@ spec = DashboardSpec(
             Cell("pods_by_state", w=12),
             Cell("ready_pods_by_revision", w=12, stacking="normal"),
             Cell("scale_events", w=24, draw="bars"),
+        )),
+        Row("Revision resources", (
+            Cell("revision_cpu", w=12),
+            Cell("revision_memory", w=12),
+            Cell("memory_limit_ratio_by_pod", w=12, min=0, max=1),
+            Cell("revision_restarts", w=12, draw="bars"),
         )),
     ),
 )

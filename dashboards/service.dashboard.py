@@ -30,6 +30,13 @@ spec = DashboardSpec(
             Cell("latency_p95", w=6),
             Cell("latency_p99", w=6),
         )),
+        Row("SD requests (sdobs SD request exporter)", (
+            Cell("sd_latency", w=12),
+            Cell("latency_p99_by_source", w=12),
+            Cell("sd_phases", w=8, stacking="normal"),
+            Cell("sd_its_by_gpu", w=8),
+            Cell("sd_cold_start", w=8),
+        )),
         Row("Revision comparison (canary)", (
             Cell("revision_table", "table", w=24, h=6),
             Cell("traffic_share_by_revision", w=12, stacking="percent"),

@@ -36,6 +36,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("capacity", "sdobs.capacity.cli", "size a service and replay what-if settings"),
     Subcommand("notebook", "sdobs.notebook",
                "start JupyterLab on the capacity notebooks, reading the demo's Prometheus"),
+    Subcommand("deploy", "sdobs.deploy.cli",
+               "render and check the cluster install (monitors, Knative config, values)"),
 )
 
 

@@ -174,9 +174,11 @@ def start(args: argparse.Namespace) -> Demo:
 
 def _start(args: argparse.Namespace, lock: IO[str]) -> Demo:
     from sdobs.prom.harness import LocalPrometheus, check_port_free
+    from sdobs.sim.live.cluster import CLUSTER_JOB
     from sdobs.sim.live.twin import Background, LiveTwin, TwinThread
     from sdobs.sim.render import GPU_JOB, QUEUE_PROXY_JOB
     from sdobs.sim.scenarios import DEFAULT_SCENARIO, load_scenario
+    from sdobs.sim.sdexporter import SD_JOB
 
     for port, what in ((args.gateway_port, "the twin's gateway"),
                        (args.twin_metrics_port, "the twin's metrics"),
@@ -195,7 +197,10 @@ def _start(args: argparse.Namespace, lock: IO[str]) -> Demo:
     prom = LocalPrometheus(args.dir / "prometheus", port=args.prometheus_port,
                            scrape_interval=interval,
                            scrape_configs=twin.scrape_configs(interval),
-                           file_sd_jobs={QUEUE_PROXY_JOB: {}, GPU_JOB: {}})  # fmt: skip
+                           file_sd_jobs={QUEUE_PROXY_JOB: {}, GPU_JOB: {},
+                                         SD_JOB: {},
+                                         # kube-state-metrics and cAdvisor keep their job
+                                         CLUSTER_JOB: {"honor_labels": True}})  # fmt: skip
     demo = Demo(prom, lock=lock)
     lines = demo.lines
     history_end = None

@@ -370,3 +370,67 @@ def t0_for_tests() -> int:
     """A start three hours ago, on a 15 s boundary (backfill stays clear of the head block)."""
     now = int(time.time())
     return (now - 3 * 3600) // STEP * STEP
+
+
+# -- cluster series: kube-state-metrics and cAdvisor for the same pods ------------------------
+GIB = 1024**3
+CPU_CORES = {"user-container": 0.5, "queue-proxy": 0.01}  # constant usage of every pod
+MEMORY_LIMIT = 8 * GIB  # the model container's limit; queue-proxy has none
+OOM_POD = PODS[0].name  # its model container was OOM-killed and restarted at OOM_AT
+OOM_AT = 600
+
+
+def memory_working_set(i: int, container: str) -> int:
+    return (2 + i) * GIB if container == "user-container" else 30 * 1024**2
+
+
+def cluster(t0: int) -> str:
+    """kube_pod_labels, container limits, restarts (one OOM kill) and cAdvisor CPU/memory."""
+    w = Writer(t0)
+    ksm = [{"namespace": p.namespace, "pod": p.name, "uid": f"uid-{i}",
+            "job": "kube-state-metrics", "instance": "10.0.9.9:8080"}
+           for i, p in enumerate(PODS)]  # fmt: skip
+    w.family("kube_pod_labels", "gauge", "Kubernetes labels converted to Prometheus labels.")
+    for p, base in zip(PODS, ksm, strict=True):
+        labels = {**base, "label_serving_knative_dev_service": p.service,
+                  "label_serving_knative_dev_configuration": _cfg(p.revision),
+                  "label_serving_knative_dev_revision": p.revision}  # fmt: skip
+        for t in _offsets():
+            w.sample("kube_pod_labels", labels, 1, t)
+    w.family("kube_pod_container_resource_limits", "gauge", "Container limits.")
+    for base in ksm:
+        labels = {**base, "container": "user-container", "resource": "memory", "unit": "byte"}
+        for t in _offsets():
+            w.sample("kube_pod_container_resource_limits", labels, MEMORY_LIMIT, t)
+    w.family("kube_pod_container_status_restarts", "counter", "Container restarts.")
+    for p, base in zip(PODS, ksm, strict=True):
+        for container in ("user-container", "queue-proxy"):
+            oom = p.name == OOM_POD and container == "user-container"
+            for t in _offsets():
+                w.sample("kube_pod_container_status_restarts_total",
+                         {**base, "container": container}, int(oom and t >= OOM_AT), t)
+    w.family("kube_pod_container_status_last_terminated_reason", "gauge", "Last reason.")
+    for p, base in zip(PODS, ksm, strict=True):
+        if p.name == OOM_POD:
+            for t in _offsets():
+                if t >= OOM_AT:
+                    w.sample("kube_pod_container_status_last_terminated_reason",
+                             {**base, "container": "user-container", "reason": "OOMKilled"}, 1, t)
+    kubelet = [{"namespace": p.namespace, "pod": p.name, "job": "kubelet",
+                "metrics_path": "/metrics/cadvisor", "instance": f"10.0.2.{i}:10250"}
+               for i, p in enumerate(PODS)]  # fmt: skip
+    w.family("container_cpu_usage_seconds", "counter", "Cumulative cpu time consumed.")
+    for base in kubelet:
+        for container, cores in CPU_CORES.items():
+            for t in _offsets():
+                w.sample("container_cpu_usage_seconds_total",
+                         {**base, "container": container, "image": f"{container}:1"},
+                         round(cores * t, 6), t)
+    w.family("container_memory_working_set_bytes", "gauge", "Current working set.")
+    for i, base in enumerate(kubelet):
+        for container in CPU_CORES:
+            for t in _offsets():
+                w.sample("container_memory_working_set_bytes",
+                         {**base, "container": container, "image": f"{container}:1"},
+                         memory_working_set(i, container), t)
+    return w.text()

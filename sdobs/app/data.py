@@ -17,6 +17,7 @@ import pandas as pd
 
 from sdobs.catalog import QUANTILES, Catalog, Query, Selection
 from sdobs.catalog.counts import total
+from sdobs.catalog.gpu_health import SLOWDOWN_REASONS
 from sdobs.catalog.inventory import inventory_selectors, label_key
 from sdobs.catalog.panels import PANELS
 from sdobs.prom.client import InstantQuery, RangeQuery
@@ -228,8 +229,11 @@ def service_specs(cat: Catalog, state: ViewState, window: Window) -> list[Spec]:
 
 
 def load_service(source: Source, state: ViewState, now: float | None = None) -> PageData:
+    from sdobs.app.sdlatency import with_sd
+
     window = window_for(state, time.time() if now is None else now, source.scrape_interval)
-    return load(source, lambda cat: service_specs(cat, state, window), window)
+    return load(source, with_sd(lambda cat: service_specs(cat, state, window), source, state,
+                                window), window)  # fmt: skip
 
 
 def scalar(page: PageData, key: str) -> float | None:
@@ -394,6 +398,19 @@ def gpu_specs(cat: Catalog, state: ViewState, window: Window) -> list[Spec]:
         *shared(cat, "gpu_power_by_pod", sel, ["power_pod"]),
         *shared(cat, "gpu_power_by_revision", sel, ["power_revision"]),
         *shared(cat, "gpus_allocated_vs_busy", sel, ["allocated", "busy"]),
+        # GPU health (sdobs.catalog.gpu_health)
+        *shared(cat, "gpu_xid_by_pod", sel, ["xid_pod"]),
+        *shared(cat, "gpu_ecc_by_pod", sel, ["ecc_uncorrected", "ecc_corrected"]),
+        *shared(cat, "gpu_row_remap_by_pod", sel, ["repairs_pod"]),
+        *shared(cat, "gpu_throttle_reasons", sel,
+                [f"throttle_{r}" for r in SLOWDOWN_REASONS]),
+        # revision resources (sdobs.catalog.resources)
+        *shared(cat, "revision_cpu", sel, ["cpu_user", "cpu_queue_proxy"]),
+        *shared(cat, "revision_memory", sel, ["memory_user", "memory_limit_user",
+                                              "memory_queue_proxy"]),
+        *shared(cat, "memory_limit_ratio_by_pod", sel, ["memory_ratio_pod"]),
+        *shared(cat, "revision_restarts", sel, ["restarts_user", "oom_kills_user",
+                                                "restarts_queue_proxy"]),
     ]
     # GPU-seconds over the page's range (Grafana passes $__range to the same catalog call).
     sub_step = f"{math.ceil(max(window.step, 1))}s"
@@ -401,6 +418,7 @@ def gpu_specs(cat: Catalog, state: ViewState, window: Window) -> list[Spec]:
         Spec("h_allocated", cat.gpu_seconds(sel, "allocated", window.span_window, sub_step),
              instant=True),
         Spec("h_busy", cat.gpu_seconds(sel, "busy", window.span_window, sub_step), instant=True),
+        Spec("h_sources", cat.gpu_sources(sel), instant=True),  # which exporter reports them
     ]
     return specs
 
@@ -408,6 +426,15 @@ def gpu_specs(cat: Catalog, state: ViewState, window: Window) -> list[Spec]:
 def load_gpu(source: Source, state: ViewState, now: float | None = None) -> PageData:
     window = window_for(state, time.time() if now is None else now, source.scrape_interval)
     return load(source, lambda cat: gpu_specs(cat, state, window), window)
+
+
+def gpu_sources_text(page: PageData) -> str:
+    """Which exporter reports the selected GPUs now, e.g. ``dcgm-exporter (4)``."""
+    frame = page.frame("h_sources")
+    if frame is None or frame.empty or "source" not in frame:
+        return "–"
+    return ", ".join(f"{src} ({int(n)})" for src, n in
+                     sorted(zip(frame["source"], frame["value"], strict=True)))
 
 
 def gpu_headline(page: PageData) -> dict[str, float | None]:

@@ -157,9 +157,10 @@ class CapacityAnalysis:
             p = self.plan
             lines.append(
                 f"Queueing model (M/G/c, pods kept up, no cold starts): service time "
-                f"{p.service_s:.1f} s (SCV {p.scv:.2f}); at the 95th-percentile rate "
-                f"{p.peak_rate * 60:.2f}/min, {p.pods_at_peak} steady pods would hold P99 ≤ "
-                f"{self.slo_seconds:g} s (at most {p.max_pods} at the busiest).")  # fmt: skip
+                f"{p.service_s:.1f} s (SCV {p.scv:.2f}, from {_service_time_source(h)}); at "
+                f"the 95th-percentile rate {p.peak_rate * 60:.2f}/min, {p.pods_at_peak} steady "
+                f"pods would hold P99 ≤ {self.slo_seconds:g} s (at most {p.max_pods} at the "
+                "busiest).")  # fmt: skip
         for name in (PLAN_ROW, BASELINE):
             if name in self.frame.index:
                 setting = next((s for s in self.settings if s.name == name), None)
@@ -250,3 +251,13 @@ def analyse(
                  "start); replayed latency is what clients see.")  # fmt: skip
     return CapacityAnalysis(history, svc, rev, prices, base_spec, slo_seconds, the_plan, need,
                             inp, chosen, results, frame, rec, notes)  # fmt: skip
+
+
+def _service_time_source(history) -> str:
+    """Which histogram the service time came from, in words."""
+    sources = {st.source for st in history.service_times.values()}
+    if sources == {"sd-exporter"}:
+        return "the SD request exporter"
+    if "sd-exporter" in sources:
+        return "the SD request exporter where it runs, else Knative's histogram"
+    return "Knative's app histogram"

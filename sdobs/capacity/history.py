@@ -48,13 +48,17 @@ def _window(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class ServiceTimes:
-    """The service-time distribution of one revision: app latency of its 2xx requests."""
+    """The service-time distribution of one revision: app latency of its 2xx requests
+    (Knative), or the time its requests held the GPU (the SD request exporter)."""
 
     revision: str
     requests: float  # successful requests the histogram counted over the range
     mean_s: float  # from the histogram's sum and count (exact up to OpenCensus' ms floor)
     bounds_s: tuple[float, ...]  # upper bucket bounds in seconds, +Inf last
     cumulative: tuple[float, ...]  # requests at or under each bound
+    #: whose histogram: "sd-exporter" (SD-sized buckets, in the model container) where the
+    #: SD request exporter runs, else "knative" (queue-proxy's app histogram)
+    source: str = "knative"
 
     def quantile(self, p: float) -> float:
         """Prometheus' histogram_quantile: linear within the bucket, the top finite bound above."""
@@ -172,7 +176,7 @@ def _grid(start: float, end: float, step: float) -> pd.DatetimeIndex:
 
 
 def _service_times(hist: pd.DataFrame, means: pd.DataFrame, span: float,
-                   scale: float) -> dict[str, ServiceTimes]:  # fmt: skip
+                   scale: float, source: str = "knative") -> dict[str, ServiceTimes]:  # fmt: skip
     out: dict[str, ServiceTimes] = {}
     if hist.empty:
         return out
@@ -188,7 +192,7 @@ def _service_times(hist: pd.DataFrame, means: pd.DataFrame, span: float,
             continue
         mean = float(mean_of.get(rev, math.nan))
         out[str(rev)] = ServiceTimes(str(rev), total, mean, tuple(bounds.tolist()),
-                                     tuple(counts.tolist()))  # fmt: skip
+                                     tuple(counts.tolist()), source)  # fmt: skip
     return out
 
 
@@ -258,12 +262,15 @@ def load_history(
                                            code_class="2xx").expr, t1),
         InstantQuery(cat.latency_mean(whole, by=("revision",), app=True,
                                       code_class="2xx").expr, t1),
-        InstantQuery(cat.gpu_models(whole).expr, t1),
+        InstantQuery(cat.gpu_models_any_source(whole).expr, t1),
         *(InstantQuery(cat.latency(whole, q).expr, t1) for q in QUANTILES),
     ]
     if client_target is not None:
         queries += [ranged(cat.client_latency(q, client_target, _window(max(300, 2 * step))).expr)
                     for q in (0.5, 0.99)]
+    # Where the SD request exporter runs: the time requests held the GPU, in its fine buckets.
+    queries += [InstantQuery(cat.sd_generation_histogram(whole).expr, t1),
+                InstantQuery(cat.sd_phase_mean(whole, "generation", by=("revision",)).expr, t1)]
     frames = client.query_many(queries)
     index = _grid(t0, t1, step)
     it = iter(frames)
@@ -274,6 +281,7 @@ def load_history(
     hist, means, models = next(it), next(it), next(it)
     overall = [next(it) for _ in QUANTILES]
     client_lat = [next(it) for _ in range(2)] if client_target is not None else None
+    sd_hist, sd_means = next(it), next(it)
 
     by_class = increments(counters, index, max(t0, first))
     rates = _wide(by_class, index, "revision").fillna(0.0) / step
@@ -316,6 +324,8 @@ def load_history(
         latency_overall={f"p{q * 100:g}": float(f["value"].iloc[0]) if not f.empty else math.nan
                          for q, f in zip(QUANTILES, overall, strict=True)},
         totals=tot.reset_index(drop=True),
-        service_times=_service_times(hist, means, span, cat.latency_bucket_scale(app=True)),
+        service_times={
+            **_service_times(hist, means, span, cat.latency_bucket_scale(app=True)),
+            **_service_times(sd_hist, sd_means, span, 1.0, source="sd-exporter")},
         gpu_models=gpu_models, client_latency=client_frame,
     )  # fmt: skip

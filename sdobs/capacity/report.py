@@ -210,7 +210,7 @@ def figures(history: Any, need: pd.DataFrame | None, frame: pd.DataFrame,
     fig = go.Figure()
     for rev, st in history.service_times.items():
         gpu = history.gpu_models.get(rev, "?")
-        fig.add_box(y=st.profile(40), name=f"{rev} ({gpu})", boxmean=True)
+        fig.add_box(y=st.profile(40), name=f"{rev} ({gpu}, {st.source})", boxmean=True)
     fig.update_layout(title="Service time per revision and GPU model (2xx app latency)",
                       yaxis_title="seconds")
     figs["service_time"] = fig

@@ -98,3 +98,27 @@ class CapacitySignals:
                 f"(last_over_time({series}[{promql.check_window(sel.window)}]))")  # fmt: skip
         return Query("gpu_models", expr, UNIT_COUNT, (*by, "name"),
                      "GPUs seen per model name within the window")
+
+    def gpu_models_any_source(self, sel, by: Sequence[str] = ("revision",)):
+        """:meth:`gpu_models` from the sdobs exporter's sidecars, or else its node agents, or else
+        dcgm-exporter's ``modelName`` label (the last two joined to revisions through
+        ``kube_pod_labels``)."""
+        from sdobs.catalog import gpu_sources
+        from sdobs.catalog.catalog import Query
+
+        own = self.gpu_models(sel, by)
+        window = promql.check_window(sel.window)
+        free = promql.selector("DCGM_FI_DEV_FB_FREE", gpu_sources.namespace_matchers(sel))
+        named = promql.copy_label(f"last_over_time({free}[{window}])", "name", "modelName")
+        joined = (f"({named} * on ({gpu_sources.JOIN}) group_left "
+                  f"({', '.join(gpu_sources.IDENTITY)}) {gpu_sources.identity(sel, window)})")
+        theirs = f"count{promql.by((*by, 'name'))} ({joined})"
+        info = promql.selector(GPU_INFO, [*gpu_sources.namespace_matchers(sel),
+                                          promql.raw("service", "=", ""),
+                                          promql.raw("pod", "!=", "")])  # node mode
+        node = (f"count{promql.by((*by, 'name'))} (last_over_time({info}[{window}]) "
+                f"* on ({gpu_sources.JOIN}) group_left ({', '.join(gpu_sources.IDENTITY)}) "
+                f"{gpu_sources.identity(sel, window)})")
+        on = f" or on ({', '.join(by)}) "
+        return Query("gpu_models", f"{own.expr}{on}{node}{on}{theirs}", own.unit, own.by,
+                     own.description)

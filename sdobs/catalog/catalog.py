@@ -17,7 +17,10 @@ from sdobs.catalog import promql
 from sdobs.catalog.capacity import CapacitySignals
 from sdobs.catalog.client import ClientSignals
 from sdobs.catalog.gpu import GpuSignals
+from sdobs.catalog.gpu_health import GpuHealthSignals
 from sdobs.catalog.promql import Matcher, Var
+from sdobs.catalog.resources import ResourceSignals
+from sdobs.catalog.sd import SdSignals
 from sdobs.knative.dialects import (
     AUTOSCALER_SIGNALS,
     CANONICAL_LABELS,
@@ -85,6 +88,14 @@ class Query:
     unit: str
     by: tuple[str, ...] = ()
     description: str = ""
+    #: a histogram quantile's finite bucket bounds in seconds (see ``sdobs.catalog.honest``)
+    bounds: tuple[float, ...] = ()
+
+    def reading(self, value: float | None):
+        """An honest reading of one value of this query ("> 10 s", "20–50 s", "12.3 s")."""
+        from sdobs.catalog.honest import read_quantile
+
+        return read_quantile(value, self.bounds)
 
     @property
     def legend(self) -> str:
@@ -95,7 +106,8 @@ class Query:
         return self.expr
 
 
-class Catalog(GpuSignals, ClientSignals, CapacitySignals):
+class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSignals,
+              ResourceSignals):
     """Builds the PromQL of every signal for one dialect (GPU signals: ``sdobs.catalog.gpu``)."""
 
     def __init__(self, dialect: Dialect | str) -> None:
@@ -213,7 +225,13 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals):
             expr = f"{expr} / {1 / family.scale_to_base:g}"
         stage = "model container" if app else "queue-proxy"
         return Query(f"latency_p{quantile * 100:g}", expr, UNIT_SECONDS, by,
-                     f"P{quantile * 100:g} response time at the {stage}, seconds")
+                     f"P{quantile * 100:g} response time at the {stage}, seconds",
+                     bounds=self.latency_bounds(app=app))
+
+    def latency_bounds(self, *, app: bool = False) -> tuple[float, ...]:
+        """The finite bucket bounds, in seconds, of the latency histogram quantiles read."""
+        family: Family = self.dialect.app_requests if app else self.dialect.requests
+        return tuple(b * family.scale_to_base for b in family.bounds)
 
     def latencies(self, sel: Selection, by: Sequence[str] = (), *,
                   app: bool = False) -> list[Query]:  # fmt: skip

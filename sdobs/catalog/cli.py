@@ -11,7 +11,8 @@ from sdobs.prom.cli import add_connection_arguments, client_from_args
 
 SIGNALS = ("request_rate", "success_ratio", "rate_4xx", "rate_5xx", "latency", "pods",
            "concurrency", "panic_mode", "excess_burst_capacity", "activator_concurrency",
-           "queue_depth")  # fmt: skip
+           "queue_depth", "sd_latency", "sd_phase_mean", "sd_its",
+           "latency_by_source")  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="latency/volume of the model container rather than queue-proxy")
     parser.add_argument("--state", default="actual", help="for pods: desired, actual, ...")
     parser.add_argument("--kind", default="stable", help="for concurrency: stable, panic, target")
+    parser.add_argument("--phase", default="request",
+                        help="for sd_latency / sd_phase_mean (SD exporter): request, queue_wait, "
+                             "generation or response")
     parser.add_argument("--dialect", default="auto",
                         help="opencensus, opentelemetry, opentelemetry-early or auto (default)")
     parser.add_argument("--range", dest="range_", metavar="DURATION",
@@ -54,6 +58,14 @@ def build(args: argparse.Namespace, dialect):
         return cat.request_rate(sel, by, app=args.app)
     if s == "latency":
         return cat.latency(sel, args.quantile, by, app=args.app)
+    if s == "sd_latency":
+        return cat.sd_latency(sel, args.quantile, by, phase=args.phase)
+    if s == "sd_phase_mean":
+        return cat.sd_phase_mean(sel, args.phase, by)
+    if s == "sd_its":
+        return cat.sd_its(sel, by or ("gpu_model",))
+    if s == "latency_by_source":
+        return cat.latency_by_source(sel, args.quantile, by)
     if s == "pods":
         return cat.pods(sel, args.state, by)
     if s == "concurrency":
@@ -81,5 +93,13 @@ def run(args: argparse.Namespace) -> int:
         else:
             frame = client.query(query.expr, time=at)
     print(f"# {query.signal} [{query.unit}] {query.description}")
+    if query.bounds and not frame.empty:
+        readings = [query.reading(v) for v in frame["value"]]
+        frame = frame.assign(reading=[r.text for r in readings])
+        notes = list(dict.fromkeys(r.reason for r in readings if r.reason))
+    else:
+        notes = []
     print("no data" if frame.empty else frame.to_string(index=False))
+    for note in notes:
+        print(f"# note: {note}")
     return 0

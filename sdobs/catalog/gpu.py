@@ -1,8 +1,11 @@
-"""GPU signals of the catalog, over the sdobs GPU exporter's series.
+"""GPU signals of the catalog, over the sdobs GPU exporter's series or dcgm-exporter's.
 
-The exporter (``exporters/sdobs_exporters/gpu``) owns the metric names (its ``naming`` module);
-its series carry the canonical Knative labels ``namespace``, ``service``, ``configuration``,
-``revision`` and ``pod`` themselves, so GPU queries are the same for every Knative dialect.
+The exporter (``exporters/sdobs_exporters/gpu``) owns the sdobs metric names (its ``naming``
+module); as a sidecar its series carry the canonical Knative labels ``namespace``, ``service``,
+``configuration``, ``revision`` and ``pod`` themselves, so GPU queries are the same for every
+Knative dialect. Node-mode sdobs series and dcgm-exporter's ``DCGM_FI_*`` series get the
+service, configuration and revision by a join with kube-state-metrics' pod labels
+(:mod:`sdobs.catalog.gpu_sources`); health signals: :mod:`sdobs.catalog.gpu_health`.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from collections.abc import Sequence
 
 from sdobs_exporters.gpu import naming
 
-from sdobs.catalog import promql
+from sdobs.catalog import gpu_sources, promql
 from sdobs.catalog.promql import Matcher
 from sdobs.duration import PROMQL_UNITS, parse_duration
 
@@ -35,8 +38,15 @@ UTILIZATION = _metric("utilization_percent")
 MEMORY_USED = _metric("memory_used_bytes")
 MEMORY_TOTAL = _metric("memory_total_bytes")
 POWER = _metric("power_milliwatts")
+MEMORY_FREE = _metric("memory_free_bytes")
+SM_CLOCK = _metric("sm_clock_mhz")
+UNIT_HERTZ = "hertz"
 TEMPERATURE = _metric("temperature_celsius")
 EXPORTER_UP = naming.UP[0]
+#: Families read through the union of GPU sources, by gpu_sources signal key.
+_UNION = {UTILIZATION: "utilization", MEMORY_USED: "memory_used", MEMORY_TOTAL: "memory_total",
+          POWER: "power", TEMPERATURE: "temperature", MEMORY_FREE: "memory_free",
+          SM_CLOCK: "sm_clock"}  # fmt: skip
 
 
 def duration_seconds(text: str) -> float:
@@ -65,7 +75,11 @@ class GpuSignals:
             if label not in GPU_GROUPABLE:
                 raise ValueError(f"cannot group GPU signals by {label!r}; "
                                  f"use some of: {', '.join(GPU_GROUPABLE)}")  # fmt: skip
-        series = promql.selector(metric, self._gpu_matchers(sel))
+        source = _UNION.get(metric)
+        if source is None:
+            series = promql.selector(metric, self._gpu_matchers(sel))
+        else:  # sdobs sidecar, sdobs node mode or dcgm-exporter (sdobs.catalog.gpu_sources)
+            series = gpu_sources.per_gpu(source, sel, self._gpu_matchers(sel))
         return Query(signal, f"{agg}{promql.by(by)} ({series})", unit, tuple(by), description)
 
     def gpu_utilization(self, sel, by: Sequence[str] = ()):
@@ -80,6 +94,15 @@ class GpuSignals:
     def gpu_memory_total(self, sel, by: Sequence[str] = ()):
         return self._gpu("gpu_memory_total", "sum", MEMORY_TOTAL, sel, by, UNIT_BYTES,
                          "GPU memory installed, bytes")
+
+    def gpu_memory_free(self, sel, by: Sequence[str] = ()):
+        return self._gpu("gpu_memory_free", "sum", MEMORY_FREE, sel, by, UNIT_BYTES,
+                         "GPU memory free for allocation, bytes")
+
+    def gpu_sm_clock(self, sel, by: Sequence[str] = ()):
+        """SM clock; a busy GPU well below its boost clock is being throttled."""
+        return self._gpu("gpu_sm_clock", "avg", SM_CLOCK, sel, by, UNIT_HERTZ,
+                         "Streaming multiprocessor clock, hertz (mean over GPUs)")
 
     def gpu_power(self, sel, by: Sequence[str] = ()):
         return self._gpu("gpu_power", "sum", POWER, sel, by, UNIT_WATTS, "GPU board power, watts")
@@ -97,6 +120,18 @@ class GpuSignals:
         """GPU-equivalents busy: the sum of utilisation ratios."""
         return self._gpu("gpus_busy", "sum", UTILIZATION, sel, by, UNIT_COUNT,
                          "GPU-equivalents busy (sum of utilisation)")
+
+    def gpu_sources(self, sel, by: Sequence[str] = ()):
+        """GPUs per metrics source (``source``: sdobs or dcgm-exporter): where numbers come from."""
+        from sdobs.catalog.catalog import Query
+
+        for label in by:
+            if label not in GPU_GROUPABLE:
+                raise ValueError(f"cannot group GPU signals by {label!r}; "
+                                 f"use some of: {', '.join(GPU_GROUPABLE)}")  # fmt: skip
+        series = gpu_sources.by_source(sel, self._gpu_matchers(sel))
+        return Query("gpu_sources", f"count{promql.by((*by, 'source'))} ({series})", UNIT_COUNT,
+                     (*by, "source"), "GPUs per metrics source")
 
     def gpu_exporter_up(self, sel, by: Sequence[str] = ()):
         """1 only when every selected exporter read its GPUs in its last collection."""

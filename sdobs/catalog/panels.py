@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sdobs.catalog.catalog import Catalog, Query, Selection
+from sdobs.catalog.gpu_health import SLOWDOWN_REASONS
 
 
 @dataclass(frozen=True)
@@ -168,10 +169,20 @@ _ALL: tuple[Panel, ...] = (
        sig("gpu_power", by=REV)),
     _p("gpu_temperature_by_pod", "GPU temperature by pod", "Hottest GPU die per pod, °C.",
        sig("gpu_temperature", by=POD)),
+    _p("gpu_memory_free_by_pod", "GPU memory free by pod",
+       "Device memory still free for allocation per pod: how close a larger image or batch is "
+       "to CUDA out of memory.", sig("gpu_memory_free", by=POD)),
+    _p("gpu_sm_clock_by_pod", "GPU SM clock by pod",
+       "Streaming multiprocessor clock per pod; a busy GPU well below its boost clock is held "
+       "back (see the throttle reasons).", sig("gpu_sm_clock", by=POD)),
     _p("gpu_exporter_up_by_pod", "GPU exporter health by pod",
        "1 when the pod's GPU exporter read every GPU in its last collection; 0 means NVML "
        "failed (see the exporter's error counters); no line means it is not scraped.",
        sig("gpu_exporter_up", by=POD)),
+    _p("gpu_sources", "GPU metrics source",
+       "How many of the selected GPUs each exporter reports: the sdobs GPU exporter (sidecar "
+       "or node agent) or NVIDIA's dcgm-exporter, joined to revisions via kube_pod_labels.",
+       sig("gpu_sources")),
     _p("gpu_exporter_up", "GPU exporters healthy",
        "1 only when every selected exporter read its GPUs.", sig("gpu_exporter_up")),
     _p("gpus_allocated_vs_busy", "GPUs allocated vs busy",
@@ -188,6 +199,70 @@ _ALL: tuple[Panel, ...] = (
     _p("gpu_seconds_idle", "GPU-seconds idle",
        "Allocated minus busy over the time range: what idle GPUs cost, in GPU-seconds.",
        sig("gpu_seconds", "idle", RANGE)),
+    # -- SD requests (sdobs SD request exporter; empty where it does not run) -------------------
+    _p("sd_latency", "SD request duration P50 / P90 / P95 / P99",
+       "Generation request duration measured inside the model container by the sdobs SD "
+       "request exporter, in SD-sized buckets (0.05 s to 10 min), seconds. Empty when the "
+       "exporter does not run (exporters/a1111-sdobs-metrics).",
+       *(sig("sd_latency", q, legend=f"P{q * 100:g}") for q in (0.5, 0.9, 0.95, 0.99))),
+    _p("sd_phases", "Waiting vs generating vs returning",
+       "Mean seconds a generation request waited for the GPU (the WebUI's generation lock), "
+       "generated, and spent encoding and returning the images (SD exporter).",
+       *(sig("sd_phase_mean", ph, legend=ph) for ph in ("queue_wait", "generation",
+                                                          "response"))),
+    _p("latency_p99_by_source", "Response Time P99 by revision, best source",
+       "P99 per revision from the SD exporter where it runs, else from Knative's queue-proxy "
+       "histogram; the source label says which (Knative's reads its last bucket bound when "
+       "the quantile lies above it).",
+       sig("latency_by_source", 0.99, by=REV)),
+    _p("sd_its_by_gpu", "Steps per second by GPU model",
+       "Sampling steps per second of generation time (it/s) per GPU model (SD exporter).",
+       sig("sd_its", by=("gpu_model",))),
+    _p("sd_cold_start", "Cold start and model load by revision",
+       "Container start to ready to serve (cold start), and checkpoint load time, per "
+       "revision, seconds (SD exporter).",
+       sig("sd_cold_start", by=REV, legend="cold start"),
+       sig("sd_model_load", by=REV, legend="model load")),
+    # -- GPU health (sdobs.catalog.gpu_health) ------------------------------------------------
+    _p("gpu_xid_by_pod", "XID errors by pod",
+       "XID errors the driver reported for each pod's GPUs per interval, counted from the "
+       "first one (79: fallen off the bus, 48: double-bit ECC, 13/31/43: application faults).",
+       sig("gpu_xid_events", by=POD)),
+    _p("gpu_ecc_by_pod", "ECC errors by pod",
+       "Uncorrected (double-bit) and corrected (single-bit) ECC memory errors per pod per "
+       "interval; uncorrected ones kill the CUDA context.",
+       sig("gpu_ecc_errors", "uncorrected", by=POD, legend="uncorrected"),
+       sig("gpu_ecc_errors", "corrected", by=POD, legend="corrected")),
+    _p("gpu_row_remap_by_pod", "Memory repaired by pod",
+       "Memory rows remapped (Ampere and newer) or pages retired (older GPUs) after "
+       "uncorrectable errors; a rising count means the GPU is wearing out. Where remapping has "
+       "failed (gpu_remapped_rows failure = 1) the GPU has no spare rows and needs replacing.",
+       sig("gpu_memory_repairs", by=POD)),
+    _p("gpu_throttle_reasons", "GPUs throttled, by reason",
+       "How many of the selected GPUs have their clocks held down, per reason: power cap, "
+       "thermal slowdown, hardware slowdown or power brake.",
+       *(sig("gpu_throttled", r, legend=r.replace("_", " ")) for r in SLOWDOWN_REASONS)),
+    # -- revision resources (sdobs.catalog.resources) ------------------------------------------
+    _p("revision_cpu", "CPU by revision",
+       "CPU cores used per revision by the model container and by Knative's queue-proxy "
+       "(cAdvisor).",
+       sig("container_cpu", "user", by=REV, legend="model"),
+       sig("container_cpu", "queue-proxy", by=REV, legend="queue-proxy")),
+    _p("revision_memory", "Memory by revision: working set vs limit",
+       "Memory working set of the model container per revision (what the OOM killer compares) "
+       "against the sum of its limits, and queue-proxy's working set.",
+       sig("container_memory", "user", by=REV, legend="working set"),
+       sig("container_memory_limit", "user", by=REV, legend="limit"),
+       sig("container_memory", "queue-proxy", by=REV, legend="queue-proxy")),
+    _p("memory_limit_ratio_by_pod", "Memory used of limit, by pod",
+       "Each pod's model-container working set as a share of its memory limit: at 100 % the "
+       "kernel kills it (OOMKilled).", sig("container_memory_limit_ratio", "user", by=POD)),
+    _p("revision_restarts", "Restarts and OOM kills by revision",
+       "Container restarts per interval, and how many of them followed an OOM kill "
+       "(kube-state-metrics' last termination reason).",
+       sig("container_restarts", "user", by=REV, legend="restarts"),
+       sig("container_oom_kills", "user", by=REV, legend="OOM kills"),
+       sig("container_restarts", "queue-proxy", by=REV, legend="queue-proxy restarts")),
     # -- fleet ---------------------------------------------------------------------------------
     _p("fleet_table", "Services",
        "Every service over the time range; click a service to open its dashboard.",

@@ -236,14 +236,39 @@ def _panel(cell: Cell, catalog: Catalog, sel: Selection, pos: g.GridPos, dialect
     if cell.kind == "table":
         return _table(cell, panel, queries, common, dialect)
     extra = _minmax(cell)
+    thresholds, style = _thresholds(cell), "off"
+    top = top_bound(queries)
+    if top is not None and not thresholds:
+        # Honest quantiles: the histogram's last finite bound as a red line, and what it means.
+        thresholds = [{"color": "transparent", "value": None}, {"color": "red", "value": top}]
+        style = "dashed"
+        common["description"] = f"{common['description']} {above_top_note(top)}"
     return g.TimeSeries(**common, targets=_targets(panel, queries), unit=unit,
                         legendDisplayMode="table", legendPlacement="bottom",
                         legendCalcs=["mean", "max", "lastNotNull"], tooltipMode="multi",
                         tooltipSort="desc", drawStyle=cell.draw,
                         fillOpacity=80 if cell.draw == "bars" or cell.stacking != "none" else 10,
                         stacking={"mode": cell.stacking, "group": "A"},
-                        thresholds=_thresholds(cell), maxDataPoints=None,
-                        extraJson=extra)  # fmt: skip
+                        thresholds=thresholds, thresholdsStyleMode=style,
+                        maxDataPoints=None, extraJson=extra)  # fmt: skip
+
+
+def top_bound(queries: Sequence[Query]) -> float | None:
+    """The lowest last finite bucket bound of the quantile queries drawn (None: no histogram)."""
+    tops = [q.bounds[-1] for q in queries if q.bounds]
+    return min(tops) if tops else None
+
+
+def above_top_note(top: float) -> str:
+    """The note on a quantile panel whose histogram ends at ``top`` seconds."""
+    return (f"The latency histogram's last finite bucket bound is {top:g} s (red line): a "
+            f"quantile drawn at {top:g} s means more than {top:g} s, by an unknown amount.")
+
+
+def _above_top_mapping(top: float) -> dict[str, Any]:
+    """A Grafana value mapping that shows a quantile at the top bound as "> top s"."""
+    return {"id": "mappings", "value": [{"type": "range", "options": {
+        "from": top, "to": None, "result": {"text": f"> {top:g} s", "index": 0}}}]}
 
 
 def _minmax(cell: Cell) -> dict[str, Any] | None:
@@ -263,6 +288,9 @@ def _table(cell: Cell, panel: Panel, queries: list[Query], common: dict[str, Any
         for name, q in zip(names, queries, strict=True)
     ]  # fmt: skip
     for name, q in zip(names, queries, strict=True):
+        if q.bounds:
+            overrides.append({"matcher": {"id": "byName", "options": name},
+                              "properties": [_above_top_mapping(q.bounds[-1])]})
         if q.signal == "pods_actual":
             overrides.append({"matcher": {"id": "byName", "options": name}, "properties": [{
                 "id": "mappings", "value": [{"type": "value", "options": {

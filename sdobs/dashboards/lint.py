@@ -76,8 +76,17 @@ def rate_windows(expr: str) -> list[tuple[str, str]]:
     return out
 
 
+# sdobs' first-event counting (sdobs.catalog.gpu_health.counted_events): a counter born inside
+# the window counts in full, so the raw counter appears in presence tests against itself
+# offset by the window. Those uses are deliberate and exempt from the counter rule.
+_SELECTOR = r"[A-Za-z_:][A-Za-z0-9_:]*\{[^}]*\}"
+_FIRST_EVENT = re.compile(rf"\(\s*({_SELECTOR})\s+unless\s+\1\s+offset\s+[^)\s]+\s*\)"
+                          rf"|\band\s+{_SELECTOR}\s+offset\s+[^)\s]+")
+
+
 def counters_outside_rate(expr: str) -> list[str]:
     """Counter series (``*_total``, histogram ``*_bucket``) not inside rate/irate/increase."""
+    expr = _FIRST_EVENT.sub("(first_event)", expr)
     bad = []
     for m in _COUNTER.finditer(expr):
         depth, i = 0, m.start() - 1

@@ -7,9 +7,10 @@ that knows those facts (see ``docs/knative-metrics.md``); the catalog builds Pro
 from it and the serving twin renders exposition text from it.
 
 OpenTelemetry-era queue-proxy series carry no revision identity of their own; sdobs assumes the
-PodMonitor relabelling of the reference (``deploy/``), which copies the pod's Knative labels to
-``k8s_namespace_name``, ``k8s_pod_name``, ``kn_service_name``, ``kn_configuration_name`` and
-``kn_revision_name`` — the label names OTLP promotion and OpenShift's exporter produce as well.
+PodMonitor relabelling of ``sdobs deploy render`` (``sdobs.deploy.manifests``), which copies the
+pod's Knative labels to ``k8s_namespace_name``, ``k8s_pod_name``, ``kn_service_name``,
+``kn_configuration_name`` and ``kn_revision_name`` — the label names OTLP promotion and
+OpenShift's exporter produce as well.
 """
 
 from __future__ import annotations

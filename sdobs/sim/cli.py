@@ -22,8 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dialect", action="append",
                         help="Knative metric dialect(s): opencensus, opentelemetry, "
                              "opentelemetry-early; repeat or comma-separate for several")
-    parser.add_argument("--gpu-naming", choices=("default", "dcgm", "none"), default="default",
-                        help="naming of the GPU exporter's series, or none (default default)")
+    parser.add_argument("--gpu-naming", choices=("default", "dcgm", "sdobs-node", "dcgm-exporter",
+                                                 "none"), default="default",
+                        help="GPU source: the sdobs exporter sidecar in its default or dcgm "
+                             "naming, the sdobs exporter in node mode, NVIDIA's dcgm-exporter, "
+                             "or none (default default)")
     parser.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     parser.add_argument("--dir", type=Path, default=STATE_DIR / "prometheus",
                         help="the local Prometheus' working directory; its data/ is the TSDB "

@@ -57,11 +57,16 @@ class RenderOptions:
     scrape_interval: float = 30.0
     dialects: tuple[Dialect, ...] = (OPENCENSUS,)
     aligned: bool = False  # scrape every target at the same instants (for exact tests)
-    gpu_naming: str | None = "default"  # the GPU exporter's naming mode; None: no GPU series
+    #: GPU source (``sdobs.sim.gpu_sources``): the sdobs exporter as a sidecar in naming
+    #: "default" or "dcgm", "sdobs-node" (node mode), "dcgm-exporter"; None: no GPU series
+    gpu_naming: str | None = "default"
+    sd_exporter: bool = True  # the SD request exporter's series (sdobs.sim.sdexporter)
     oc_expiry: float | None = 600.0  # OpenCensus meter expiry (maxMeterExporterAge)
     domain: str = "example.com"  # Knative's default domain, for the Host header
     activators: int = 1
     control_plane_seed: str = "sdobs"
+    #: kube-state-metrics and cAdvisor series of every pod (``sdobs.sim.cluster``)
+    cluster_series: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dialects", tuple(get_dialect(d) for d in self.dialects))
@@ -474,11 +479,14 @@ def render_gpu(writer: OpenMetricsWriter, log: ServiceLog, rev: RevisionLog, pod
     spec = rev.spec
     if spec.gpu not in GPU_MODELS or options.gpu_naming is None:
         return
+    from sdobs.sim.gpu_sources import source_for
+
+    src = source_for(options.gpu_naming)
     name, ip = log.pod_names[pod], log.pod_ips[pod]
     p = log.pods
     started, loaded, gone = p["started"][pod], p["loaded"][pod], p["gone"][pod]
-    instance = f"{ip}:{GPU_EXPORTER_PORT}"
-    grid = clock.grid(f"{GPU_JOB}/{instance}", started, gone)
+    instance = f"{ip}:{src.port}"
+    grid = clock.grid(f"{src.job}/{instance}", started, gone)
     if not len(grid):
         return
     r = log.requests
@@ -497,14 +505,15 @@ def render_gpu(writer: OpenMetricsWriter, log: ServiceLog, rev: RevisionLog, pod
     peaks = np.array([body_peak[b] for b in r["body"][mine].tolist()] or [idle])
     loaded_e = clock.epoch(loaded)
     gpu = SimulatedGpu.create(spec.gpu, index=0, seed=name)
-    ident = Identity(namespace=spec.namespace, pod=name, container=spec.container,
-                     service=spec.service, configuration=spec.configuration, revision=spec.name)
-    collector = GpuCollector(SimulatedBackend([gpu]), naming=options.gpu_naming, identity=ident,
+    ident = src.identity(Identity(namespace=spec.namespace, pod=name, container=spec.container,
+                                  service=spec.service, configuration=spec.configuration,
+                                  revision=spec.name))  # fmt: skip
+    collector = GpuCollector(SimulatedBackend([gpu]), naming=src.naming, identity=ident,
                              clock=lambda: 0.0)  # fmt: skip
     lines: dict[str, list[str]] = {}
     meta: dict[str, tuple[str, str]] = {}
     cache: dict[tuple, str] = {}
-    target = f'instance="{instance}",job="{GPU_JOB}"'
+    target = f'instance="{instance}",job="{src.job}"'
     running_l, frac_l, j_l = running.tolist(), frac.tolist(), j.tolist()
     for i, ts in enumerate(grid.tolist()):
         if ts >= loaded_e:
@@ -516,7 +525,7 @@ def render_gpu(writer: OpenMetricsWriter, log: ServiceLog, rev: RevisionLog, pod
         gpu.advance(options.scrape_interval if i else 0.0)
         gpu.utilization = GPU_BUSY_UTILIZATION if running_l[i] else 0.0
         stamp = str(ts)
-        for fam in collector.families(timestamp=float(ts)):
+        for fam in src.families(collector, float(ts)):
             if fam.name not in meta:
                 meta[fam.name] = (fam.type, fam.documentation)
                 lines[fam.name] = []
@@ -533,7 +542,7 @@ def render_gpu(writer: OpenMetricsWriter, log: ServiceLog, rev: RevisionLog, pod
         typ, help_ = meta[fam_name]
         out = writer.family(fam_name, typ, help_)
         writer.lines(out, "".join(fam_lines), len(fam_lines))
-    _render_up(writer, GPU_JOB, instance, {"namespace": spec.namespace, "pod": name}, clock,
+    _render_up(writer, src.job, instance, src.up_labels(spec.namespace, name), clock,
                started, started, gone)
 
 
@@ -679,6 +688,14 @@ def render_service(log: ServiceLog, writer: OpenMetricsWriter, options: RenderOp
                 _render_up(writer, QUEUE_PROXY_JOB, f"{log.pod_ips[i]}:{QUEUE_PROXY_PORT}",
                            target, clock, p["scheduled"][i], p["started"][i], p["gone"][i])
         render_gpu(writer, log, rev, i, clock, options)
+        if options.sd_exporter:
+            from sdobs.sim.sdexporter import render_sd
+
+            render_sd(writer, log, rev, i, clock, options)
+        if options.cluster_series:
+            from sdobs.sim.cluster import render_pod_cluster_series
+
+            render_pod_cluster_series(writer, log, rev, i, clock, options, sel)
         if progress:
             progress(1)
     for ri, rev in enumerate(log.revisions):

@@ -15,10 +15,11 @@ import knative_traffic as kt
 
 
 def load_known(prom, dialect: str, t0: int) -> None:
-    """Backfill the known traffic, the scaling revision and the GPU series (three files)."""
+    """Backfill the known traffic, the scaling revision, the GPU and the cluster series."""
     prom.backfill_text(kt.exposition(dialect, t0))
     prom.backfill_text(scaling(dialect, t0))
     prom.backfill_text(gpu(t0))
+    prom.backfill_text(kt.cluster(t0))
 
 
 # -- scale events ---------------------------------------------------------------------------
@@ -101,6 +102,28 @@ def gpu(t0: int) -> str:
                       "job": "gpu-exporter"}  # fmt: skip
             for t in range(0, kt.SPAN + 1, kt.STEP):
                 w.sample(metric, labels, value(GPU_UTIL[pod.name]), t)
+    # Health series as the exporter has them on an Ampere GPU: error counters from 0, no rows
+    # remapped, the power cap holding the busiest GPU's clocks.
+    health = (("sdobs_gpu_ecc_corrected_errors", "counter", "_total", {}, lambda u: 0),
+              ("sdobs_gpu_ecc_uncorrected_errors", "counter", "_total", {}, lambda u: 0),
+              ("sdobs_gpu_remapped_rows_uncorrectable", "gauge", "", {}, lambda u: 0),
+              *(("sdobs_gpu_throttle_reason_active", "gauge", "", {"reason": r},
+                 lambda u, r=r: int(r == "sw_power_cap" and u > 0.7))
+                for r in ("sw_power_cap", "hw_slowdown", "sw_thermal_slowdown",
+                          "hw_thermal_slowdown", "hw_power_brake_slowdown")))
+    declared = set()
+    for metric, typ, suffix, extra, value in health:
+        if metric not in declared:
+            w.family(metric, typ, "GPU health")
+            declared.add(metric)
+        for i, pod in enumerate(pods):
+            labels = {"namespace": pod.namespace, "service": pod.service,
+                      "configuration": pod.revision.rsplit("-", 1)[0], "revision": pod.revision,
+                      "pod": pod.name, "container": "user-container", "gpu": "0",
+                      "uuid": f"GPU-0000000{i}-aaaa-bbbb-cccc-dddddddddddd",
+                      "job": "gpu-exporter", **extra}  # fmt: skip
+            for t in range(0, kt.SPAN + 1, kt.STEP):
+                w.sample(metric + suffix, labels, value(GPU_UTIL[pod.name]), t)
     return w.text()
 
 

@@ -82,6 +82,7 @@ def test_gpu_page_callback(known, app) -> None:
     for key, fig in graphs(answer).items():
         assert fig["data"], key
     assert "50.00 %" in text_of(answer["gpu-cards.children"])
+    assert "sdobs (3)" in text_of(answer["gpu-cards.children"])  # which exporter: all sdobs
 
 
 def test_empty_range_says_so(known, app) -> None:

@@ -16,6 +16,7 @@ import pytest
 from sdobs.prom.harness import LocalPrometheus
 from sdobs.sim.engine import ServiceLog, simulate_service
 from sdobs.sim.scenarios import REFERENCE_MANIFEST, Scenario, load_scenario
+from sdobs.sim.sdexporter import ANNOTATION
 
 #: The history ends at a fixed time (2026-05-28T20:00Z), so its daily shape never changes.
 END = 1_779_998_400
@@ -57,7 +58,12 @@ def twin_history(tmp_path_factory: pytest.TempPathFactory):
 
     work = tmp_path_factory.mktemp("capacity")
     path = Path(work) / "scenario.yaml"
-    path.write_text(SCENARIO)
+    # The reference service without the SD request exporter: these tests read Knative's own
+    # histograms (the fallback); test_capacity_sd_source.py covers the exporter's.
+    manifest = Path(work) / "knative-sd-demo.yaml"
+    manifest.write_text("".join(line for line in Path(REFERENCE_MANIFEST).read_text()
+                                .splitlines(keepends=True) if ANNOTATION not in line))
+    path.write_text(SCENARIO.replace(str(REFERENCE_MANIFEST), str(manifest)))
     scenario = load_scenario(path)
     end = END
     prom = LocalPrometheus(Path(work) / "prometheus")

@@ -8,6 +8,7 @@ import math
 import gpu_traffic
 import knative_traffic as kt
 import pytest
+import sd_traffic
 
 from sdobs.dashboards.generate import DIALECT_NAMES, GENERATED, load_generated
 from sdobs.dashboards.interpolate import Windows, interpolate
@@ -30,7 +31,8 @@ def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     t0 = kt.t0_for_tests()
     knative = kt.exposition(request.param, t0)
     prom = LocalPrometheus(tmp_path_factory.mktemp(f"dash-{request.param}"))
-    prom.backfill_text(gpu_traffic.with_knative(knative, t0))
+    prom.backfill_text(sd_traffic.with_sd(gpu_traffic.with_knative(knative, t0), t0))
+    prom.backfill_text(kt.cluster(t0))
     prom.start()
     client = PrometheusClient(prom.url)
     try:

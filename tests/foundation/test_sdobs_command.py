@@ -61,7 +61,7 @@ def test_demo_check_starts_and_leaves_nothing_behind(tmp_path) -> None:
         assert out.returncode == 0, out.stderr
         for port in ports[:2] + ports[3:]:
             assert f"http://127.0.0.1:{port}" in out.stdout
-        assert "sdobs loadtest" in out.stdout
+        assert f"{sys.executable} -m sdobs.cli loadtest" in out.stdout  # as it was started
         pid = int(out.stdout.split("(pid ")[1].split(",")[0])
         assert not Path(f"/proc/{pid}").exists()
         for port in ports:

@@ -192,6 +192,38 @@ def test_open_loop_run_reports_scheduling_lag_apart_from_latency(demo) -> None:
     assert summary.latencies.min > summary.scheduling_lag.max  # latency counts from the plan
 
 
+def test_live_pods_have_resource_series_joined_to_their_revision(demo) -> None:
+    _, ports, _ = demo
+    summary = run_loadtest(LoadTestConfig(
+        url=f"http://127.0.0.1:{ports['gateway']}/services/default/sd-canary", concurrency=2,
+        requests=10, payload=Txt2ImgOptions(steps=1, width=64, height=64)))
+    assert summary.successes == 10, summary.status_codes
+    client = PrometheusClient(f"http://127.0.0.1:{ports['prometheus']}")
+    cat = Catalog("opencensus")
+    sel = Selection(namespace="default", service="sd-canary", window="1m")
+    checks = {
+        "memory": cat.container_memory(sel, "user", by=["revision"]),
+        "limit": cat.container_memory_limit(sel, "user", by=["revision"]),
+        "cpu": cat.container_cpu(sel, "user", by=["revision"]),
+        "restarts": cat.container_restarts(sel, "user", "5m", by=["revision"]),
+    }
+    got: dict[str, dict] = {}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for name, q in checks.items():
+            frame = client.query(q.expr)
+            got[name] = dict(zip(frame.get("revision", []), frame["value"], strict=True))
+        if all(got.values()) and all(v > 0 for v in got["cpu"].values()):
+            break
+        time.sleep(0.5)
+    assert set(got["memory"]) <= {"sd-canary-00001", "sd-canary-00002"} and got["memory"], got
+    assert all(v > 0 for v in got["cpu"].values()), got
+    assert all(v == 0 for v in got["restarts"].values()), got
+    # honor_labels keeps each series' own job, as on a cluster
+    jobs = client.query("count by (job) (kube_pod_labels or container_memory_working_set_bytes)")
+    assert set(jobs["job"]) == {"kube-state-metrics", "kubelet"}
+
+
 def test_sigterm_stops_everything(demo) -> None:
     proc, ports, banner = demo
     pid = int(banner.split("(pid ")[1].split(",")[0])

@@ -41,6 +41,7 @@ class GpuModel:
     temperature_busy_celsius: float = 72.0
     memory_reserved_bytes: int = 0
     context_bytes: int = 300 * MIB  # CUDA context + allocator slack per process
+    row_remapping: bool = False  # Ampere and newer remap rows; older GPUs retire pages
 
 
 GPU_MODELS: dict[str, GpuModel] = {
@@ -51,12 +52,13 @@ GPU_MODELS: dict[str, GpuModel] = {
         GpuModel("p100", "Tesla P100-PCIE-16GB", 16384 * MIB, 26, 250, 250, 405, 1328, 715, 30,
                  72, 0),
         GpuModel("a10", "NVIDIA A10", 23028 * MIB, 16, 150, 150, 210, 1695, 6251, 30, 75,
-                 361 * MIB),
-        GpuModel("l4", "NVIDIA L4", 23034 * MIB, 16, 72, 72, 210, 2040, 6251, 35, 72, 361 * MIB),
+                 361 * MIB, row_remapping=True),
+        GpuModel("l4", "NVIDIA L4", 23034 * MIB, 16, 72, 72, 210, 2040, 6251, 35, 72, 361 * MIB,
+                 row_remapping=True),
         GpuModel("a100-80gb", "NVIDIA A100-SXM4-80GB", 81920 * MIB, 55, 400, 400, 210, 1410,
-                 1593, 32, 65, 512 * MIB),
+                 1593, 32, 65, 512 * MIB, row_remapping=True),
         GpuModel("h100-80gb", "NVIDIA H100 80GB HBM3", 81559 * MIB, 70, 700, 700, 345, 1980,
-                 2619, 32, 70, 512 * MIB),
+                 2619, 32, 70, 512 * MIB, row_remapping=True),
     )
 }
 
@@ -89,6 +91,9 @@ class SimulatedGpu:
     ecc_corrected_errors: int = 0
     ecc_uncorrected_errors: int = 0
     pcie_replays: int = 0
+    remapped_rows_correctable: int = 0  # reported on models with row remapping only
+    remapped_rows_uncorrectable: int = 0
+    row_remap_failure: int = 0
     pcie_tx_bytes: int = 0
     pcie_rx_bytes: int = 0
     _temperature: float | None = field(default=None, init=False, repr=False)
@@ -182,6 +187,7 @@ class SimulatedGpu:
             pcie_tx_bytes=self.pcie_tx_bytes,
             pcie_rx_bytes=self.pcie_rx_bytes,
             xid_errors=dict(self.xid_errors),
+            **self._remapping(),
             last_xid=max(self.xid_errors, default=0) if self.xid_errors else 0,
             processes=[
                 ProcessReading(
@@ -192,6 +198,13 @@ class SimulatedGpu:
                 for p in self.processes
             ],
         )
+
+    def _remapping(self) -> dict[str, int | None]:
+        if not self.model.row_remapping:  # before Ampere: page retirement
+            return {"retired_pages_single_bit": 0, "retired_pages_double_bit": 0}
+        return {"remapped_rows_correctable": self.remapped_rows_correctable,
+                "remapped_rows_uncorrectable": self.remapped_rows_uncorrectable,
+                "row_remap_pending": 0, "row_remap_failure": self.row_remap_failure}
 
     def _util(self) -> float:
         return min(max(float(self.utilization), 0.0), 1.0)

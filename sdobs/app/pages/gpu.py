@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dash import Dash, Output, html
 
+from sdobs.catalog.gpu_health import SLOWDOWN_REASONS
+
 from .. import data
 from ..data import PageData
 from ..figures import fmt, series, timeseries
@@ -42,6 +44,52 @@ def _memory(label: str):
     return build
 
 
+def _lines(keys: tuple[str, ...], names: tuple[str, ...], label: str | None, unit: str,
+           empty: str = NO_GPU):  # fmt: skip
+    """Several signals in one chart, each named (and split by ``label`` when given)."""
+    def build(page: PageData, state: ViewState) -> dict:
+        lines = []
+        for key, name in zip(keys, names, strict=True):
+            lines += series(page.frame(key), page.window, (label,) if label else (), name=name)
+        return timeseries(lines, page.window, unit, empty_text=empty, dashes={"limit": "dot"})
+
+    return build
+
+
+_THROTTLE_KEYS = tuple(f"throttle_{r}" for r in SLOWDOWN_REASONS)
+HEALTH_PANELS = (
+    Panel("gpu-xid", "XID errors by pod", ("xid_pod",),
+          _by("xid_pod", "pod", "short"), described("gpu_xid_by_pod")),
+    Panel("gpu-ecc", "ECC errors by pod", ("ecc_uncorrected", "ecc_corrected"),
+          _lines(("ecc_uncorrected", "ecc_corrected"), ("uncorrected", "corrected"), "pod",
+                 "short"), described("gpu_ecc_by_pod")),
+    Panel("gpu-repairs", "Memory repaired by pod", ("repairs_pod",),
+          _by("repairs_pod", "pod", "short"), described("gpu_row_remap_by_pod")),
+    Panel("gpu-throttle", "GPUs throttled, by reason", _THROTTLE_KEYS,
+          _lines(_THROTTLE_KEYS, tuple(r.replace("_", " ") for r in SLOWDOWN_REASONS), None,
+                 "short"), described("gpu_throttle_reasons")),
+)  # fmt: skip
+
+# The model pods' CPU and memory beside their GPUs (the Grafana scaling dashboard has the same
+# panels; the app keeps its scaling page to the autoscaler's own series).
+NO_DATA = "no container series in this range (cAdvisor, kube-state-metrics)"
+_MEMORY = ("memory_user", "memory_limit_user", "memory_queue_proxy")
+_RESTARTS = ("restarts_user", "oom_kills_user", "restarts_queue_proxy")
+RESOURCE_PANELS = (
+    Panel("res-cpu", "CPU by revision", ("cpu_user", "cpu_queue_proxy"),
+          _lines(("cpu_user", "cpu_queue_proxy"), ("model", "queue-proxy"), "revision",
+                 "short", NO_DATA), described("revision_cpu")),
+    Panel("res-memory", "Memory by revision: working set vs limit", _MEMORY,
+          _lines(_MEMORY, ("working set", "limit", "queue-proxy"), "revision", "bytes",
+                 NO_DATA), described("revision_memory")),
+    Panel("res-memory-ratio", "Memory used of limit, by pod", ("memory_ratio_pod",),
+          _lines(("memory_ratio_pod",), ("used",), "pod", "percentunit", NO_DATA),
+          described("memory_limit_ratio_by_pod")),
+    Panel("res-restarts", "Restarts and OOM kills by revision", _RESTARTS,
+          _lines(_RESTARTS, ("restarts", "OOM kills", "queue-proxy restarts"), "revision",
+                 "short", NO_DATA), described("revision_restarts")),
+)  # fmt: skip
+
 PANELS = (
     Panel("gpu-allocated", "GPUs allocated vs busy", ("allocated", "busy"), _allocated,
           described("gpus_allocated_vs_busy"), wide=True),
@@ -58,6 +106,8 @@ PANELS = (
           described("gpu_power_by_pod")),
     Panel("gpu-power-revision", "Power by revision", ("power_revision",),
           _by("power_revision", "revision", "watt"), described("gpu_power_by_revision")),
+    *HEALTH_PANELS,
+    *RESOURCE_PANELS,
 )  # fmt: skip
 
 
@@ -76,6 +126,9 @@ def _cards(page: PageData, state: ViewState) -> list:
         card("Busy / allocated", fmt(h["busy_ratio"], "percentunit"), id_="card-busy-ratio"),
         card("Idle GPU-seconds", fmt(idle, "gpu_seconds"), id_="card-idle",
              hint="allocated but not busy: what scaling down sooner would save"),
+        card("GPU metrics from", data.gpu_sources_text(page), id_="card-gpu-source",
+             hint="the exporter reporting the selected GPUs now: the sdobs GPU exporter or "
+                  "NVIDIA's dcgm-exporter (joined to revisions via kube_pod_labels)"),
     ]  # fmt: skip
 
 

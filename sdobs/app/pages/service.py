@@ -7,7 +7,7 @@ import numpy as np
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from ... import catalog
-from .. import data, figures
+from .. import data, figures, sdlatency
 from ..data import PageData
 from ..figures import CODE_CLASS_COLORS, fmt, series, timeseries
 from ..state import Parsed, ViewState, parse_search
@@ -58,6 +58,14 @@ def _grouped(key: str, label: str, unit: str, colors: dict[str, str] | None = No
 
 def _latency(page: PageData, state: ViewState) -> dict:
     lines = []
+    if sdlatency.source_of(page) == sdlatency.SOURCE_SD:
+        # The exporter's quantiles, and Knative's P99 beside them to show what it cannot see.
+        for q in catalog.QUANTILES:
+            lines += series(page.frame(f"sd_latency_{q:g}"), page.window,
+                            name=f"P{q * 100:g} (SD exporter)")  # fmt: skip
+        knative = "P99 (Knative queue-proxy)"
+        lines += series(page.frame("latency_0.99"), page.window, name=knative)
+        return timeseries(lines, page.window, "s", dashes={knative: "dot"})
     for q, key in zip(catalog.QUANTILES, LATENCY_KEYS, strict=True):
         lines += series(page.frame(key), page.window, name=f"P{q * 100:g}")
     return timeseries(lines, page.window, "s")
@@ -112,12 +120,35 @@ def _headline(page: PageData, state: ViewState) -> list:
         card("4xx (avg)", fmt(h["rate_4xx"], "reqps"), id_="card-4xx"),
         card("5xx (avg)", fmt(h["rate_5xx"], "reqps"), id_="card-5xx"),
     ]
+    src = sdlatency.source_of(page)
+    prefix = "h_sd_latency" if src == sdlatency.SOURCE_SD else "h_latency"
     for q in catalog.QUANTILES:
         label = f"P{q * 100:g}"
-        cards.append(card(label, fmt(h[f"latency_{q:g}"], "s"), id_=f"card-p{q * 100:g}",
-                          hint=f"{label} response time over the range"))
+        text, reason = _reading(page, f"{prefix}_{q:g}", data.scalar(page, f"{prefix}_{q:g}"))
+        cards.append(card(label, text, id_=f"card-p{q * 100:g}",
+                          hint=f"{label} response time over the range. {reason}".strip()))
+    name, why = sdlatency.SOURCE_TEXT[src]
+    cards.append(card("Latency source", name, id_="card-latency-source", hint=why))
+    if src == sdlatency.SOURCE_SD:
+        text, reason = _reading(page, "h_latency_0.99", h["latency_0.99"])
+        cards.append(card("P99 (Knative)", text, id_="card-p99-knative",
+                          hint=f"P99 from Knative's queue-proxy histogram. {reason}".strip()))
+        for phase in sdlatency.PHASES:
+            cards.append(card(sdlatency.PHASE_TITLES[phase],
+                              fmt(data.scalar(page, f"h_sd_{phase}"), "s"),
+                              id_=f"card-sd-{phase.replace('_', '-')}",
+                              hint="Mean over the range, from the SD exporter"))  # fmt: skip
     cards.append(card("Pods now", fmt(h["pods"], "count"), id_="card-pods"))
     return cards
+
+
+def _reading(page: PageData, key: str, value: float | None) -> tuple[str, str]:
+    """A quantile as the histogram can honestly tell it ("> 10 s", "20–50 s") and why."""
+    result = page.results.get(key)
+    if value is None or result is None or not result.spec.query.bounds:
+        return fmt(value, "s"), ""
+    reading = result.spec.query.reading(value)
+    return reading.text, reading.reason
 
 
 def _span(seconds: float) -> str:
@@ -162,7 +193,10 @@ def _compare(page: PageData, state: ViewState) -> list:
         ("rate_5xx", "5xx/s", "reqps"), ("latency_0.5", "P50", "s"),
         ("latency_0.95", "P95", "s"), ("latency_0.99", "P99", "s"),
     ):  # fmt: skip
-        cells = [html.Td(fmt(_num(v), unit)) for v in table[col]]
+        if col.startswith("latency_"):
+            cells = [_latency_cell(page, f"c_{col}", _num(v)) for v in table[col]]
+        else:
+            cells = [html.Td(fmt(_num(v), unit)) for v in table[col]]
         rows.append(html.Tr([html.Th(label), *cells]))
     pair = [r for r in (a, b) if r]
     lat = [(n, y) for n, y in series(page.frame("c_latency_series"), page.window,
@@ -192,6 +226,11 @@ def _compare(page: PageData, state: ViewState) -> list:
                     config={"displaylogo": False})]),
         ]),
     ]  # fmt: skip
+
+
+def _latency_cell(page: PageData, key: str, value: float | None) -> html.Td:
+    text, reason = _reading(page, key, value)
+    return html.Td(text, title=reason or None)
 
 
 def _num(v: object) -> float | None:

@@ -34,7 +34,9 @@ from sdobs.knative.dialects import OPENCENSUS, Dialect, get_dialect
 from sdobs.sim.engine import SimOptions
 from sdobs.sim.live import a1111
 from sdobs.sim.live import exposition as ex
+from sdobs.sim.live.cluster import CLUSTER_JOB, PodResources
 from sdobs.sim.live.http import HttpServer, Request, Response
+from sdobs.sim.live.sdexposition import LiveSd
 from sdobs.sim.live.service import LiveRequest, LiveService
 from sdobs.sim.manifest import ClusterConfig, ServiceSpec
 from sdobs.sim.pods import Pod
@@ -51,6 +53,7 @@ from sdobs.sim.render import (
     RenderOptions,
     control_plane_pods,
 )
+from sdobs.sim.sdexporter import SD_JOB, SD_PORT
 from sdobs.sim.servicetime import GPUS, Txt2Img, idle_memory_gib, peak_memory_gib
 
 log = logging.getLogger(__name__)
@@ -163,6 +166,8 @@ class LiveTwin:
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task] = []
         self._gpus: dict[tuple[tuple[str, str], int], _Gpu] = {}
+        self._sd = LiveSd(self.epoch0)  # the SD request exporter of annotated revisions' pods
+        self._resources: dict[tuple[tuple[str, str], int], PodResources] = {}
         self._published: dict[str, tuple] = {}
         self._affinity: dict[str, tuple[tuple[str, str], int]] = {}
         self._options: dict[int, dict] = {}  # per Service: what POST /sdapi/v1/options set
@@ -210,7 +215,7 @@ class LiveTwin:
         await self.gateway.close()
         await self.metrics.close()
         if self.on_targets:
-            for job in (QUEUE_PROXY_JOB, GPU_JOB):
+            for job in (QUEUE_PROXY_JOB, GPU_JOB, SD_JOB, CLUSTER_JOB):
                 self.on_targets(job, [])
 
     @property
@@ -252,7 +257,7 @@ class LiveTwin:
     def _publish_targets(self) -> None:
         if self.on_targets is None:
             return
-        now, qp, gpu = self.now(), [], []
+        now, qp, gpu, sd, kube = self.now(), [], [], [], []
         address = f"{self.metrics.host}:{self.metrics.port}"
         for key, svc in self.services.items():
             for pod in svc.pods_up(now):
@@ -269,10 +274,20 @@ class LiveTwin:
                 if spec.gpu in GPUS:
                     gpu.append((address, {**base, "instance": f"{pod.ip}:{GPU_EXPORTER_PORT}",
                                           "__metrics_path__": f"/pods/{key[0]}/{pod.name}/gpu"}))
+                if self._sd.enabled(svc, pod):
+                    sd.append((address, {**base, "instance": f"{pod.ip}:{SD_PORT}",
+                                         "__metrics_path__": f"/pods/{key[0]}/{pod.name}/sd"}))
+                # kube-state-metrics and cAdvisor of the pod (sdobs.sim.live.cluster)
+                kube.append((address, {**base, "instance": f"{pod.ip}:10250",
+                                       "__metrics_path__": f"/pods/{key[0]}/{pod.name}/cluster"}))
         up = {(key, p.id) for key, svc in self.services.items() for p in svc.pods_up(now)}
         for gone in [k for k in self._gpus if k not in up]:  # pods come and go all day
             del self._gpus[gone]
-        for job, targets in ((QUEUE_PROXY_JOB, qp), (GPU_JOB, gpu)):
+        for gone in [k for k in self._resources if k not in up]:
+            del self._resources[gone]
+        self._sd.forget(up)
+        for job, targets in ((QUEUE_PROXY_JOB, qp), (GPU_JOB, gpu), (SD_JOB, sd),
+                             (CLUSTER_JOB, kube)):
             frozen = tuple((a, tuple(sorted(lab.items()))) for a, lab in targets)
             if self._published.get(job) != frozen:
                 self._published[job] = frozen
@@ -319,6 +334,15 @@ class LiveTwin:
                     if gpu is None:
                         gpu = self._gpus[(key, pod.id)] = _Gpu(svc, pod)
                     return Response(200, gpu.render(svc, pod, now), text)
+                if what == "sd" and self._sd.enabled(svc, pod):
+                    return Response(200, self._sd.render(key, svc, pod, now), text)
+                if what == "cluster":
+                    res = self._resources.setdefault((key, pod.id), PodResources())
+                    stats = svc.stats.get(pod.id)
+                    handled = sum(h.n for h in stats.outer.values()) if stats else 0
+                    body = res.render(svc.revs[pod.rev].spec, pod.name, pod.ip, now,
+                                      pod.started, pod.loaded, svc.gpu_busy(pod, now), handled)
+                    return Response(200, body, text)
         if req.path == "/healthz":
             return Response(200, b"ok\n", "text/plain")
         return Response(404, b"not a twin metrics path\n", "text/plain")
@@ -391,6 +415,7 @@ class LiveTwin:
             svc.cancel(lr, self.now())
             self._schedule(key)
             raise
+        self._sd.observe(key, svc, done, path, kwargs.get("profile"))
         resp = self._answer(svc, done, path, fields, error, extensions)
         if done.pod is not None and done.t_app >= 0 and done.code == done.code_app and (
                 done.code != 500):
