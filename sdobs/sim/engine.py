@@ -461,9 +461,14 @@ class ServiceSim:
         rev.next_stats = ts
 
     # -- request path -------------------------------------------------------------------------
-    def _arrive(self, rev: _Rev, req: Request, t: float) -> None:
+    def _arrive(self, rev: _Rev, req: Request, t: float, pin: Pod | None = None) -> None:
+        """``req`` reaches the revision. ``pin``: a ready pod session affinity binds it to (the
+        live twin's cookie). A gateway-class revision's gateway is always in the path, so it
+        counts a pinned request in the concurrency it reports like any other and forwards it
+        to that pod; for other classes the ingress sends it straight to that pod's
+        queue-proxy (whose scrape counts it)."""
         self.requests.append(req)
-        if rev.via_activator():
+        if rev.gateway if pin is not None else rev.via_activator():
             req.via = True
             act = rev.acts[0] if len(rev.acts) == 1 else rev.acts[
                 self.rng.randrange(len(rev.acts))]
@@ -476,7 +481,7 @@ class ServiceSim:
                     # First request of a period: an immediate stat, and a poke at zero scale.
                     self._record(rev, t, 1.0, 1.0)
                 self._arm_stats(rev, t)
-            pod = act.pick(rev.cap) if not act.queue else None
+            pod = pin if pin is not None else act.pick(rev.cap) if not act.queue else None
             if pod is not None:
                 act.inflight[pod.id] = act.inflight.get(pod.id, 0) + 1
                 self._qp_enter(rev, pod, req, t)
@@ -487,8 +492,8 @@ class ServiceSim:
                 act.queue.append(req)
         else:
             req.via = False
-            pod = rev.ready[self.rng.randrange(len(rev.ready))] if len(rev.ready) > 1 else (
-                rev.ready[0])
+            pod = pin if pin is not None else rev.ready[self.rng.randrange(len(rev.ready))] if (
+                len(rev.ready) > 1) else rev.ready[0]
             self._qp_enter(rev, pod, req, t)
 
     def _qp_enter(self, rev: _Rev, pod: Pod, req: Request, t: float) -> None:

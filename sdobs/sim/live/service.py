@@ -94,11 +94,7 @@ class LiveService(ServiceSim):
         req = LiveRequest(len(self.requests), rev_idx, 0, now, status, seconds, uses_gpu)
         req.waiter = waiter
         req.ended_early = False
-        if pod is None:
-            self._arrive(rev, req, now)
-        else:
-            self.requests.append(req)
-            self._qp_enter(rev, pod, req, now)
+        self._arrive(rev, req, now, pin=pod)
         return req
 
     def cancel(self, req: LiveRequest, now: float) -> None:
