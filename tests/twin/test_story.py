@@ -169,8 +169,8 @@ def test_the_reference_story_from_a_fresh_clone(tmp_path: Path) -> None:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(300_000)
             page.goto(f"{app_url}/loadtest")
-            page.wait_for_function(
-                "() => document.querySelector('#lt-target').value !== ''")
+            page.wait_for_function("() => { const e = document.querySelector('#lt-target');"
+                                   " return e !== null && e.value !== ''; }")
             page.fill("#lt-steps", "20")
             page.fill("#lt-concurrency", "5")
             page.fill("#lt-total", "10")
