@@ -151,6 +151,7 @@ def test_the_reference_story_from_a_fresh_clone(tmp_path: Path) -> None:
                 return not frame.empty and frame["value"].iloc[0] == 0
 
             _wait(at_zero, expected + 60, "the reference service to go back to zero")
+            time.sleep(2)  # so that the range query's 1 s grid reaches past the first zero
             pods = _series(client, cat.pods(SEL, "actual").expr, last_response, time.time())
             zero_at = next(t for t, v in pods if v == 0)
             # A 2 s autoscaler tick, a 3 s re-enqueue and a 5 s scrape on top of the model.
