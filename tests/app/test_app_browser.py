@@ -8,34 +8,23 @@ marks panels stale, and the data comes back when it returns. Screenshots of each
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import knative_traffic as kt
 import pytest
 from app_traffic import fleet_text, load_known
+from browser import chromium
 
 pytestmark = pytest.mark.prometheus
 
-CHROMIUM = os.environ.get("SDOBS_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run"]  # fmt: skip
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "app-screenshots"
 TIMEOUT_MS = 20_000
 
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium chromium-driver")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture(scope="module")

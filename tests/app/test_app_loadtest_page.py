@@ -10,13 +10,13 @@ copy is ``docs/screenshots/loadtest.png``).
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from browser import chromium
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loadtest"))
 import loadtest_fake_a1111 as fake_module
@@ -32,10 +32,6 @@ from sdobs.loadtest.summary import fmt_seconds
 NOWHERE = "http://127.0.0.1:1"  # no Prometheus: the load test page needs none
 HOST = "knative-sd-demo.default.example.com"
 PROMPT = "a secret prompt about a lighthouse"
-CHROMIUM = os.environ.get("SDOBS_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run"]  # fmt: skip
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "app-screenshots"
 
 
@@ -328,15 +324,8 @@ def test_the_page_is_in_the_navigation_without_the_metric_controls(make_app) -> 
 # -- in Chromium -----------------------------------------------------------------------------
 @pytest.fixture
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium chromium-driver")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def test_a_small_test_from_the_page(fake, browser, monkeypatch) -> None:

@@ -4,19 +4,13 @@ names the source, and the phase cards; a service without the exporter falls back
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 import sd_proof
+from browser import chromium
 
 pytestmark = pytest.mark.prometheus
 
-CHROMIUM = os.environ.get("SDOBS_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -34,37 +28,30 @@ def served(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_service_page_shows_exporter_and_knative_latency(served) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium chromium-driver")
     handle, start, te, log = served
     search = f"?ns={sd_proof.NS}&service={sd_proof.SVC}&from={start}&to={te}"
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(30_000)
-            page.goto(f"{handle.url}/service{search}")
-            page.locator("#service-status").filter(has_text="queries").wait_for()
-            card = lambda id_: page.locator(f"#{id_} .card-value").inner_text()  # noqa: E731
-            assert card("card-latency-source") == "SD exporter"
-            assert card("card-p99-knative") == "> 10 s"
-            assert "last finite bucket bound is 10 s" in \
-                page.locator("#card-p99-knative").get_attribute("title")
-            r = log.requests
-            done = (r["t_app"] >= 0) & (r["t_app_done"] >= 0)
-            truth = sd_proof.true_quantile(0.99, (r["t_app_done"] - r["t_app"])[done])
-            p99 = float(card("card-p99").removesuffix(" s"))
-            assert p99 == pytest.approx(truth, rel=0.05)
-            gen = float(card("card-sd-generation").removesuffix(" s"))
-            assert gen == pytest.approx(np.mean((r["gpu_end"] - r["gpu_start"])[done]), rel=0.05)
-            names = page.evaluate(
-                "() => document.querySelector('#service-latency .js-plotly-plot')"
-                ".data.map(t => t.name)")
-            assert "P99 (SD exporter)" in names and "P99 (Knative queue-proxy)" in names
-            # Another namespace holds no exporter series: Knative's numbers, labelled as such.
-            page.goto(f"{handle.url}/service?ns=elsewhere&service=none&from={start}&to={te}")
-            page.locator("#service-status").filter(has_text="queries").wait_for()
-            assert card("card-latency-source") == "Knative queue-proxy"
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(30_000)
+        page.goto(f"{handle.url}/service{search}")
+        page.locator("#service-status").filter(has_text="queries").wait_for()
+        card = lambda id_: page.locator(f"#{id_} .card-value").inner_text()  # noqa: E731
+        assert card("card-latency-source") == "SD exporter"
+        assert card("card-p99-knative") == "> 10 s"
+        assert "last finite bucket bound is 10 s" in \
+            page.locator("#card-p99-knative").get_attribute("title")
+        r = log.requests
+        done = (r["t_app"] >= 0) & (r["t_app_done"] >= 0)
+        truth = sd_proof.true_quantile(0.99, (r["t_app_done"] - r["t_app"])[done])
+        p99 = float(card("card-p99").removesuffix(" s"))
+        assert p99 == pytest.approx(truth, rel=0.05)
+        gen = float(card("card-sd-generation").removesuffix(" s"))
+        assert gen == pytest.approx(np.mean((r["gpu_end"] - r["gpu_start"])[done]), rel=0.05)
+        names = page.evaluate(
+            "() => document.querySelector('#service-latency .js-plotly-plot')"
+            ".data.map(t => t.name)")
+        assert "P99 (SD exporter)" in names and "P99 (Knative queue-proxy)" in names
+        # Another namespace holds no exporter series: Knative's numbers, labelled as such.
+        page.goto(f"{handle.url}/service?ns=elsewhere&service=none&from={start}&to={te}")
+        page.locator("#service-status").filter(has_text="queries").wait_for()
+        assert card("card-latency-source") == "Knative queue-proxy"
