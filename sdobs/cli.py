@@ -33,6 +33,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("app", "sdobs.app.cli", "serve the Dash monitoring app over a Prometheus"),
     Subcommand("dashboards", "sdobs.dashboards.cli", "generate and load the Grafana dashboards"),
     Subcommand("capacity", "sdobs.capacity.cli", "size a service and replay what-if settings"),
+    Subcommand("rules", "sdobs.rules.cli", "generate and check the recording, SLO and alert rules"),
 )
 
 

@@ -18,6 +18,7 @@ from sdobs.catalog.capacity import CapacitySignals
 from sdobs.catalog.client import ClientSignals
 from sdobs.catalog.gpu import GpuSignals
 from sdobs.catalog.promql import Matcher, Var
+from sdobs.catalog.recorded import RecordedSignals
 from sdobs.knative.dialects import (
     AUTOSCALER_SIGNALS,
     CANONICAL_LABELS,
@@ -95,7 +96,7 @@ class Query:
         return self.expr
 
 
-class Catalog(GpuSignals, ClientSignals, CapacitySignals):
+class Catalog(GpuSignals, ClientSignals, CapacitySignals, RecordedSignals):
     """Builds the PromQL of every signal for one dialect (GPU signals: ``sdobs.catalog.gpu``)."""
 
     def __init__(self, dialect: Dialect | str) -> None:
