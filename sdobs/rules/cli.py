@@ -12,8 +12,14 @@ ACTIONS = ("generate", "check")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sdobs.rules.generate import (DEFINITIONS, GENERATED, NAMESPACE_DEFAULT, RUNBOOK_BASE,
-                                      SLO_FILE, TARGETS)  # fmt: skip
+    from sdobs.rules.generate import (
+        DEFINITIONS,
+        GENERATED,
+        NAMESPACE_DEFAULT,
+        RUNBOOK_BASE,
+        SLO_FILE,  # fmt: skip
+        TARGETS,
+    )
 
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     gen = sub.add_parser("generate", help="write rule files and PrometheusRule manifests")

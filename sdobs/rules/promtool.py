@@ -29,6 +29,6 @@ def check_rules(paths: Sequence[Path]) -> PromtoolResult:
     return _run(["check", "rules", *map(str, paths)])
 
 
-def test_rules(test_files: Sequence[Path], cwd: Path | None = None) -> PromtoolResult:
+def run_unit_tests(test_files: Sequence[Path], cwd: Path | None = None) -> PromtoolResult:
     """Unit tests (``rule_files`` in a test file are relative to the test file)."""
     return _run(["test", "rules", *map(str, test_files)], cwd=cwd)
