@@ -34,6 +34,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("dashboards", "sdobs.dashboards.cli", "generate and load the Grafana dashboards"),
     Subcommand("capacity", "sdobs.capacity.cli", "size a service and replay what-if settings"),
     Subcommand("rules", "sdobs.rules.cli", "generate and check the recording, SLO and alert rules"),
+    Subcommand("fault", "sdobs.alerting.cli", "inject a fault into the live twin of sdobs demo"),
 )
 
 

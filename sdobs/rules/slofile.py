@@ -67,6 +67,15 @@ class SloConfig:
                    if "latency_threshold" in o)  # fmt: skip
         return out
 
+    def with_services(self, services: Iterable[tuple[str, str, Mapping[str, Any]]]) -> SloConfig:
+        """The same config with the annotations of (namespace, name, annotations) Services."""
+        overrides = {k: dict(v) for k, v in self.overrides.items()}
+        for namespace, name, ann in services:
+            values = from_annotations(ann, f"Service {namespace}/{name}")
+            if values:
+                overrides.setdefault((namespace, name), {}).update(values)
+        return replace(self, overrides=overrides)
+
     def with_manifests(self, manifests: Iterable[Path]) -> SloConfig:
         """The same config with the annotations of the Knative Services in ``manifests``."""
         overrides = {k: dict(v) for k, v in self.overrides.items()}
@@ -147,15 +156,24 @@ def annotation_overrides(path: Path) -> dict[tuple[str, str], dict[str, float]]:
             continue
         meta = doc.get("metadata") or {}
         key = (str(meta.get("namespace") or "default"), str(meta.get("name") or ""))
-        for name, raw in (meta.get("annotations") or {}).items():
-            if not str(name).startswith(ANNOTATION_PREFIX):
-                continue
-            suffix = str(name)[len(ANNOTATION_PREFIX):]
-            if suffix not in ANNOTATIONS:
-                raise SloError(f"{path}: Service {key[1]} has unknown annotation {name}; use "
-                               + ", ".join(ANNOTATION_PREFIX + a for a in ANNOTATIONS))
-            target = ANNOTATIONS[suffix]
-            out.setdefault(key, {})[target] = _value(target, raw, f"{path}: {key[1]} {name}")
+        values = from_annotations(meta.get("annotations") or {}, f"{path}: {key[1]}")
+        if values:
+            out.setdefault(key, {}).update(values)
+    return out
+
+
+def from_annotations(annotations: Mapping[str, Any], where: str) -> dict[str, float]:
+    """The objectives a Service's ``slo.sdobs.dev/*`` annotations set."""
+    out: dict[str, float] = {}
+    for name, raw in annotations.items():
+        if not str(name).startswith(ANNOTATION_PREFIX):
+            continue
+        suffix = str(name)[len(ANNOTATION_PREFIX):]
+        if suffix not in ANNOTATIONS:
+            raise SloError(f"{where}: unknown annotation {name}; use "
+                           + ", ".join(ANNOTATION_PREFIX + a for a in ANNOTATIONS))
+        target = ANNOTATIONS[suffix]
+        out[target] = _value(target, raw, f"{where} {name}")
     return out
 
 
