@@ -29,14 +29,14 @@ def groups(ctx):
               f"The activator has held requests for {REV} for 3 minutes while the revision has "
               "no ready pod: the cold start is taking far longer than it should."),
         Alert("SDPodsNotReady", a.pods_not_ready(), "10m", "warning",
-              f"{REV} wants more pods than are ready",
-              f"For 10 minutes the autoscaler of {REV} has wanted more pods than are ready: "
-              "GPU capacity or quota exhausted, an image pull stuck, or a pod failing its "
-              "readiness probe."),
+              f"{REV} has asked for more pods than are ready",
+              f"For 10 minutes the autoscaler of {REV} has asked Kubernetes for more pods than "
+              "are ready: GPU capacity or quota exhausted, an image pull stuck, or a pod failing "
+              "its readiness probe."),
         Alert("SDMaxScaleSaturated", a.overflow_at_capacity(cat), "5m", "critical",
               f"{REV} rejects requests at its scale ceiling",
-              f"queue-proxy of {REV} answers 503 (its queue is full) while every pod the "
-              "autoscaler wants is ready: the revision is at max-scale (or its GPU quota) and "
+              f"queue-proxy of {REV} answers 503 (its queue is full) while every pod asked for "
+              "is ready and the autoscaler wants more than max-scale allows: the revision "
               "cannot grow."),
         Alert("SDPanicModeStuck", a.panic_mode_stuck(), "30m", "warning",
               f"The autoscaler of {REV} has been in panic mode for 30 minutes",

@@ -40,21 +40,27 @@ def cold_requests_waiting() -> str:
 
 
 def pods_not_ready() -> str:
-    """The autoscaler wants more pods than are ready (pending, pulling, or no GPU to be had)."""
-    return f"{_pods('desired')} > {ON_REV} {_pods('actual')}"
+    """More pods asked of Kubernetes than are ready (pending, pulling, or no GPU to be had).
+
+    ``requested`` is the autoscaler's wish after the revision's min/max-scale bounds, so a
+    revision held at max-scale is not reported here (see :func:`overflow_at_capacity`).
+    """
+    return f"{_pods('requested')} > {ON_REV} {_pods('actual')}"
 
 
 def overflow_at_capacity(catalog) -> str:
-    """Queue-proxy answers 503 (its queue is full) while every pod the autoscaler wants is ready:
-    the revision sits at its ceiling (max-scale, or what the autoscaler may ask for)."""
+    """Queue-proxy answers 503 (its queue is full) while every pod the autoscaler asked for is
+    ready and it wants more than its bounds allow (desired, unclamped, above requested): the
+    revision sits at max-scale."""
     from sdobs.catalog.catalog import Selection
 
     d = catalog.dialect
     code = promql.raw(d.code_label, "=", "503")
     overflow = catalog._rate_sum(d.request_count, Selection(window=rec.RECORD_WINDOW),
                                  rec.REVISION_LEVEL, [code])  # fmt: skip
-    return (f"({overflow} > 0) and {ON_REV} ({_pods('actual')} >= {ON_REV} {_pods('desired')}) "
-            f"and {ON_REV} ({_pods('actual')} > 0)")  # fmt: skip
+    return (f"({overflow} > 0) and {ON_REV} ({_pods('actual')} >= {ON_REV} "
+            f"{_pods('requested')}) and {ON_REV} ({_pods('desired')} > {ON_REV} "
+            f"{_pods('requested')}) and {ON_REV} ({_pods('actual')} > 0)")  # fmt: skip
 
 
 def panic_mode_stuck() -> str:

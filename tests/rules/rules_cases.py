@@ -114,6 +114,7 @@ class Source:
 
     def warm(self, pods: int, minutes: int) -> list[dict[str, str]]:
         return [self.autoscaler("pods_desired", pods, minutes),
+                self.autoscaler("pods_requested", pods, minutes),
                 self.autoscaler("pods_actual", pods, minutes), self.queue_depth(0, minutes)]
 
 

@@ -113,14 +113,19 @@ def knative_cases(dialect: str, expect: Expect) -> list[Case]:
          [t.activator_concurrency(2, 20), t.autoscaler("pods_desired", 1, 20),
           t.autoscaler("pods_actual", 0, 20)],
          [t.activator_concurrency(2, 20), *t.warm(1, 20)], rev)
+    # Requested (after max-scale) above ready; a revision held at max-scale is not "not ready".
     both("SDPodsNotReady", 20,
-         [t.autoscaler("pods_desired", 3, 30), t.autoscaler("pods_actual", 1, 30)],
-         [t.autoscaler("pods_desired", 3, 30), t.autoscaler("pods_actual", 3, 30)], rev)
+         [t.autoscaler("pods_requested", 3, 30), t.autoscaler("pods_actual", 1, 30)],
+         [t.autoscaler("pods_desired", 8, 30), t.autoscaler("pods_requested", 3, 30),
+          t.autoscaler("pods_actual", 3, 30)], rev)
+    # 503 overflow, every requested pod ready, the autoscaler wanting more than max-scale.
     both("SDMaxScaleSaturated", 20,
          [t.requests(503, 10, 30), t.requests(200, 60, 30), t.queue_depth(10, 30),
-          t.autoscaler("pods_desired", 5, 30), t.autoscaler("pods_actual", 5, 30)],
+          t.autoscaler("pods_desired", 8, 30), t.autoscaler("pods_requested", 5, 30),
+          t.autoscaler("pods_actual", 5, 30)],
          [t.requests(503, 10, 30), t.requests(200, 60, 30), t.queue_depth(10, 30),
-          t.autoscaler("pods_desired", 6, 30), t.autoscaler("pods_actual", 5, 30)], rev)
+          t.autoscaler("pods_desired", 8, 30), t.autoscaler("pods_requested", 6, 30),
+          t.autoscaler("pods_actual", 5, 30)], rev)
     both("SDPanicModeStuck", 50,
          [t.autoscaler("panic_mode", 1, 60), *t.warm(1, 60)],
          [{**t.autoscaler("panic_mode", 1, 60), "values": "1x20 0x40"}, *t.warm(1, 60)], rev)
