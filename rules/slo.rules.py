@@ -59,8 +59,9 @@ def groups(ctx):
     if overrides:
         out.append(Group("sdobs-slo-overrides", overrides))
     out += [Group("sdobs-slo-objectives", defaults), Group("sdobs-slo-sli", sli),
-            Group("sdobs-slo-ratios", [*ratios, *burn]),
             Group("sdobs-slo-hourly", hourly, interval="5m"),
+            Group("sdobs-slo-ratios", ratios),
+            Group("sdobs-slo-burn", burn),
             Group("sdobs-slo-period", period, interval="5m"),
             Group("sdobs-slo-budget", budget, interval="5m"),
             Group("sdobs-slo-alerts", alerts)]

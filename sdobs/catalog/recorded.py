@@ -196,6 +196,53 @@ class RecordedSignals:
         return Query("gpu_utilization", f"{busy} / {alloc}", UNIT_RATIO, by,
                      "Mean GPU utilisation (recorded)")
 
+    def recorded_gpus_allocated(self, sel, by: Sequence[str] = ()):
+        from sdobs.catalog.catalog import UNIT_COUNT, Query
+
+        by = self._check_by(by)
+        expr = f"sum{promql.by(by)} ({self._recorded(GPUS_ALLOCATED, sel)})"
+        return Query("gpus_allocated", expr, UNIT_COUNT, by, "GPUs held by the pods (recorded)")
+
+    # -- SLOs and alerts of a service (what the SLO rules record) -------------------------------
+    def _service_matchers(self, sel) -> list[promql.Matcher]:
+        return [promql.equals(label, getattr(sel, label)) for label in ("namespace", "service")
+                if getattr(sel, label) is not None]  # fmt: skip
+
+    def slo_budget_remaining(self, sel):
+        """Error budget left over the SLO period, per SLO (1 = untouched, < 0 = overspent)."""
+        from sdobs.catalog import slo
+        from sdobs.catalog.catalog import UNIT_RATIO, Query
+
+        expr = f"min by (slo) ({slo.read_budget_remaining(self._service_matchers(sel))})"
+        return Query("slo_budget_remaining", expr, UNIT_RATIO, ("slo",),
+                     "Error budget left over the SLO period")
+
+    def slo_burn_rate(self, sel):
+        """How fast each SLO's budget burns over 5 minutes (1 = exactly on budget)."""
+        from sdobs.catalog import slo
+        from sdobs.catalog.catalog import UNIT_COUNT, Query
+
+        expr = f"max by (slo) ({slo.read_burn_rate(self._service_matchers(sel))})"
+        return Query("slo_burn_rate", expr, UNIT_COUNT, ("slo",), "Error budget burn rate")
+
+    def alerts_firing(self, sel, by: Sequence[str] = ()):
+        """sdobs alerts firing for the selection (0 rather than no data when none)."""
+        from sdobs.catalog import slo
+        from sdobs.catalog.catalog import UNIT_COUNT, Query
+
+        for label in by:
+            promql.check_label_name(label)
+        series = slo.firing_alerts(self._service_matchers(sel))
+        expr = f"count{promql.by(by)} ({series}) or vector(0)"
+        return Query("alerts_firing", expr, UNIT_COUNT, tuple(by), "sdobs alerts firing")
+
     def recorded_marker(self) -> str:
         """A selector that returns series only where the Knative recording rules run."""
         return promql.selector(MARKER, [])
+
+
+def rule_group_cost() -> tuple[str, str]:
+    """Prometheus' own series for what sdobs' rule groups cost: last duration and interval."""
+    groups = promql.raw("rule_group", "=~", ".*;sdobs-.*")
+    return (promql.selector("prometheus_rule_group_last_duration_seconds", [groups]),
+            promql.selector("prometheus_rule_group_interval_seconds", [groups]))

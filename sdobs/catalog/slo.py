@@ -116,12 +116,21 @@ def error_rate(slo: str, thresholds: Iterable[float] = ()) -> str:
     return f"clamp_min({inf} - {_SVC} ({good}), 0)"
 
 
+#: Windows at least this long read the hourly averages (recorded every 5 minutes) instead of
+#: the 5-minute rates: a 3-day window then reads 864 samples per series, not 8,640.
+HOURLY_FROM = 6 * 3600
+
+
 def error_ratio(slo: str, window: str) -> str:
-    """The SLI error ratio over ``window``, traffic-weighted, from the recorded 5m rates."""
+    """The SLI error ratio over ``window``, traffic-weighted, from the recorded rates."""
+    from sdobs.catalog.gpu import duration_seconds
+
     errors, total = _slo(ERRORS, slo), _slo(TOTAL, slo)
     if window == rec.RECORD_WINDOW:
         return f"{errors} / {total}"
     w = promql.check_window(window)
+    if duration_seconds(w) >= HOURLY_FROM:
+        errors, total = _slo(ERRORS_1H, slo), _slo(TOTAL_1H, slo)
     return f"sum_over_time({errors}[{w}]) / sum_over_time({total}[{w}])"
 
 

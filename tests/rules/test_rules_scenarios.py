@@ -5,6 +5,7 @@ expression holds for at least its ``for:``; and the healthy reference day (the d
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def longest_hold(frame: pd.DataFrame, step: float = STEP) -> float:
     for _, g in groups:
         t = (g["time"].sort_values() - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
         run = 0.0
-        for a, b in zip(t[:-1], t[1:], strict=True):
+        for a, b in itertools.pairwise(t):
             run = run + (b - a) if b - a <= step + 1 else 0.0
             best = max(best, run)
     return best

@@ -1,0 +1,114 @@
+"""The fleet page at 500 services on recorded series vs raw queries, and the rules' cost.
+
+One Prometheus holds 3 h of a generated 500-service fleet (OpenTelemetry dialect, 30 s samples,
+ending now) and sdobs' rules, its recorded series backfilled with ``promtool tsdb
+create-blocks-from rules``. Side by side in one run, interleaved rounds of the fleet page's
+queries (the app's ``data.fleet_specs`` and ``recorded.fleet_specs``: same keys, same window)
+sent concurrently as the app sends them, bodies read. Goal: recorded <= 1/3 of raw.
+
+Then the rules evaluate live every 30 s; ``prometheus_rule_group_last_duration_seconds`` of
+every sdobs group, each over its own interval, summed: the share of an evaluation interval the
+rules take for 500 services. Goal: < 10 %.
+
+Run: .venv/bin/python benchmarks/fleet_recorded.py [--rounds 9] [--services 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / p) for p in ("tests", "tests/app")]
+
+import app_traffic as at  # noqa: E402
+
+from sdobs.app import data  # noqa: E402
+from sdobs.app import recorded as rec_page  # noqa: E402
+from sdobs.app.source import Source  # noqa: E402
+from sdobs.app.state import ViewState  # noqa: E402
+from sdobs.catalog.gpu import duration_seconds  # noqa: E402
+from sdobs.catalog.recorded import rule_group_cost  # noqa: E402
+from sdobs.prom.client import PrometheusClient  # noqa: E402
+from sdobs.prom.harness import LocalPrometheus  # noqa: E402
+from sdobs.rules.backfill import backfill_records  # noqa: E402
+from sdobs.rules.generate import rule_file, rule_groups, to_yaml  # noqa: E402
+
+SPAN = 3 * 3600
+INTERVAL = "30s"
+
+
+def page_seconds(source: Source, specs, window) -> float:
+    started = time.perf_counter()
+    results = data.run_specs(source, specs, window)
+    elapsed = time.perf_counter() - started
+    failed = [k for k, r in results.items() if not r.ok]
+    if failed:
+        raise SystemExit(f"fleet queries failed: {failed}: {results[failed[0]].error}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--services", type=int, default=500)
+    args = parser.parse_args()
+    now = int(time.time()) // 30 * 30
+    t0 = now - SPAN
+    groups = [g for t in ("opentelemetry", "gpu") for gs in rule_groups(t).values() for g in gs]
+    with tempfile.TemporaryDirectory(prefix="sdobs-bench-rules-") as tmp:
+        prom = LocalPrometheus(Path(tmp) / "prom", evaluation_interval=INTERVAL)
+        print(f"generating {args.services} services x {SPAN // 3600} h ...", flush=True)
+        prom.backfill_text(at.fleet_text(t0, args.services, span=SPAN, step=30))
+        prom.start()
+        started = time.perf_counter()
+        backfill_records(prom, groups, t0, now, eval_interval=INTERVAL)
+        print(f"recorded history backfilled in {time.perf_counter() - started:.0f} s", flush=True)
+        try:
+            source = Source(PrometheusClient(prom.url, timeout=120), "opentelemetry",
+                            scrape_interval=30)  # fmt: skip
+            state = ViewState(range="1h")
+            window = data.window_for(state, now, 30)
+            cat = source.catalog()
+            raw_specs = data.fleet_specs(cat, state, window, 30)
+            rec_specs = rec_page.fleet_specs(cat, state, window, 30)
+            rows_raw = len(data.fleet_table(data.load(source, lambda c: raw_specs, window)))
+            rows_rec = len(data.fleet_table(data.load(source, lambda c: rec_specs, window)))
+            raw, rec = [], []
+            for _ in range(args.rounds):
+                raw.append(page_seconds(source, raw_specs, window))
+                rec.append(page_seconds(source, rec_specs, window))
+            r, c = statistics.median(raw), statistics.median(rec)
+            print(f"fleet page, {args.services} services, 1 h: raw {r * 1000:.0f} ms "
+                  f"({rows_raw} rows), recorded {c * 1000:.0f} ms ({rows_rec} rows): "
+                  f"recorded/raw = {c / r:.2f} (goal <= 0.33), {args.rounds} rounds, medians")
+            # -- rule evaluation cost, live ----------------------------------------------------
+            rules = Path(tmp) / "sdobs.rules.yaml"
+            rules.write_text(to_yaml(rule_file(groups)))
+            prom.rule_files = [rules]
+            prom.reload()
+            wait = 4 * duration_seconds(INTERVAL) + 10
+            print(f"evaluating the rules live for {wait:.0f} s ...", flush=True)
+            time.sleep(wait)
+            client = source.client
+            duration_q, interval_q = rule_group_cost()
+            last, intervals = client.query(duration_q), client.query(interval_q)
+            ivals = dict(zip(intervals["rule_group"], intervals["value"], strict=True))
+            share = 0.0
+            for name, seconds in sorted(zip(last["rule_group"], last["value"], strict=True),
+                                        key=lambda x: -x[1]):
+                group = name.rsplit(";", 1)[-1]
+                share += seconds / ivals[name]
+                print(f"  {group:28} {seconds * 1000:8.1f} ms every {ivals[name]:g} s")
+            print(f"rule evaluation: {share * 100:.2f} % of the evaluation interval "
+                  f"(goal < 10 %), {len(last)} groups, {args.services} services")
+        finally:
+            prom.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
