@@ -27,7 +27,8 @@ def groups(ctx):
         if "latency_threshold" in values:
             overrides.append(Record(s.THRESHOLD, s.constant(values["latency_threshold"]), ident))
     defaults = [Record(s.OBJECTIVE, s.default_objective(cat, slo, cfg.defaults.ratio(slo)),
-                       {"slo": slo, "source": s.SOURCE_DEFAULT}) for slo in s.SLOS]
+                       {"slo": slo, "source": s.SOURCE_DEFAULT}) for slo in s.SLOS
+                if cfg.defaults.ratio(slo) is not None]
     defaults.append(Record(s.THRESHOLD, s.default_threshold(cat, cfg.defaults.latency_threshold),
                            {"source": s.SOURCE_DEFAULT}))
     sli = []

@@ -118,12 +118,13 @@ def start(args: argparse.Namespace) -> Demo:
         lines.append(f"Twin metrics {twin.metrics_url}   (queue-proxy, GPU exporter, activator, "
                      f"autoscaler in the {dialect.name} dialect)")
         if not args.no_alerting:  # alerting hook: rules, Alertmanager, faults
-            from sdobs.alerting.demo import start_alerting
+            from sdobs.alerting.demo import scenario_slo_file, start_alerting
 
             demo.alerting = start_alerting(
                 prom, demo.twin, workdir=args.dir, dialect=dialect.name, services=services,
                 alertmanager_port=args.alertmanager_port, fault_port=args.fault_port,
-                evaluation_interval=interval)
+                evaluation_interval=interval,
+                slo_file=scenario_slo_file(args.scenario or DEFAULT_SCENARIO))
             lines.extend(demo.alerting.lines)
         if not args.no_app:
             from sdobs.app import serve

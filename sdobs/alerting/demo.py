@@ -51,11 +51,13 @@ class DemoAlerting:
 def start_alerting(prom, twin_thread, *, workdir: Path, dialect: str, services=(),
                    alertmanager_port: int | None = ALERTMANAGER_PORT,
                    fault_port: int | None = FAULT_PORT,
-                   evaluation_interval: str | None = None) -> DemoAlerting:  # fmt: skip
+                   evaluation_interval: str | None = None,
+                   slo_file: Path | None = None) -> DemoAlerting:  # fmt: skip
     """Generate the rules, start Alertmanager and the fault injector, reload Prometheus.
 
-    ``services`` are the twin's ServiceSpecs (their annotations override the SLO file).
-    Raises HarnessError / PortInUse with one sentence; nothing is left running on failure.
+    ``services`` are the twin's ServiceSpecs (their annotations override the SLO file);
+    ``slo_file`` defaults to rules/slo.yaml. Raises HarnessError / PortInUse / SloError with
+    one sentence; nothing is left running on failure.
     """
     from sdobs.alerting.alertmanager import LocalAlertmanager
     from sdobs.alerting.faults import ControlServer, FaultInjector
@@ -70,7 +72,7 @@ def start_alerting(prom, twin_thread, *, workdir: Path, dialect: str, services=(
     rules_dir = workdir / "rules"
     shutil.rmtree(rules_dir, ignore_errors=True)
     rules_dir.mkdir(parents=True)
-    slo = load_slo_file(SLO_FILE).with_services(
+    slo = load_slo_file(slo_file or SLO_FILE).with_services(
         (s.namespace, s.name, s.annotations) for s in services)
     definitions = load_definitions()
     paths = []
@@ -109,6 +111,14 @@ def start_alerting(prom, twin_thread, *, workdir: Path, dialect: str, services=(
                          f"twin: sdobs fault inject gpu-xid --namespace {svc[0]} "
                          f"--service {svc[1]}{_port_flag(fault_port)})")  # fmt: skip
     return out
+
+
+def scenario_slo_file(scenario: Path | str) -> Path:
+    """The scenario's own SLO file (``<name>.slo.yaml`` beside it), else rules/slo.yaml."""
+    from sdobs.rules.generate import SLO_FILE
+    from sdobs.rules.slofile import slo_file_for
+
+    return slo_file_for(scenario, SLO_FILE)
 
 
 def _port_flag(port: int | None) -> str:

@@ -90,13 +90,13 @@ class RecordedSignals:
         return f"sum{promql.by(REVISION_LEVEL)} ({self._canonical(inner, REVISION_LEVEL)})"
 
     def record_activator_errors(self) -> str:
-        """5xx the activator answered beyond those queue-proxy answered (its own 503/504).
-
-        The activator also relays queue-proxy's responses, so its surplus of 5xx over
-        queue-proxy's is what it failed itself (timeouts waiting for capacity, no endpoints).
-        """
-        act = self._activator_rate([self._class_matcher("5xx")])
-        qp = self.error_rate(self._everything(), "5xx", REVISION_LEVEL).expr
+        """503 and 504 the activator answered beyond those queue-proxy answered: its own
+        (timeouts waiting for capacity, overload), not the ones it relayed from a pod."""
+        code = promql.raw(self.dialect.code_label, "=~", "50[34]")
+        act = self._activator_rate([code])
+        inner = f"rate({self._series(self.dialect.request_count, self._everything(), [code])}" \
+                f"[{RECORD_WINDOW}])"
+        qp = f"sum{promql.by(REVISION_LEVEL)} ({self._canonical(inner, REVISION_LEVEL)})"
         return f"clamp_min({act} - ({qp} or {act} * 0), 0)"
 
     def record_cold_requests(self) -> str:
@@ -141,12 +141,22 @@ class RecordedSignals:
         return promql.selector(name, [*matchers, *extra])
 
     def _over(self, name: str, sel, extra: Sequence[promql.Matcher] = (), fn: str = "avg") -> str:
-        """The recorded 5-minute series, averaged over the selection's window when longer."""
+        """The recorded 5-minute series, averaged over the selection's window when longer.
+
+        Sampled every 5 minutes (a subquery): consecutive 5-minute rates tile the window, so
+        their mean is the window's rate, from a tenth of the samples a raw ``rate`` reads at
+        30 s scrapes.
+        """
         series = self._recorded(name, sel, extra)
         window = str(sel.window)
         if window == RECORD_WINDOW:
             return series
-        return f"{fn}_over_time({series}[{promql.check_window(sel.window)}])"
+        w = promql.check_window(sel.window)
+        from sdobs.catalog.gpu import duration_seconds
+
+        if duration_seconds(w) < duration_seconds(RECORD_WINDOW):
+            return series
+        return f"{fn}_over_time({series}[{w}:{RECORD_WINDOW}])"
 
     def recorded_request_rate(self, sel, by: Sequence[str] = ()):
         from sdobs.catalog.catalog import UNIT_RPS, Query
@@ -240,9 +250,3 @@ class RecordedSignals:
         """A selector that returns series only where the Knative recording rules run."""
         return promql.selector(MARKER, [])
 
-
-def rule_group_cost() -> tuple[str, str]:
-    """Prometheus' own series for what sdobs' rule groups cost: last duration and interval."""
-    groups = promql.raw("rule_group", "=~", ".*;sdobs-.*")
-    return (promql.selector("prometheus_rule_group_last_duration_seconds", [groups]),
-            promql.selector("prometheus_rule_group_interval_seconds", [groups]))

@@ -127,11 +127,13 @@ def error_ratio(slo: str, window: str) -> str:
 
     errors, total = _slo(ERRORS, slo), _slo(TOTAL, slo)
     if window == rec.RECORD_WINDOW:
-        return f"{errors} / {total}"
+        return f"clamp_max({errors} / {total}, 1)"
     w = promql.check_window(window)
     if duration_seconds(w) >= HOURLY_FROM:
         errors, total = _slo(ERRORS_1H, slo), _slo(TOTAL_1H, slo)
-    return f"sum_over_time({errors}[{w}]) / sum_over_time({total}[{w}])"
+    # Counted by different components (activator, queue-proxy), bad events can outnumber the
+    # responses inside a short window; a ratio is never above 1.
+    return f"clamp_max(sum_over_time({errors}[{w}]) / sum_over_time({total}[{w}]), 1)"
 
 
 def hourly(name: str) -> str:

@@ -44,10 +44,11 @@ class Objectives:
     availability: float = 0.99
     latency: float = 0.90
     latency_threshold: float = 10.0
-    cold_start: float = 0.95
+    cold_start: float | None = 0.95  # None: no cold-start SLO unless a service sets one
 
-    def ratio(self, slo: str) -> float:
-        return float(getattr(self, slo))
+    def ratio(self, slo: str) -> float | None:
+        value = getattr(self, slo)
+        return None if value is None else float(value)
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,10 @@ def load_slo_file(path: Path | str) -> SloConfig:
         check_window(period)
     except ValueError:
         raise SloError(f"{path}: period {period!r} is not a duration such as 30d") from None
-    defaults = Objectives(**_objectives(data.get("objectives") or {}, f"{path}: objectives"))
+    objectives = data.get("objectives") or {}
+    defaults = Objectives(**_objectives(objectives, f"{path}: objectives"))
+    if "cold_start" not in objectives:  # opt-in: scale-to-zero services are cold by design
+        defaults = replace(defaults, cold_start=None)
     overrides: dict[tuple[str, str], dict[str, float]] = {}
     for i, entry in enumerate(data.get("services") or []):
         where = f"{path}: services[{i}]"
@@ -175,6 +179,13 @@ def from_annotations(annotations: Mapping[str, Any], where: str) -> dict[str, fl
         target = ANNOTATIONS[suffix]
         out[target] = _value(target, raw, f"{where} {name}")
     return out
+
+
+def slo_file_for(scenario: Path | str, default: Path) -> Path:
+    """The SLO file of a twin scenario (``<name>.slo.yaml`` beside it), else ``default``."""
+    path = Path(scenario)
+    own = path.with_name(path.name.rsplit(".", 1)[0] + ".slo.yaml")
+    return own if own.exists() else default
 
 
 def objective_fields() -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sdobs.alerting.demo import scenario_slo_file
 from sdobs.catalog.gpu import duration_seconds
 from sdobs.prom.client import PrometheusClient
 from sdobs.prom.harness import LocalPrometheus
@@ -57,7 +58,7 @@ def history(tmp: Path, scenario_path: Path):
     end = math.floor(pd.Timestamp.now(tz="UTC").timestamp() / STEP) * STEP - STEP
     summary = backfill_scenario(scenario, prom.tsdb, end_epoch=end)
     prom.start()
-    slo = load_slo_file(Path(__file__).parents[2] / "rules" / "slo.yaml").with_services(
+    slo = load_slo_file(scenario_slo_file(scenario_path)).with_services(
         (r.service.namespace, r.service.name, r.service.annotations) for r in scenario.runs)
     groups = [g for t in (dialect, "gpu") for gs in rule_groups(t, slo).values() for g in gs]
     import time
