@@ -146,20 +146,27 @@ def period_ratio(slo: str, period: str) -> str:
     return f"sum_over_time({_slo(ERRORS_1H, slo)}[{w}]) / sum_over_time({_slo(TOTAL_1H, slo)}[{w}])"
 
 
+def objective(slo: str) -> str:
+    """A service's objective: its override where one is recorded, else the default (one series
+    per service even while an override and the default briefly coexist)."""
+    over = _slo(OBJECTIVE, slo, promql.raw("source", "=", SOURCE_OVERRIDE))
+    default = _slo(OBJECTIVE, slo, promql.raw("source", "=", SOURCE_DEFAULT))
+    return f"(max without (source) ({over}) or max without (source) ({default}))"
+
+
 def budget_remaining(slo: str, period: str) -> str:
     """1 - (errors over the period / errors the objective allows); negative once overspent."""
-    return (f"1 - ({_slo(ratio_record(period), slo)} / {_ON} "
-            f"(1 - {_slo(OBJECTIVE, slo)}))")  # fmt: skip
+    return f"1 - ({_slo(ratio_record(period), slo)} / {_ON} (1 - {objective(slo)}))"
 
 
 def current_burn_rate(slo: str) -> str:
     """How fast the budget burns now (5m ratio over the allowed ratio; 1 = exactly on budget)."""
-    return f"{_slo(ratio_record('5m'), slo)} / {_ON} (1 - {_slo(OBJECTIVE, slo)})"
+    return f"{_slo(ratio_record('5m'), slo)} / {_ON} (1 - {objective(slo)})"
 
 
 def burn_alert(slo: str, short: str, long: str, factor: float) -> str:
     """Both windows burn faster than ``factor`` times the allowed error ratio."""
-    allowed = f"({factor!r} * (1 - {_slo(OBJECTIVE, slo)}))"
+    allowed = f"({factor!r} * (1 - {objective(slo)}))"
     return (f"({_slo(ratio_record(long), slo)} > {_ON} {allowed}) and {_ON} "
             f"({_slo(ratio_record(short), slo)} > {_ON} {allowed})")  # fmt: skip
 

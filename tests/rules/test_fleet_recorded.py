@@ -43,7 +43,8 @@ def test_recorded_fleet_matches_raw(prom):
     assert b.rps == pytest.approx(a.rps, rel=0.05)
     assert b.success == pytest.approx(a.success, abs=0.02) and 0.5 < b.success < 0.8
     assert b.p95 == pytest.approx(a.p95, rel=0.25)
-    assert b.pods == a.pods and b.gpus == a.gpus
+    # Pods and GPUs now: the recorded value is the last evaluation's (up to a minute older).
+    assert abs(b.pods - a.pods) <= 2 and abs(b.gpus - a.gpus) <= 2 and b.pods >= 1
     assert not math.isnan(b.gpu)
     assert sum(1 for v in b.spark if not math.isnan(v)) >= len(b.spark) // 2
 
