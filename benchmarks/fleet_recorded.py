@@ -1,7 +1,7 @@
 """The fleet page at 500 services on recorded series vs raw queries, and the rules' cost.
 
-One Prometheus holds 70 minutes of a generated 500-service fleet (OpenTelemetry dialect, 30 s
-samples, ending now; 1-4 pods per service, responses 200/400/500) and sdobs' rules, its recorded
+One Prometheus holds 90 minutes of a generated 500-service fleet (OpenTelemetry dialect, 30 s
+samples, to 20 minutes past now; 1-4 pods per service, responses 200/400/500) and sdobs' rules, its recorded
 series backfilled with ``promtool tsdb create-blocks-from rules``. Side by side in one run,
 interleaved rounds of the fleet page's queries (the app's ``data.fleet_specs`` and
 ``recorded.fleet_specs``: same keys, same window) sent concurrently as the app sends them,
@@ -38,7 +38,7 @@ from sdobs.prom.harness import LocalPrometheus  # noqa: E402
 from sdobs.rules.backfill import backfill_records  # noqa: E402
 from sdobs.rules.generate import rule_file, rule_groups, to_yaml  # noqa: E402
 
-SPAN = 3600 + 600
+SPAN = 3600 + 600 + 1200
 INTERVAL = "30s"
 
 
@@ -117,14 +117,17 @@ def main() -> int:
     parser.add_argument("--services", type=int, default=500)
     args = parser.parse_args()
     now = int(time.time()) // 30 * 30
-    t0 = now - SPAN
+    # The history runs on 20 minutes past now, so the raw series are still fresh while the
+    # rules evaluate live at the end (backfilled blocks may lie ahead of the head block).
+    ahead = 1200
+    t0 = now + ahead - SPAN
     groups = [g for t in ("opentelemetry", "gpu") for gs in rule_groups(t).values() for g in gs]
     with tempfile.TemporaryDirectory(prefix="sdobs-bench-rules-") as tmp:
         prom = LocalPrometheus(Path(tmp) / "prom", evaluation_interval=INTERVAL,
                                extra_args=["--query.timeout=10m"])
         print(f"generating {args.services} services x {SPAN // 60} min ...", flush=True)
         # (a pod per ready pod: the raw queries aggregate pods and codes on every refresh)
-        prom.backfill_text(fleet_pods(t0, args.services, span=SPAN))
+        prom.backfill_text(fleet_pods(t0, args.services, span=SPAN), max_block_duration="2h")
         prom.start()
         started = time.perf_counter()
         # What the fleet page reads; the SLO groups build their own history once live.
