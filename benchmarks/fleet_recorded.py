@@ -1,11 +1,11 @@
 """The fleet page at 500 services on recorded series vs raw queries, and the rules' cost.
 
 One Prometheus holds 90 minutes of a generated 500-service fleet (OpenTelemetry dialect, 30 s
-samples, to 20 minutes past now; 1-4 pods per service, responses 200/400/500) and sdobs' rules, its recorded
-series backfilled with ``promtool tsdb create-blocks-from rules``. Side by side in one run,
-interleaved rounds of the fleet page's queries (the app's ``data.fleet_specs`` and
-``recorded.fleet_specs``: same keys, same window) sent concurrently as the app sends them,
-bodies read. Goal: recorded <= 1/3 of raw.
+samples, to 20 minutes past now; 1-4 pods per service, responses 200/400/500) and sdobs'
+rules, the recorded series backfilled with ``promtool tsdb create-blocks-from rules``. Side by
+side in one run, interleaved rounds of the fleet page's queries (the app's
+``data.fleet_specs`` and ``recorded.fleet_specs``: same keys, same window) sent concurrently as
+the app sends them, bodies read. Goal: recorded <= 1/3 of raw.
 
 Then the rules evaluate live every 30 s; ``prometheus_rule_group_last_duration_seconds`` of
 every sdobs group, each over its own interval, summed: the share of an evaluation interval the
