@@ -19,6 +19,9 @@ from sdobs.prom.errors import HarnessError
 
 ALERTMANAGER_PORT = 19093
 FAULT_PORT = 18082
+#: Rules evaluate at the scrape interval but not more often than this: evaluating ~60 rules
+#: every second competes with the live twin for the demo machine's CPU.
+MIN_EVALUATION = "5s"
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,7 +91,7 @@ def start_alerting(prom, twin_thread, *, workdir: Path, dialect: str, services=(
         prom.rule_files = [p.resolve() for p in paths]
         prom.alertmanagers = [am.address]
         if evaluation_interval:
-            prom.evaluation_interval = evaluation_interval
+            prom.evaluation_interval = _at_least(evaluation_interval, MIN_EVALUATION)
         try:
             prom.reload()
         except OSError as exc:
@@ -119,6 +122,12 @@ def scenario_slo_file(scenario: Path | str) -> Path:
     from sdobs.rules.slofile import slo_file_for
 
     return slo_file_for(scenario, SLO_FILE)
+
+
+def _at_least(interval: str, floor: str) -> str:
+    from sdobs.catalog.gpu import duration_seconds
+
+    return interval if duration_seconds(interval) >= duration_seconds(floor) else floor
 
 
 def _port_flag(port: int | None) -> str:
