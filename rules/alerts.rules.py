@@ -9,7 +9,9 @@ SVC = "{{ $labels.namespace }}/{{ $labels.service }}"
 REV = "{{ $labels.namespace }}/{{ $labels.revision }}"
 #: 5xx share that pages outright, whatever the SLO (the budget-burn alerts catch slower burns).
 ERROR_RATIO = 0.10
-MIN_RPS = 0.01
+#: ... over at least 30 requests in the 5 minutes: a ratio of a handful of requests is noise
+#: (sparse services are covered by their SLO's budget-burn alerts).
+MIN_RPS = 0.1
 
 
 def groups(ctx):
@@ -17,9 +19,9 @@ def groups(ctx):
     rules = [
         Alert("SDHighErrorRatio", a.error_ratio_above(ERROR_RATIO, MIN_RPS), "5m", "critical",
               f"{SVC} answers more than {ERROR_RATIO:.0%} of requests with 5xx",
-              f"Over the last 5 minutes more than {ERROR_RATIO:.0%} of the responses of {SVC} "
-              "were server errors (the model failing, CUDA out of memory, queue-proxy overflow "
-              "503 or timeout 504)."),
+              f"Over the last 5 minutes (at least 30 requests) more than {ERROR_RATIO:.0%} of the "
+              f"responses of {SVC} were server errors (the model failing, CUDA out of memory, "
+              "queue-proxy overflow 503 or timeout 504)."),
         Alert("SDLatencyP99AboveObjective", s.latency_quantile_over_threshold(0.99), "15m",
               "warning", f"P99 latency of {SVC} is above its latency threshold",
               f"The 99th percentile response time of {SVC} at queue-proxy has been above the "
