@@ -3,6 +3,8 @@
 from sdobs.dashboards.builders import Cell, DashboardSpec, Row, Variable, dialect_from_env
 
 GOOD_RATIO = (("red", None), ("orange", 0.95), ("green", 0.99))
+BUDGET = (("red", None), ("orange", 0.0), ("green", 0.25))
+FIRING = (("green", None), ("red", 1))
 
 spec = DashboardSpec(
     key="service",
@@ -44,6 +46,12 @@ spec = DashboardSpec(
             Cell("rate_5xx_by_revision", w=8),
             Cell("app_latency_p95_by_revision", w=8),
             Cell("queue_depth_by_pod", w=8),
+        )),
+        Row("SLO and alerts", (
+            Cell("slo_budget_remaining", "stat", w=8, h=6, instant=True, thresholds=BUDGET),
+            Cell("alerts_firing", "stat", w=4, h=6, instant=True, thresholds=FIRING),
+            Cell("slo_burn_rate", w=12, h=6),
+            Cell("alerts_by_name", w=24, h=6, draw="bars"),
         )),
     ),
 )

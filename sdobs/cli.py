@@ -38,6 +38,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                "start JupyterLab on the capacity notebooks, reading the demo's Prometheus"),
     Subcommand("deploy", "sdobs.deploy.cli",
                "render and check the cluster install (monitors, Knative config, values)"),
+    Subcommand("rules", "sdobs.rules.cli", "generate and check the recording, SLO and alert rules"),
+    Subcommand("fault", "sdobs.alerting.cli", "inject a fault into the live twin of sdobs demo"),
 )
 
 

@@ -63,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-app", action="store_true", help="do not start the Dash app")
     parser.add_argument("--check", action="store_true",
                         help="start everything, print the URLs, and stop at once")
+    from sdobs.alerting.demo import add_demo_arguments  # alerting hook (sdobs.alerting.demo)
+
+    add_demo_arguments(parser)
 
 
 class DemoRunning(HarnessError):
@@ -78,8 +81,11 @@ class Demo:
     twin: object | None = None
     app: object | None = None
     lines: list[str] = field(default_factory=list)
+    alerting: object | None = None  # alerting hook: sdobs.alerting.demo.DemoAlerting
 
     def stop(self) -> None:
+        if self.alerting is not None:
+            self.alerting.stop()
         if self.app is not None:
             self.app.stop()
         if self.twin is not None:
@@ -218,6 +224,15 @@ def _start(args: argparse.Namespace, lock: IO[str]) -> Demo:
                      f"{twin.domain} or {gateway}/services/<namespace>/<service>)")
         lines.append(f"Twin metrics {twin.metrics_url}   (queue-proxy, GPU exporter, activator, "
                      f"autoscaler in the {dialect.name} dialect)")
+        if not args.no_alerting:  # alerting hook: rules, Alertmanager, faults
+            from sdobs.alerting.demo import scenario_slo_file, start_alerting
+
+            demo.alerting = start_alerting(
+                prom, demo.twin, workdir=args.dir, dialect=dialect.name, services=services,
+                alertmanager_port=args.alertmanager_port, fault_port=args.fault_port,
+                evaluation_interval=interval,
+                slo_file=scenario_slo_file(args.scenario or DEFAULT_SCENARIO))
+            lines.extend(demo.alerting.lines)
         # The reference service, or the scenario's first when it has none.
         spec = next((s for s in services if (s.namespace, s.name) == REFERENCE), services[0])
         ref = f"{gateway}/services/{spec.namespace}/{spec.name}"

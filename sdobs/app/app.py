@@ -40,7 +40,7 @@ from .state import (
 from .style import INDEX
 
 NAV = {"fleet": "Fleet", "service": "Service", "scaling": "Scaling", "gpu": "GPU",
-       "loadtest": "Load test"}
+       "loadtest": "Load test", "alerts": "Alerts"}
 NO_CONTROLS = ("loadtest",)  # pages the namespace / service / range bar means nothing to
 CONTROLS = ("ctl-ns", "ctl-service", "ctl-rev", "ctl-range", "ctl-from", "ctl-to", "ctl-refresh")
 LISTED = ("ctl-ns", "ctl-service", "ctl-rev")  # dropdowns whose options come from Prometheus

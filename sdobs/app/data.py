@@ -459,6 +459,15 @@ def fleet_specs(cat: Catalog, state: ViewState, window: Window,
 
 def load_fleet(source: Source, state: ViewState, now: float | None = None) -> PageData:
     window = window_for(state, time.time() if now is None else now, source.scrape_interval)
+    from .recorded import fleet_specs as recorded_specs
+    from .recorded import has_recorded
+
+    if has_recorded(source):  # sdobs' recording rules run there: read their series
+        page = load(source, lambda cat: recorded_specs(cat, state, window,
+                                                       source.scrape_interval), window)
+        if page.dialect:
+            page.dialect += " · recorded series"
+        return page
     return load(source, lambda cat: fleet_specs(cat, state, window, source.scrape_interval),
                 window)  # fmt: skip
 

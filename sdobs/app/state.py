@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlencode
 
-PAGES = ("fleet", "service", "scaling", "gpu", "loadtest")
+PAGES = ("fleet", "service", "scaling", "gpu", "loadtest", "alerts")
 DEFAULT_PAGE = "fleet"
 #: Time range presets: name -> seconds ending now.
 RANGES: dict[str, int] = {

@@ -19,6 +19,7 @@ from sdobs.catalog.client import ClientSignals
 from sdobs.catalog.gpu import GpuSignals
 from sdobs.catalog.gpu_health import GpuHealthSignals
 from sdobs.catalog.promql import Matcher, Var
+from sdobs.catalog.recorded import RecordedSignals
 from sdobs.catalog.resources import ResourceSignals
 from sdobs.catalog.sd import SdSignals
 from sdobs.knative.dialects import (
@@ -107,7 +108,7 @@ class Query:
 
 
 class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSignals,
-              ResourceSignals):
+              ResourceSignals, RecordedSignals):
     """Builds the PromQL of every signal for one dialect (GPU signals: ``sdobs.catalog.gpu``)."""
 
     def __init__(self, dialect: Dialect | str) -> None:

@@ -288,6 +288,21 @@ _ALL: tuple[Panel, ...] = (
        "Mean GPU utilisation per service.", sig("gpu_utilization", by=SVC)),
 )
 
+# -- SLOs and alerts: what sdobs' rules record (rules/, sdobs rules generate) -----------------
+_ALL += (
+    _p("slo_budget_remaining", "Error budget left",
+       "Share of each SLO's error budget (availability, latency, cold start) left over the SLO "
+       "period; below 0 the objective is missed. Needs sdobs' recording rules.",
+       sig("slo_budget_remaining")),
+    _p("slo_burn_rate", "Error budget burn rate",
+       "How fast each SLO's budget burns over 5 minutes: 1 spends it exactly over the period, "
+       "14.4 over an hour pages. Needs sdobs' recording rules.", sig("slo_burn_rate")),
+    _p("alerts_firing", "Alerts firing", "sdobs alerts firing for this service now.",
+       sig("alerts_firing")),
+    _p("alerts_by_name", "Alerts by name", "sdobs alerts firing over time, by alert name.",
+       sig("alerts_firing", by=("alertname",))),
+)
+
 PANELS: Mapping[str, Panel] = {p.key: p for p in _ALL}
 if len(PANELS) != len(_ALL):  # pragma: no cover - a typo in the table above
     raise RuntimeError("duplicate panel keys in sdobs.catalog.panels")

@@ -143,6 +143,8 @@ class LocalPrometheus:
         self.extra_args = list(extra_args)
         self.ready_timeout = ready_timeout
         self.proc: subprocess.Popen[bytes] | None = None
+        #: ``host:port`` of Alertmanagers to send alerts to (set before start() or reload())
+        self.alertmanagers: list[str] = []
 
     # -- paths ---------------------------------------------------------------------------------
     @property
@@ -181,7 +183,7 @@ class LocalPrometheus:
                 "file_sd_configs": [{"files": [str(self.file_sd_path(name))],
                                      "refresh_interval": "5s"}],
             })  # fmt: skip
-        return {
+        cfg: dict[str, Any] = {
             "global": {
                 "scrape_interval": self.scrape_interval,
                 "evaluation_interval": self.evaluation_interval,
@@ -189,6 +191,10 @@ class LocalPrometheus:
             "rule_files": [str(r) for r in self.rule_files],
             "scrape_configs": jobs,
         }
+        if self.alertmanagers:
+            cfg["alerting"] = {"alertmanagers": [{"static_configs": [
+                {"targets": list(self.alertmanagers)}]}]}  # fmt: skip
+        return cfg
 
     def write_config(self) -> Path:
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,13 @@ def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     prom.backfill_text(sd_traffic.with_sd(gpu_traffic.with_knative(knative, t0), t0))
     prom.backfill_text(kt.cluster(t0))
     prom.start()
+    # The SLO row reads what sdobs' recording rules record: record it for the known traffic.
+    from sdobs.rules.backfill import backfill_records
+    from sdobs.rules.generate import rule_groups
+
+    backfill_records(prom, [g for t in (request.param, "gpu")
+                            for gs in rule_groups(t).values() for g in gs],
+                     t0, t0 + kt.SPAN, eval_interval="30s")
     client = PrometheusClient(prom.url)
     try:
         yield client, load_generated(GENERATED / request.param), t0

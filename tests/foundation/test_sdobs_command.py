@@ -57,7 +57,9 @@ def test_demo_check_starts_and_leaves_nothing_behind(tmp_path) -> None:
     flags = ["--prometheus-port", "--gateway-port", "--twin-metrics-port", "--app-port"]
     args = [x for pair in zip(flags, map(str, ports), strict=True) for x in pair]
     for _ in range(2):  # twice in a row: nothing left over from the first run
-        out = sdobs("demo", "--check", "--no-history", "--dir", str(tmp_path), *args)
+        # The demo's Alertmanager and fault control server on free ports too.
+        alerting = ["--alertmanager-port", str(free_port()), "--fault-port", str(free_port())]
+        out = sdobs("demo", "--check", "--no-history", "--dir", str(tmp_path), *args, *alerting)
         assert out.returncode == 0, out.stderr
         for port in ports[:2] + ports[3:]:
             assert f"http://127.0.0.1:{port}" in out.stdout
@@ -69,7 +71,8 @@ def test_demo_check_starts_and_leaves_nothing_behind(tmp_path) -> None:
     with socket.socket() as holder:  # a busy port: one clear sentence, nothing started
         holder.bind(("127.0.0.1", ports[1]))
         holder.listen()
-        busy = sdobs("demo", "--check", "--no-history", "--dir", str(tmp_path), *args)
+        busy = sdobs("demo", "--check", "--no-history", "--dir", str(tmp_path), *args,
+                     "--no-alerting")
     assert busy.returncode == 2
     assert f"port {ports[1]} on 127.0.0.1 is already in use" in busy.stderr
     check_port_free("127.0.0.1", ports[0])

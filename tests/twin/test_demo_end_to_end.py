@@ -85,7 +85,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
            "--no-history", "--no-app", "--background-rate", "0", "--scrape-interval", "1s",
            "--dir", str(tmp / "state"), "--prometheus-port", str(ports["prometheus"]),
            "--gateway-port", str(ports["gateway"]),
-           "--twin-metrics-port", str(ports["metrics"])]  # fmt: skip
+           "--twin-metrics-port", str(ports["metrics"]),
+           "--alertmanager-port", str(free_port()), "--fault-port", str(free_port())]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = []
     deadline = time.monotonic() + 60

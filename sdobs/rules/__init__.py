@@ -1,0 +1,1 @@
+"""Recording rules, SLOs and alerts as code: typed definitions → Prometheus rule files."""
