@@ -306,6 +306,11 @@ def test_open_loop_from_the_form(fake, make_app) -> None:
     ("http://[::1]:8080", "", (None, None)),
     ("http://localhost:7860", "", (None, None)),
     ("http://gateway.example.com", "Not_A.Name.example.com", (None, None)),
+    # The twin's path form, which sdobs demo prefills (the link used to lose the service).
+    ("http://127.0.0.1:18080/services/default/knative-sd-demo", "", ("default", "knative-sd-demo")),
+    ("http://127.0.0.1:18080/services/team-a/sd/", "", ("team-a", "sd")),
+    ("http://127.0.0.1:18080/services/Bad_NS/sd", "", (None, None)),
+    ("http://127.0.0.1:18080/services/default", "", (None, None)),
 ])  # fmt: skip
 def test_knative_service_from_the_address(target, host, named) -> None:
     assert lt.knative_service(target, host or None) == named

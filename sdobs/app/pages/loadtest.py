@@ -23,6 +23,7 @@ from sdobs.loadtest.httpclient import parse_target
 from sdobs.loadtest.payload import DEFAULT_PROMPT
 from sdobs.loadtest.summary import Summary, fmt_seconds
 from sdobs.redact import redact_url
+from sdobs.sim.live.routes import split_service_path
 
 from ..figures import axis, fmt
 from ..loadtests import RING, Busy, LoadTestRunner, RunView
@@ -122,10 +123,17 @@ def _without_credentials(url: str) -> str:
 def knative_service(target: str, host: str | None) -> tuple[str | None, str | None]:
     """``(namespace, service)`` from Knative's ``{service}.{namespace}.{domain}`` host names.
 
-    The Host header names the service when given, else the URL's host; an IP address or a
-    short name names none, and the link then opens the service page on all services.
+    The Host header names the service when given, else the URL's host, else a path of the
+    twin's ``/services/<namespace>/<service>`` form (what ``sdobs demo`` prefills); an IP
+    address or a short name names none, and the link then opens the service page on all
+    services.
     """
-    name = (host or urlsplit(target.strip()).hostname or "").split(":")[0].lower()
+    url = urlsplit(target.strip())
+    if not host:
+        key, _ = split_service_path(url.path)
+        if key is not None and is_k8s_name(key[0]) and is_k8s_name(key[1]):
+            return key
+    name = (host or url.hostname or "").split(":")[0].lower()
     try:
         ipaddress.ip_address(name.strip("[]"))
         return None, None

@@ -36,6 +36,7 @@ from sdobs.sim.live import a1111
 from sdobs.sim.live import exposition as ex
 from sdobs.sim.live.cluster import CLUSTER_JOB, PodResources
 from sdobs.sim.live.http import HttpServer, Request, Response
+from sdobs.sim.live.routes import PREFIX, split_service_path
 from sdobs.sim.live.sdexposition import LiveSd
 from sdobs.sim.live.service import LiveRequest, LiveService
 from sdobs.sim.manifest import ClusterConfig, ServiceSpec
@@ -59,7 +60,6 @@ from sdobs.sim.servicetime import GPUS, Txt2Img, idle_memory_gib, peak_memory_gi
 log = logging.getLogger(__name__)
 
 GIB = 1024**3
-PREFIX = "/services/"
 AFFINITY = "serving.knative.dev.alibabacloud/affinity"
 COOKIE_NAME = "serving.knative.dev.alibabacloud/cookie-name"
 COOKIE_TIMEOUT = "serving.knative.dev.alibabacloud/cookie-timeout"
@@ -352,12 +352,10 @@ class LiveTwin:
         """The Service a request is for and the path inside it."""
         path = req.path
         if path.startswith(PREFIX):
-            parts = path[len(PREFIX):].split("/", 2)
-            if len(parts) >= 2:
-                key = (parts[0], parts[1])
-                return (key if key in self.services else None), "/" + (parts[2] if len(
-                    parts) > 2 else "")
-            return None, path
+            key, inside = split_service_path(path)
+            if key is None:
+                return None, path
+            return (key if key in self.services else None), inside
         labels = req.host.split(".")
         if len(labels) >= 2:
             key = (labels[1], labels[0])
