@@ -78,8 +78,9 @@ def test_values_fragment_allowlists_knative_pod_labels() -> None:
 def test_kustomization_lists_every_applyable_file() -> None:
     files = r.render_files(InstallOptions())
     kust = yaml.safe_load(files["kustomization.yaml"])
+    # The repository's generated rules (rules/generated/) are part of the install.
     assert kust["resources"] == ["config-observability.yaml", "grafana-dashboards.yaml",
-                                 "monitors.yaml"]
+                                 "monitors.yaml", "rules.yaml"]
 
 
 @pytest.mark.prometheus
