@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from sdobs.prom.errors import HarnessError
-from sdobs.prom.harness import _die_with_parent, check_port_free, free_port
+from sdobs.prom.harness import check_port_free, die_with_parent, free_port
 
 INSTALL_HINT = ("install Alertmanager: on Debian or Ubuntu run 'apt-get install "
                 "prometheus-alertmanager' as root (./run demo does), elsewhere put "
@@ -106,7 +106,7 @@ class LocalAlertmanager:
         log = self.log_path.open("ab")
         try:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+                                         stdin=subprocess.DEVNULL, preexec_fn=die_with_parent,
                                          start_new_session=True)  # fmt: skip
         finally:
             log.close()
