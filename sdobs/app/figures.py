@@ -46,9 +46,11 @@ def axis(unit: str) -> dict:
     return {"gridcolor": "#eceff3", "zeroline": False, **_AXES.get(unit, _AXES["short"])}
 
 
-#: Pixels one legend row takes below the axis, and how wide a panel's legend line is.
+#: Pixels one legend row takes below the axis, how wide a panel's legend line is, and the most
+#: rows a legend gets (more entries scroll inside them: the panel's height is fixed).
 LEGEND_ROW_PX = 20
 LEGEND_LINE_CHARS = 80
+LEGEND_MAX_ROWS = 3
 
 
 def legend_rows(names: Sequence[str]) -> int:
@@ -64,14 +66,15 @@ def legend_rows(names: Sequence[str]) -> int:
 
 def layout(window: Window, unit: str, *, height: int = 260, legend: bool = True,
            legend_lines: int = 1) -> dict:  # fmt: skip
-    """A time-axis layout; a legend sits in its own space under the axis labels.
+    """A time-axis layout; a legend sits in rows of its own under the axis labels.
 
-    The figure grows by the legend's rows so the plot keeps its height and the legend never
-    covers the time axis (per-pod legends have one long name a row).
+    The panel's height is fixed, so a legend gets at most ``LEGEND_MAX_ROWS`` rows and scrolls
+    within them: the plot keeps most of the panel and the legend never covers the time axis.
     """
-    below = LEGEND_ROW_PX * legend_lines if legend else 0
+    rows = min(max(legend_lines, 1), LEGEND_MAX_ROWS) if legend else 0
+    below = LEGEND_ROW_PX * rows
     return {
-        "height": height + max(0, below - LEGEND_ROW_PX),
+        "height": height,
         "margin": {"l": 64, "r": 16, "t": 8, "b": 32 + below},
         "paper_bgcolor": "white",
         "plot_bgcolor": "white",
@@ -79,7 +82,7 @@ def layout(window: Window, unit: str, *, height: int = 260, legend: bool = True,
         "hovermode": "x unified",
         "showlegend": legend,
         "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom",
-                   "x": 0, "tracegroupgap": 0},
+                   "x": 0, "tracegroupgap": 0, "maxheight": max(below, LEGEND_ROW_PX)},
         "xaxis": {"type": "date", "range": [window.start * 1000, window.end * 1000],
                   "gridcolor": "#eceff3", "title": {"text": ""},
                   "hoverformat": "%Y-%m-%d %H:%M:%S UTC", "tickformatstops": TIME_TICKS},
