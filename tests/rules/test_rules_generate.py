@@ -50,7 +50,7 @@ def test_prometheusrule_holds_every_group(tmp_path):
 def test_every_alert_has_a_runbook_section():
     from sdobs.rules.generate import REPO_ROOT, alerts
 
-    text = (REPO_ROOT / "docs" / "runbooks.md").read_text()
+    text = (REPO_ROOT / "docs/runbooks.md").read_text()
     # GitHub's anchor of "## SDHighErrorRatio" is "#sdhigherrorratio".
     anchors = {line[3:].strip().lower() for line in text.splitlines() if line.startswith("## ")}
     names = set()
