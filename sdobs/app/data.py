@@ -462,7 +462,7 @@ def load_fleet(source: Source, state: ViewState, now: float | None = None) -> Pa
     from .recorded import fleet_specs as recorded_specs
     from .recorded import has_recorded
 
-    if has_recorded(source):  # sdobs' recording rules run there: read their series
+    if has_recorded(source, since=window.start):  # the recording rules cover the range
         page = load(source, lambda cat: recorded_specs(cat, state, window,
                                                        source.scrape_interval), window)
         if page.dialect:

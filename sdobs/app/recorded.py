@@ -21,21 +21,26 @@ from .state import ViewState
 
 #: Seconds a detection result is trusted before Prometheus is asked again.
 DETECT_TTL = 60.0
-_cache: dict[str, tuple[float, bool]] = {}
+_cache: dict[tuple[str, int | None], tuple[float, bool]] = {}
 _lock = threading.Lock()
 
 
-def has_recorded(source, now: float | None = None) -> bool:
-    """Whether the source's Prometheus holds the Knative recording rules' series now."""
+def has_recorded(source, now: float | None = None, *, since: float | None = None) -> bool:
+    """Whether the source's Prometheus holds the Knative recording rules' series.
+
+    With ``since`` (a range's start, Unix seconds) they must exist from there on: rules loaded
+    later than the range begins (the demo's, over its backfilled day) would show only the
+    range's recorded end, so such a range is read raw.
+    """
     now = time.monotonic() if now is None else now
-    key = source.client.url
+    key = (source.client.url, None if since is None else int(since // DETECT_TTL))
     with _lock:
         hit = _cache.get(key)
         if hit is not None and now - hit[0] < DETECT_TTL:
             return hit[1]
     try:
         cat = Catalog("opencensus")  # the recorded names are the same in every dialect
-        found = not source.client.query(f"count({cat.recorded_marker()})").empty
+        found = not source.client.query(f"count({cat.recorded_marker()})", since).empty
     except PrometheusError:
         found = False
     with _lock:

@@ -62,6 +62,11 @@ def test_detection_follows_the_rules(prom, tmp_path):
     assert rec_page.has_recorded(source)
     page = data.load_fleet(source, ViewState(range="3h"), end)
     assert page.dialect.endswith("recorded series")
+    # A range that begins before the recording did is read raw (the demo's backfilled day).
+    assert rec_page.has_recorded(source, since=end - 3 * 3600)
+    assert not rec_page.has_recorded(source, since=end - 7 * 3600)
+    page = data.load_fleet(source, ViewState(range="12h"), end)
+    assert not page.dialect.endswith("recorded series") and not page.errors()
     from sdobs.prom.harness import LocalPrometheus
 
     with LocalPrometheus(tmp_path) as empty:
