@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from demo_output import read_until
 
 from sdobs.prom.client import PrometheusClient
 from sdobs.prom.harness import free_port
@@ -69,18 +70,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
            "--app-port", str(ports["app"]), "--alertmanager-port", str(ports["alertmanager"]),
            "--fault-port", str(ports["fault"])]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out = []
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        out.append(line)
-        if "Ctrl-C" in line:
-            break
-    assert proc.poll() is None, "".join(out)
+    out = read_until(proc, "Ctrl-C", timeout=90)
+    assert proc.poll() is None, out
     try:
-        yield ports, "".join(out)
+        yield ports, out
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

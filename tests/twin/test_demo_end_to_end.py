@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from demo_output import read_until
 from eventually import eventually
 
 from sdobs.catalog import QUANTILES, Catalog, Selection
@@ -88,18 +89,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
            "--twin-metrics-port", str(ports["metrics"]),
            "--alertmanager-port", str(free_port()), "--fault-port", str(free_port())]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        out.append(line)
-        if "Ctrl-C" in line:
-            break
-    assert proc.poll() is None, "".join(out)
+    out = read_until(proc, "Ctrl-C", timeout=60)
+    assert proc.poll() is None, out
     try:
-        yield proc, ports, "".join(out)
+        yield proc, ports, out
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

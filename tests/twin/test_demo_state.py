@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from demo_output import read_until
 from eventually import eventually
 
 from sdobs.prom.harness import free_port
@@ -55,16 +56,10 @@ def _demo(state: Path, *extra: str, tag: str = "") -> subprocess.Popen[str]:
 
 
 def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float = 120) -> str:
-    out: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        out.append(line)
-        if marker in line:
-            return "".join(out)
-    pytest.fail(f"no {marker!r} from the demo: {''.join(out)}")
+    out = read_until(proc, marker, timeout)
+    if marker not in out:
+        pytest.fail(f"no {marker!r} from the demo: {out}")
+    return out
 
 
 def _tagged(tag: str) -> list[int]:
