@@ -7,36 +7,24 @@ to one receiver without notifications (the demo shows alerts; it sends no mail o
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import json
 import shutil
-import signal
 import subprocess
-import time
-import urllib.error
 import urllib.request
-import weakref
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from sdobs.prom import child
 from sdobs.prom.errors import HarnessError
-from sdobs.prom.harness import check_port_free, die_with_parent, free_port
+from sdobs.prom.harness import check_port_free, free_port
 
 INSTALL_HINT = ("install Alertmanager: on Debian or Ubuntu run 'apt-get install "
                 "prometheus-alertmanager' as root (./run demo does), elsewhere put "
                 "alertmanager on PATH")  # fmt: skip
 BINARIES = ("prometheus-alertmanager", "alertmanager")
 RECEIVER = "sdobs-demo"
-_LIVE: weakref.WeakSet[LocalAlertmanager] = weakref.WeakSet()
-
-
-@atexit.register
-def _stop_all() -> None:
-    for am in list(_LIVE):
-        am.stop()
 
 
 def find_alertmanager() -> str:
@@ -103,33 +91,27 @@ class LocalAlertmanager:
         args = [binary, f"--config.file={cfg}", f"--storage.path={self.workdir / 'data'}",
                 f"--web.listen-address={self.address}", "--cluster.listen-address=",
                 f"--web.external-url={self.url}"]  # fmt: skip
-        log = self.log_path.open("ab")
-        try:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, preexec_fn=die_with_parent,
-                                         start_new_session=True)  # fmt: skip
-        finally:
-            log.close()
-        _LIVE.add(self)
+        self.proc = child.spawn(args, self.log_path)
+        child.own(self)
         self._wait_ready()
         return self
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
-            if not self.running:
-                code = None if self.proc is None else self.proc.returncode
-                self.proc = None
-                raise HarnessError(f"alertmanager exited with code {code} before it was ready; "
-                                   f"see {self.log_path}")  # fmt: skip
-            with contextlib.suppress(urllib.error.URLError, OSError), \
-                    urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as resp:
-                if resp.status == 200:
-                    return
-            time.sleep(0.1)
-        self.stop()
-        raise HarnessError(f"alertmanager on {self.address} was not ready within "
-                           f"{self.ready_timeout:.0f} s; see {self.log_path}")  # fmt: skip
+        assert self.proc is not None
+        try:
+            child.wait_ready(
+                self.proc, f"{self.url}/-/ready", self.ready_timeout,
+                exited=lambda code: (f"alertmanager exited with code {code} before it was "
+                                     f"ready; see {self.log_path}"),
+                late=lambda: (f"alertmanager on {self.address} was not ready within "
+                              f"{self.ready_timeout:.0f} s; see {self.log_path}"),
+            )  # fmt: skip
+        except child.ChildExited:
+            self.proc = None
+            raise
+        except child.ChildLate:
+            self.stop()
+            raise
 
     def alerts(self, timeout: float = 5.0) -> list[dict[str, Any]]:
         """The alerts Alertmanager holds now (its v2 API)."""
@@ -137,16 +119,9 @@ class LocalAlertmanager:
             return json.loads(resp.read())
 
     def stop(self, timeout: float = 10.0) -> None:
-        _LIVE.discard(self)
+        child.disown(self)
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=timeout)
+        child.terminate(proc, timeout)
 
     def __enter__(self) -> LocalAlertmanager:
         return self.start()

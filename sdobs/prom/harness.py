@@ -9,26 +9,22 @@ interrupted test or demo never leaves a Prometheus behind.
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import ctypes
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
-import urllib.error
 import urllib.request
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from sdobs.prom import child
+from sdobs.prom.child import die_with_parent  # noqa: F401 - imported from here by others
 from sdobs.prom.errors import HarnessError, PortInUse
 
 INSTALL_HINT = (
@@ -66,21 +62,6 @@ def check_port_free(host: str, port: int, what: str = "Prometheus") -> None:
                 f"port {port} on {host} is already in use, so {what} cannot listen there; "
                 "stop the process holding it or choose another port"
             ) from exc
-
-
-def die_with_parent() -> None:  # pragma: no cover - runs in the child after fork
-    """Ask Linux to send this process SIGTERM when its parent dies (also by SIGKILL)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-_LIVE: weakref.WeakSet[LocalPrometheus] = weakref.WeakSet()
-
-
-@atexit.register
-def _stop_all() -> None:
-    for prom in list(_LIVE):
-        prom.stop()
 
 
 def backfill(openmetrics: Path, tsdb: Path, *, max_block_duration: str = "24h") -> float:
@@ -277,40 +258,27 @@ class LocalPrometheus:
             "--web.enable-remote-write-receiver",
             *self.extra_args,
         ]
-        log = self.log_path.open("ab")
-        try:
-            self.proc = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                preexec_fn=die_with_parent, start_new_session=True,
-            )  # fmt: skip
-        finally:
-            log.close()
-        _LIVE.add(self)
+        self.proc = child.spawn(args, self.log_path)
+        child.own(self)
         self._wait_ready()
         return self
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
-            if self.proc is None or self.proc.poll() is not None:
-                code = None if self.proc is None else self.proc.returncode
-                self.proc = None
-                raise HarnessError(
-                    f"prometheus exited with code {code} before it was ready; "
-                    f"last log lines: {self.log_tail()}"
-                )
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise HarnessError(
-            f"prometheus on {self.host}:{self.port} was not ready within "
-            f"{self.ready_timeout:.0f} s; last log lines: {self.log_tail()}"
-        )
+        assert self.proc is not None
+        try:
+            child.wait_ready(
+                self.proc, f"{self.url}/-/ready", self.ready_timeout,
+                exited=lambda code: (f"prometheus exited with code {code} before it was "
+                                     f"ready; last log lines: {self.log_tail()}"),
+                late=lambda: (f"prometheus on {self.host}:{self.port} was not ready within "
+                              f"{self.ready_timeout:.0f} s; last log lines: {self.log_tail()}"),
+            )  # fmt: skip
+        except child.ChildExited:
+            self.proc = None
+            raise
+        except child.ChildLate:
+            self.stop()
+            raise
 
     def reload(self) -> None:
         """Re-read the config and rule files (``POST /-/reload``)."""
@@ -320,27 +288,16 @@ class LocalPrometheus:
             pass
 
     def log_tail(self, lines: int = 5) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return "(no log)"
-        return " | ".join(text[-lines:]) or "(empty log)"
+        return child.log_tail(self.log_path, lines)
 
     def _terminate(self, timeout: float = 10.0) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=timeout)
+        child.terminate(proc, timeout)
 
     def stop(self) -> None:
         """Stop the process by PID and, for a temporary workdir, delete it."""
         self._terminate()
-        _LIVE.discard(self)
+        child.disown(self)
         if self._tmp:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
