@@ -66,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from sdobs.alerting.demo import add_demo_arguments  # alerting hook (sdobs.alerting.demo)
 
     add_demo_arguments(parser)
+    from sdobs.demo_store import add_store_argument  # store hook (sdobs.demo_store)
+
+    add_store_argument(parser)
 
 
 class DemoRunning(HarnessError):
@@ -200,25 +203,45 @@ def _start(args: argparse.Namespace, lock: IO[str]) -> Demo:
                     metrics_port=args.twin_metrics_port, background=background,
                     cluster=scenario.cluster, seed=scenario.seed)  # fmt: skip
     interval = args.scrape_interval
-    prom = LocalPrometheus(args.dir / "prometheus", port=args.prometheus_port,
-                           scrape_interval=interval,
-                           scrape_configs=twin.scrape_configs(interval),
-                           file_sd_jobs={QUEUE_PROXY_JOB: {}, GPU_JOB: {},
-                                         SD_JOB: {},
-                                         # kube-state-metrics and cAdvisor keep their job
-                                         CLUSTER_JOB: {"honor_labels": True}})  # fmt: skip
+    file_sd_jobs = {QUEUE_PROXY_JOB: {}, GPU_JOB: {}, SD_JOB: {},
+                    # kube-state-metrics and cAdvisor keep their job
+                    CLUSTER_JOB: {"honor_labels": True}}  # fmt: skip
+    victoria = getattr(args, "store", "prometheus") == "victoriametrics"
+    if victoria:  # store hook: VictoriaMetrics, vmagent and vmalert (sdobs.demo_store)
+        from sdobs.demo_store import ensure_history, victoria_stack
+
+        prom = victoria_stack(args.dir, port=args.prometheus_port, scrape_interval=interval,
+                              scrape_configs=twin.scrape_configs(interval),
+                              file_sd_jobs=file_sd_jobs)  # fmt: skip
+    else:
+        prom = LocalPrometheus(args.dir / "prometheus", port=args.prometheus_port,
+                               scrape_interval=interval,
+                               scrape_configs=twin.scrape_configs(interval),
+                               file_sd_jobs=file_sd_jobs)  # fmt: skip
     demo = Demo(prom, lock=lock)
     lines = demo.lines
     history_end = None
-    if not args.no_history:
-        history_end = _ensure_history(args.dir, scenario, prom.tsdb)
-    prom.start()
+    if victoria:
+        prom.start()
+        try:
+            if not args.no_history:
+                history_end = ensure_history(args.dir, scenario, prom)
+        except BaseException:
+            prom.stop()
+            raise
+    else:
+        if not args.no_history:
+            history_end = _ensure_history(args.dir, scenario, prom.tsdb)
+        prom.start()
     try:
         _continue_history(prom, twin, dialect, history_end)
         twin.on_targets = prom.set_targets
         demo.twin = TwinThread(twin)
         demo.twin.start()
-        lines.append(f"Prometheus   {prom.url}   (pid {prom.pid}, data in {prom.tsdb})")
+        if victoria:
+            lines.extend(prom.lines())
+        else:
+            lines.append(f"Prometheus   {prom.url}   (pid {prom.pid}, data in {prom.tsdb})")
         gateway = twin.gateway_url
         lines.append(f"Twin         {gateway}   (A1111 API; Host: <service>.<namespace>."
                      f"{twin.domain} or {gateway}/services/<namespace>/<service>)")

@@ -292,8 +292,19 @@ class LocalVMAgent(_Server):
         return self.workdir / "scrape.yml"
 
     def args(self) -> list[str]:
-        # Only the parts of prometheus.yml that vmagent reads: global and scrape_configs.
-        cfg = {k: v for k, v in self.scrape_config.items() if k in ("global", "scrape_configs")}
+        # The parts of prometheus.yml that vmagent reads, without the fields it rejects (it
+        # parses strictly): rule evaluation and file_sd's refresh_interval, for which it has
+        # -promscrape.fileSDCheckInterval.
+        glob = {k: v for k, v in self.scrape_config.get("global", {}).items()
+                if k in ("scrape_interval", "scrape_timeout", "external_labels")}  # fmt: skip
+        jobs = []
+        for job in self.scrape_config.get("scrape_configs", []):
+            job = dict(job)
+            if "file_sd_configs" in job:
+                job["file_sd_configs"] = [{k: v for k, v in sd.items() if k != "refresh_interval"}
+                                          for sd in job["file_sd_configs"]]  # fmt: skip
+            jobs.append(job)
+        cfg = {"global": glob, "scrape_configs": jobs}
         self.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         return [f"-promscrape.config={self.config_path}",
                 "-promscrape.fileSDCheckInterval=5s",
