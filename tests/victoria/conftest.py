@@ -23,9 +23,6 @@ from sdobs.prom.client import PrometheusClient
 from sdobs.prom.harness import LocalPrometheus
 from sdobs.prom.victoria import LocalVictoriaMetrics, available
 
-requires_vm = pytest.mark.skipif(
-    not available(), reason="Debian's victoria-metrics is not installed (./run test installs it)")
-
 
 @dataclass
 class Twins:

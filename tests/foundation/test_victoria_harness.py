@@ -1,0 +1,65 @@
+"""The VictoriaMetrics harness: the store, vmagent and vmalert as owned child processes, with
+one-sentence errors on bad input, killed with their owner, stopped by PID."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from eventually import eventually
+from test_harness import _alive
+
+from sdobs.prom.errors import HarnessError
+from sdobs.prom.harness import check_port_free
+from sdobs.prom.victoria import LocalVictoriaMetrics, LocalVMAgent, LocalVMAlert, available
+
+pytestmark = [pytest.mark.prometheus,
+              pytest.mark.skipif(not available(), reason="victoria-metrics is not installed")]
+
+
+def test_store_imports_refuses_bad_text_and_stops_by_pid(tmp_path: Path) -> None:
+    vm = LocalVictoriaMetrics(tmp_path / "vm").start()
+    pid, port = vm.pid, vm.port
+    try:
+        assert vm.import_openmetrics("# TYPE up gauge\nup{job=\"a\"} 1 1717200000\n# EOF\n") == 1
+        with pytest.raises(HarnessError, match="timestamp"):
+            vm.import_openmetrics("up 1 yesterday\n")
+        with pytest.raises(HarnessError, match="already in use"):
+            LocalVictoriaMetrics(tmp_path / "other", port=port).start()
+    finally:
+        vm.stop()
+    assert not _alive(pid)
+    check_port_free("127.0.0.1", port)
+
+
+def test_vmagent_rejects_a_bad_scrape_config_in_one_sentence(tmp_path: Path) -> None:
+    bad = {"scrape_configs": [{"job_name": "x", "no_such_field": 1,
+                               "static_configs": [{"targets": ["127.0.0.1:1"]}]}]}  # fmt: skip
+    agent = LocalVMAgent(tmp_path / "agent", "http://127.0.0.1:1/api/v1/write",
+                         scrape_config=bad)  # fmt: skip
+    with pytest.raises(HarnessError, match=r"vmagent exited with code .* no_such_field"):
+        agent.start()
+
+
+def test_vmalert_needs_rule_files() -> None:
+    with pytest.raises(HarnessError, match="at least one rule file"):
+        LocalVMAlert(None, "http://127.0.0.1:1", rule_files=[])
+
+
+def test_store_dies_with_a_killed_parent(tmp_path: Path) -> None:
+    script = textwrap.dedent(f"""\
+        import time
+        from sdobs.prom.victoria import LocalVictoriaMetrics
+        p = LocalVictoriaMetrics({str(tmp_path / "w")!r}).start()
+        print(p.pid, flush=True)
+        time.sleep(60)
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    pid = int(child.stdout.readline())
+    assert _alive(pid)
+    child.kill()
+    child.wait()
+    eventually(lambda: not _alive(pid), timeout=10)
