@@ -103,9 +103,10 @@ def start_alerting(prom, twin_thread, *, workdir: Path, dialect: str, services=(
     except BaseException:
         out.stop()
         raise
+    # A store other than Prometheus says where its rules run (VictoriaStack: vmalert).
+    where = getattr(prom, "rules_where", None) or f"Prometheus: {prom.url}/alerts"
     out.lines = [
-        f"Alertmanager {am.url}   ({len(paths)} rule files of sdobs in Prometheus: "
-        f"{prom.url}/alerts)",
+        f"Alertmanager {am.url}   ({len(paths)} rule files of sdobs in {where})",
     ]
     if out.control is not None:
         svc = next(((s.namespace, s.name) for s in services

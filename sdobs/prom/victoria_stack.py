@@ -88,6 +88,11 @@ class VictoriaStack:
             remote_write_url=self.store.url, evaluation_interval=self.evaluation_interval,
             notifier_urls=[f"http://{a}" for a in self.alertmanagers]).start()  # fmt: skip
 
+    @property
+    def rules_where(self) -> str | None:
+        """Where the rules run, for the demo's banner (vmalert's alerts API)."""
+        return f"vmalert: {self.alert.url}/api/v1/alerts" if self.alert is not None else None
+
     def stop(self) -> None:
         """Stop vmalert, vmagent and the store, by PID, in that order."""
         for part in (self.alert, self.agent, self.store):

@@ -63,3 +63,23 @@ def test_store_dies_with_a_killed_parent(tmp_path: Path) -> None:
     child.kill()
     child.wait()
     eventually(lambda: not _alive(pid), timeout=10)
+
+
+def test_store_honours_prometheus_staleness_markers(tmp_path: Path) -> None:
+    """The demo ends its history's pod series by remote-writing StaleNaN: VM honours it too."""
+    import time
+
+    from sdobs.prom.client import PrometheusClient
+    from sdobs.prom.remote_write import mark_stale
+
+    now = int(time.time())
+    with LocalVictoriaMetrics(tmp_path / "vm") as vm:
+        vm.import_openmetrics(f'g{{a="1"}} 5 {now - 60}\ng{{a="1"}} 5 {now - 30}\n')
+        client = PrometheusClient(vm.url)
+        assert not client.query("g", time=now).empty  # carried forward by the lookback
+        assert mark_stale(vm.remote_write_url, [({"__name__": "g", "a": "1"},
+                                                 (now - 30) * 1000 + 1)]) == 1  # fmt: skip
+        vm.force_flush()
+        assert client.query("g", time=now).empty
+        assert client.query("g", time=now - 30)["value"].tolist() == [5]
+        client.close()
