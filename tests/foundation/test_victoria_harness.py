@@ -14,10 +14,11 @@ from test_harness import _alive
 
 from sdobs.prom.errors import HarnessError
 from sdobs.prom.harness import check_port_free
-from sdobs.prom.victoria import LocalVictoriaMetrics, LocalVMAgent, LocalVMAlert, available
+from sdobs.prom.victoria import LocalVictoriaMetrics, LocalVMAgent, LocalVMAlert
 
-pytestmark = [pytest.mark.prometheus,
-              pytest.mark.skipif(not available(), reason="victoria-metrics is not installed")]
+# Like Prometheus, VictoriaMetrics is required, not optional: ./run test installs it, and
+# without it the harness fails with what to install.
+pytestmark = pytest.mark.prometheus
 
 
 def test_store_imports_refuses_bad_text_and_stops_by_pid(tmp_path: Path) -> None:

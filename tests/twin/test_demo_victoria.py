@@ -22,10 +22,10 @@ from sdobs.catalog import Catalog, Selection
 from sdobs.loadtest import LoadTestConfig, Txt2ImgOptions, run_loadtest
 from sdobs.prom.client import PrometheusClient
 from sdobs.prom.harness import check_port_free, free_port
-from sdobs.prom.victoria import available
 
-pytestmark = [pytest.mark.prometheus,
-              pytest.mark.skipif(not available(), reason="victoria-metrics is not installed")]
+# Like Prometheus, VictoriaMetrics is required, not optional: ./run test installs it, and
+# without it the harness fails with what to install.
+pytestmark = pytest.mark.prometheus
 
 
 def test_demo_runs_the_story_on_victoriametrics(tmp_path) -> None:

@@ -21,7 +21,7 @@ import sd_traffic
 
 from sdobs.prom.client import PrometheusClient
 from sdobs.prom.harness import LocalPrometheus
-from sdobs.prom.victoria import LocalVictoriaMetrics, available
+from sdobs.prom.victoria import LocalVictoriaMetrics
 
 
 @dataclass
@@ -50,8 +50,6 @@ def latest_first_sample(texts: list[str]) -> int:
 
 @pytest.fixture(scope="session", params=["opencensus", "opentelemetry"])
 def twins(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    if not available():
-        pytest.skip("Debian's victoria-metrics is not installed (./run test installs it)")
     dialect = request.param
     t0 = kt.t0_for_tests()
     texts = [sd_traffic.with_sd(gpu_traffic.with_knative(kt.exposition(dialect, t0), t0), t0),
