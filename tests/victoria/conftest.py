@@ -27,7 +27,7 @@ from sdobs.prom.victoria import LocalVictoriaMetrics
 @dataclass
 class Twins:
     """The same history in both stores; ``t0`` is where it starts, ``first`` the latest first
-    sample of any series (a window reaching before it sees some series begin)."""
+    sample of a counter (a rate window reaching before it sees some counter begin)."""
 
     dialect: str
     t0: int
@@ -38,11 +38,16 @@ class Twins:
 
 
 def latest_first_sample(texts: list[str]) -> int:
-    """The latest of the series' first timestamps in OpenMetrics texts."""
+    """The latest first timestamp of the counter and histogram series (what ``rate`` reads)
+    in OpenMetrics texts; gauges that start late (a container's last-termination reason)
+    are not read by rate or changes."""
     first: dict[str, float] = {}
+    counting = False
     for text in texts:
         for line in text.splitlines():
-            if line and not line.startswith("#"):
+            if line.startswith("# TYPE "):
+                counting = line.split()[3] in ("counter", "histogram", "summary")
+            elif line and not line.startswith("#") and counting:
                 key, _, stamp = line.rpartition(" ")
                 first.setdefault(key.rpartition(" ")[0], float(stamp))
     return int(max(first.values()))

@@ -103,18 +103,20 @@ def _same(p: float, v: float) -> bool:
 
 def compare(name: str, relation: Relation, prom: pd.DataFrame, vm: pd.DataFrame, *,
             window: float, first: float, t0: float, series: int = 1,
-            ) -> tuple[list[str], int]:  # fmt: skip
-    """Problems (one line each) of VictoriaMetrics' answer against Prometheus', and how many
-    points sat on the edge (a window reaching before ``first``, the latest series start)."""
+            ) -> tuple[list[str], int, int]:  # fmt: skip
+    """Problems (one line each) of VictoriaMetrics' answer against Prometheus', how many
+    points sat on the edge (a window reaching before ``first``, the latest counter start) and
+    how many were held to equality."""
     P, V = points(prom), points(vm)
     problems: list[str] = []
-    edge = 0
+    edge = exact = 0
     for key in sorted(P.keys() | V.keys(), key=repr):
         p, v = P.get(key, math.nan), V.get(key, math.nan)
         t = key[1]
         on_edge = relation.kind in (RATE, RATIO, CHANGES) and t - window < first
         edge += on_edge
         if not on_edge:
+            exact += 1
             ok = _same(p, v)
         elif relation.kind == RATE:
             upper = p * window / (t - first) if t - first >= 15 else math.inf
@@ -126,4 +128,4 @@ def compare(name: str, relation: Relation, prom: pd.DataFrame, vm: pd.DataFrame,
         if not ok:
             problems.append(f"{name} {dict(key[0])} t0+{t - t0:.0f}: prometheus {p!r}, "
                             f"victoriametrics {v!r} ({relation.kind}: {relation.reason})")
-    return problems, edge
+    return problems, edge, exact
