@@ -55,16 +55,6 @@ def find_vm_binary(name: str) -> str:
     return path
 
 
-def available() -> bool:
-    """Whether the three VictoriaMetrics binaries are installed."""
-    try:
-        for name in ("victoria-metrics", "vmagent", "vmalert"):
-            find_vm_binary(name)
-    except HarnessError:
-        return False
-    return True
-
-
 def prometheus_line(line: str) -> str | None:
     """One OpenMetrics sample line as Prometheus text with a millisecond timestamp.
 
