@@ -17,7 +17,8 @@ import time
 
 import numpy as np
 
-from sdobs.capacity import queueing as q
+from sdobs.capacity.erlang import erlang_c
+from sdobs.capacity.sizing import pods_for_p99
 
 SERVICES, HOURS, QUANTILE = 500, 24, 0.99
 SAMPLE_SERVICES = 20  # services the exact M/D/c method is timed on
@@ -72,10 +73,10 @@ def best_of(fn, repeat: int = 3) -> tuple[float, object]:
 def main() -> None:
     rates, service, scv, slo = fleet()
     n = rates.size
-    q.pods_for_p99(rates[:2], service[:2], 0.0, slo[:2])  # import and first-call warm-up
+    pods_for_p99(rates[:2], service[:2], 0.0, slo[:2])  # import and first-call warm-up
 
-    t_det, pods = best_of(lambda: q.pods_for_p99(rates, service, 0.0, slo))
-    t_gamma, pods_gamma = best_of(lambda: q.pods_for_p99(rates, service, scv, slo))
+    t_det, pods = best_of(lambda: pods_for_p99(rates, service, 0.0, slo))
+    t_gamma, pods_gamma = best_of(lambda: pods_for_p99(rates, service, scv, slo))
 
     flat = list(
         zip(
@@ -88,11 +89,11 @@ def main() -> None:
     t_scalar, scalar = best_of(lambda: [scalar_pods(r, s, sl) for r, s, sl in flat], repeat=2)
     mismatches = int(np.sum(np.asarray(scalar) != pods.ravel()))
 
-    t_erlang, _ = best_of(lambda: q.erlang_c(pods, rates * service))
+    t_erlang, _ = best_of(lambda: erlang_c(pods, rates * service))
 
     sample = slice(0, SAMPLE_SERVICES)
     t0 = time.perf_counter()
-    exact = q.pods_for_p99(rates[sample], service[sample], 0.0, slo[sample], method="exact")
+    exact = pods_for_p99(rates[sample], service[sample], 0.0, slo[sample], method="exact")
     t_exact = time.perf_counter() - t0
     moved = np.abs(exact - pods[sample])
 

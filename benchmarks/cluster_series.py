@@ -1,9 +1,9 @@
 """What the twin's cluster series (kube-state-metrics, cAdvisor) cost in rendered history.
 
-Renders the same simulated day of the reference revision (1 request/s) with and without
-``RenderOptions.cluster_series`` side by side (interleaved rounds, the fastest of each kept)
-and prints samples, bytes and render seconds of each and their ratio, plus dcgm-exporter's
-exposition in place of the sdobs sidecar's.
+Renders the same simulated day of the reference revision (``reference_revision.py``, 1
+request/s) with and without ``RenderOptions.cluster_series`` side by side (interleaved rounds,
+the fastest of each kept) and prints samples, bytes and render seconds of each and their
+ratio, plus dcgm-exporter's exposition in place of the sdobs sidecar's.
 
 Run: ``.venv/bin/python benchmarks/cluster_series.py [--hours H] [--rounds N]``.
 """
@@ -16,27 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from sdobs.sim.engine import SimOptions, simulate_service
-from sdobs.sim.manifest import load_text
+import reference_revision
+
 from sdobs.sim.render import RenderOptions, render_to_file
-from sdobs.sim.servicetime import Txt2Img
-from sdobs.sim.traffic import Poisson, RequestMix, Traffic
 
 print = functools.partial(print, flush=True)  # lines show while it runs
 
-SERVICE = """apiVersion: serving.knative.dev/v1
-kind: Service
-metadata: {name: bench, namespace: default}
-spec:
-  template:
-    metadata:
-      annotations:
-        autoscaling.knative.dev/max-scale: "20"
-        k8s.aliyun.com/eci-use-specs: ecs.gn6i-c4g1.xlarge
-    spec:
-      containerConcurrency: 1
-      containers: [{image: sd}]
-"""
 
 
 def main() -> None:
@@ -44,9 +29,7 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    (svc,), _ = load_text(SERVICE)
-    traffic = Traffic(sources=[Poisson(1.0)], mix=RequestMix(((1.0, Txt2Img(steps=20)),)))
-    log = simulate_service(svc, traffic, SimOptions(duration=args.hours * 3600, seed=3))
+    log = reference_revision.simulate(args.hours * 3600, seed=3)
     print(f"{args.hours:g} h of one revision at 1 req/s: {len(log.pods['id'])} pods")
     variants = (
         ("without cluster series", dict(cluster_series=False)),

@@ -23,30 +23,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import reference_revision
+
 from sdobs.prom.harness import backfill as promtool_backfill
 from sdobs.sim.backfill import backfill_scenario, run_shard
-from sdobs.sim.engine import SimOptions, simulate_service
-from sdobs.sim.manifest import load_text
 from sdobs.sim.render import RenderOptions
 from sdobs.sim.scenarios import load_scenario
-from sdobs.sim.servicetime import Txt2Img
-from sdobs.sim.traffic import Poisson, RequestMix, Traffic
 
 print = functools.partial(print, flush=True)  # lines show while it runs
 
-ONE_REVISION = """apiVersion: serving.knative.dev/v1
-kind: Service
-metadata: {name: bench, namespace: default}
-spec:
-  template:
-    metadata:
-      annotations:
-        autoscaling.knative.dev/max-scale: "20"
-        k8s.aliyun.com/eci-use-specs: ecs.gn6i-c4g1.xlarge
-    spec:
-      containerConcurrency: 1
-      containers: [{image: sd}]
-"""
 
 
 def _maxrss_mib(who: int) -> float:
@@ -54,11 +39,9 @@ def _maxrss_mib(who: int) -> float:
 
 
 def one_revision(days: float = 1.0) -> None:
-    (svc,), _ = load_text(ONE_REVISION)
-    traffic = Traffic(sources=[Poisson(1.0)], mix=RequestMix(((1.0, Txt2Img(steps=20)),)))
     duration = 86400 * days
     t0 = time.perf_counter()
-    log = simulate_service(svc, traffic, SimOptions(duration=duration, seed=1))
+    log = reference_revision.simulate(duration, seed=1)
     wall = time.perf_counter() - t0
     print(f"1. one revision at 1 request/s, {duration / 3600:g} h simulated: {wall:.2f} s wall, "
           f"{len(log.requests['t'])} requests, {log.events} events, {len(log.pod_names)} pods")

@@ -1,7 +1,7 @@
 """The exact FCFS waiting-time distribution of the M/D/c queue, stable for hundreds of servers.
 
 Why a module of its own: SD inference time is near-deterministic, so M/D/c is the model the
-approximations in ``queueing`` are judged against (docs/queueing.md §4), and computing it
+approximations in ``mgc`` are judged against (docs/queueing.md §4), and computing it
 stably for large c takes some care.
 
 Method. Let D be the service time, a = λD and X the number of customers *waiting* at an

@@ -212,7 +212,11 @@ class ServiceSim:
         heapq.heappush(self.heap, (t, next(self.seq), kind, obj))
 
     # -- setup --------------------------------------------------------------------------------
-    def _setup(self) -> None:
+    def setup(self) -> None:
+        """Put every revision in its state at time 0 (initial pods, deciders, activators).
+
+        ``run`` calls it first; a driver that runs events itself (``handle``) and brings
+        requests from outside (``arrive``), as the live twin does, calls it once instead."""
         t = 0.0
         for rev in self.revs:
             n = self.options.initial_pods.get(rev.spec.name, rev.kpa.min_scale if (
@@ -460,6 +464,59 @@ class ServiceSim:
         rev.last_scrape = ts - SCRAPE_INTERVAL
         rev.next_stats = ts
 
+    # -- requests from outside (a wall-clock driver such as the live twin) --------------------
+    def draw_revision(self) -> int:
+        """The revision index a new request goes to, drawn from the Service's traffic split."""
+        return int(self._draw_revisions(1)[0])
+
+    def arrive(self, req: Request, t: float, *, pin: Pod | None = None) -> None:
+        """``req`` (its ``rev``, outcome and service time set) reaches its revision at ``t``.
+
+        ``pin``: a ready pod of that revision that session affinity binds the request to (the
+        live twin's cookie); see ``_arrive`` for how each autoscaler class routes it.
+        """
+        self._arrive(self.revs[req.rev], req, t, pin)
+
+    def cancel(self, req: Request, t: float) -> None:
+        """The client of ``req`` went away at ``t``: free whatever it holds (its place in an
+        activator's or queue-proxy's queue, or its pod slot). Nothing happens once it ended.
+
+        A running generation keeps the GPU busy until it ends (A1111 does not stop on a
+        disconnect), but queue-proxy's slot is released, as Knative's proxy does; the request's
+        scheduled end is then ignored (``handle`` skips ends of requests already ended).
+        """
+        if req.t_end >= 0:
+            return
+        rev = self.revs[req.rev]
+        if req.pod is None:  # waiting in the activator
+            for act in rev.acts:
+                if req in act.queue:
+                    act.queue.remove(req)
+                    break
+            self._finish(rev, req, t, CANCELLED_IN_QUEUE)
+        elif req.t_app < 0:  # waiting in the pod's queue-proxy breaker
+            if req.pod.queue and req in req.pod.queue:
+                req.pod.queue.remove(req)
+            self._finish(rev, req, t, CLIENT_CANCELLED)
+            act = rev.acts[req.act] if req.via else None
+            if act is not None and act.queue:  # its activator got the pod's slot back
+                self._dispatch(rev, act, t)
+        else:  # in the model container: end it now
+            self._done(req, t)
+
+    def on_request_end(self, req: Request, t: float) -> None:
+        """Hook, called once per request when its client's answer is settled, at time ``t``.
+
+        By then ``req.code`` and ``req.t_end`` are set, and, where the request reached a pod,
+        queue-proxy's and the container's view (``code_qp``/``t_qp_end``, ``code_app``/
+        ``t_app_done``). It fires for every ending: a response, a 503 from a full breaker, a
+        504 from either timeout (also for a request whose activator timeout passed while it
+        waited, which never reached a pod: then ``t_end`` is its deadline) and a cancel. The
+        engine's state is consistent when it fires, but the hook must not drive the engine
+        (no ``arrive``/``cancel``/``handle``). The default does nothing; the live twin answers
+        its client and counts the pod's metrics here.
+        """
+
     # -- request path -------------------------------------------------------------------------
     def _arrive(self, rev: _Rev, req: Request, t: float, pin: Pod | None = None) -> None:
         """``req`` reaches the revision. ``pin``: a ready pod session affinity binds it to (the
@@ -603,6 +660,7 @@ class ServiceSim:
             if group[0] > 0:
                 group[0] -= 1
                 self.at(t + group[1], _ARRIVE, req.client)
+        self.on_request_end(req, t)
 
     def _dispatch(self, rev: _Rev, act: ActivatorState, t: float) -> None:
         queue = act.queue
@@ -629,6 +687,7 @@ class ServiceSim:
                 if group[0] > 0:
                     group[0] -= 1
                     self.at(t + group[1], _ARRIVE, req.client)
+            self.on_request_end(req, t)
         if queue:
             act.check_at = queue[0].deadline
             self.at(act.check_at, _ACT_DEADLINE, (rev, act))
@@ -666,7 +725,7 @@ class ServiceSim:
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> ServiceLog:
-        self._setup()
+        self.setup()
         times, revs, bodies = self._arrivals()
         # Outcomes for open-loop requests, vectorised per revision.
         status = np.zeros(len(times), dtype=np.int64)
@@ -727,7 +786,8 @@ class ServiceSim:
         """Process one event of the heap at time ``t`` (the virtual and the wall clock share it)."""
         revobjs = self.revs
         if kind == _DONE:
-            self._done(obj, t)
+            if obj.t_end < 0:  # not ended early by a cancel
+                self._done(obj, t)
         elif kind == _TICK:
             rev = obj
             self._tick(rev, t)
@@ -739,7 +799,7 @@ class ServiceSim:
         elif kind == _STATS:
             self._stats(obj, t)
         elif kind == _ARRIVE:
-            rev_idx = int(self._draw_revisions(1)[0])
+            rev_idx = self.draw_revision()
             body = int(self.traffic.mix.draw(1, self.nrng)[0])
             req = self._make_request(rev_idx, body, t, obj)
             self._arrive(revobjs[rev_idx], req, t)

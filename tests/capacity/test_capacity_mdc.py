@@ -6,8 +6,18 @@ import numpy as np
 import pytest
 from scipy.stats import poisson
 
-from sdobs.capacity import queueing as q
-from sdobs.capacity.mdc import MDcGridTooLarge, MDcUnstable, mdc_wait_distribution
+from sdobs.capacity.erlang import erlang_c
+from sdobs.capacity.mdc import (
+    MDcGridTooLarge,
+    MDcUnstable,
+    mdc_mean_wait,
+    mdc_prob_wait,
+    mdc_response_quantile,
+    mdc_wait_distribution,
+    mdc_wait_tail,
+)
+from sdobs.capacity.mgc import allen_cunneen_mean_wait, cosmetatos_mean_wait, mgc_wait_quantile
+from sdobs.capacity.sizing import pods_for_p99
 
 
 def spitzer_queue_pmf(a: float, c: int, size: int, terms: int) -> np.ndarray:
@@ -94,12 +104,12 @@ def _errors(grid):
         for rho in grid:
             lam = rho * c
             d = mdc_wait_distribution(lam, 1.0, c)
-            out["cosmetatos"].append(q.cosmetatos_mean_wait(lam, 1.0, c) / d.mean - 1)
-            out["allen-cunneen"].append(q.allen_cunneen_mean_wait(lam, 1.0, c, 0.0) / d.mean - 1)
-            out["erlang_c"].append(q.erlang_c(c, lam) / d.p_wait - 1)
+            out["cosmetatos"].append(cosmetatos_mean_wait(lam, 1.0, c) / d.mean - 1)
+            out["allen-cunneen"].append(allen_cunneen_mean_wait(lam, 1.0, c, 0.0) / d.mean - 1)
+            out["erlang_c"].append(erlang_c(c, lam) / d.p_wait - 1)
             exact99 = d.quantile(0.99)
             if exact99 > 0:  # c = 20, rho = 0.5 waits with probability 0.35 %: W99 = 0
-                w99 = q.mgc_wait_quantile(0.99, lam, 1.0, c, 0.0, "cosmetatos")
+                w99 = mgc_wait_quantile(0.99, lam, 1.0, c, 0.0, "cosmetatos")
                 out["tail"].append(w99 / exact99 - 1)
     return {k: (100 * min(v), 100 * max(v)) for k, v in out.items()}
 
@@ -128,11 +138,11 @@ def test_five_hundred_servers():
     lam, s, c = 475 / 4, 4.0, 500  # rho = 0.95
     d = mdc_wait_distribution(lam, s, c)
     assert np.all(np.isfinite(d.queue_pmf))
-    pw_c = q.erlang_c(c, lam * s)
+    pw_c = erlang_c(c, lam * s)
     assert 0.1 < d.p_wait < pw_c  # Erlang C overstates P(wait) for deterministic service
     assert pw_c / d.p_wait - 1 == pytest.approx(0.123, abs=0.005)
-    assert q.cosmetatos_mean_wait(lam, s, c) == pytest.approx(d.mean, rel=0.005)
-    assert q.mgc_wait_quantile(0.99, lam, s, c, 0.0, "cosmetatos") == pytest.approx(
+    assert cosmetatos_mean_wait(lam, s, c) == pytest.approx(d.mean, rel=0.005)
+    assert mgc_wait_quantile(0.99, lam, s, c, 0.0, "cosmetatos") == pytest.approx(
         d.quantile(0.99), rel=0.01
     )
     light = mdc_wait_distribution(250 / 4, s, c)  # rho = 0.5: waiting is astronomically rare
@@ -140,13 +150,13 @@ def test_five_hundred_servers():
 
 
 def test_vectorised_wrappers_and_unstable_points():
-    pw = q.mdc_prob_wait([0.5, 1.0, 2.0, 3.0], 4.0, [3, 5, 10, 10])
+    pw = mdc_prob_wait([0.5, 1.0, 2.0, 3.0], 4.0, [3, 5, 10, 10])
     assert pw[-1] == 1.0 and np.all(pw[:3] < 1)
-    assert np.isinf(q.mdc_mean_wait(1.0, 4.0, 4))
-    assert q.mdc_response_quantile(0.99, 2.0, 4.0, 10) == pytest.approx(
+    assert np.isinf(mdc_mean_wait(1.0, 4.0, 4))
+    assert mdc_response_quantile(0.99, 2.0, 4.0, 10) == pytest.approx(
         4.0 + mdc_wait_distribution(2.0, 4.0, 10).quantile(0.99)
     )
-    tail = q.mdc_wait_tail([0.0, 1.0, 100.0], 0.5, 4.0, 3)
+    tail = mdc_wait_tail([0.0, 1.0, 100.0], 0.5, 4.0, 3)
     assert tail[0] == pytest.approx(pw[0]) and 0 < tail[2] < 1e-9
     with pytest.raises(MDcUnstable):
         mdc_wait_distribution(1.0, 4.0, 4)
@@ -159,4 +169,4 @@ def test_near_saturation_is_accurate_or_refused_clearly():
         mdc_wait_distribution(0.9999 * 500, 1.0, 500)
     assert err.value.servers == 500 and "approximations" in str(err.value)
     # Sizing with the exact method still answers, treating such points as not meeting the SLO.
-    assert q.pods_for_p99(99.97 / 4, 4.0, 0.0, 4.5, method="exact") > 100
+    assert pods_for_p99(99.97 / 4, 4.0, 0.0, 4.5, method="exact") > 100

@@ -9,8 +9,9 @@ import heapq
 import numpy as np
 import pytest
 
-from sdobs.capacity import queueing as q
-from sdobs.capacity.mdc import mdc_wait_distribution
+from sdobs.capacity.erlang import erlang_c
+from sdobs.capacity.mdc import mdc_response_quantile, mdc_wait_distribution
+from sdobs.capacity.mmc import mmc_mean_wait, mmc_prob_wait, mmc_wait_quantile
 
 WARM_UP = 0.05  # fraction of arrivals dropped while the empty start-up state washes out
 
@@ -57,7 +58,7 @@ def test_mdc_simulation_matches_exact_distribution(rate, servers):
     assert np.quantile(waits, 0.99) == pytest.approx(exact.quantile(0.99), rel=0.04)
     # The deterministic response-time quantile is S + W99 exactly.
     assert np.quantile(waits + 4.0, 0.99) == pytest.approx(
-        q.mdc_response_quantile(0.99, rate, 4.0, servers), rel=0.03
+        mdc_response_quantile(0.99, rate, 4.0, servers), rel=0.03
     )
 
 
@@ -70,17 +71,17 @@ def test_mdc_simulation_at_five_hundred_servers():
     assert np.mean(waits > 0) == pytest.approx(exact.p_wait, rel=0.07)
     assert np.mean(waits) == pytest.approx(exact.mean, rel=0.10)
     assert np.quantile(waits, 0.99) == pytest.approx(exact.quantile(0.99), rel=0.10)
-    assert np.mean(waits > 0) < q.erlang_c(servers, rate * 4.0)
+    assert np.mean(waits > 0) < erlang_c(servers, rate * 4.0)
 
 
 @pytest.mark.parametrize("rate, servers", [(0.5, 3), (1.0, 6)])
 def test_mmc_simulation_matches_erlang_c(rate, servers):
     # rho = 0.67, 400k arrivals: spread about +-1.5 % (P_w) and +-3 % (mean) over ten seeds.
     waits = simulate_mmc_waits(rate, 4.0, servers, 400_000, seed=servers)
-    assert np.mean(waits > 0) == pytest.approx(q.mmc_prob_wait(rate, 4.0, servers), rel=0.05)
-    assert np.mean(waits) == pytest.approx(q.mmc_mean_wait(rate, 4.0, servers), rel=0.05)
+    assert np.mean(waits > 0) == pytest.approx(mmc_prob_wait(rate, 4.0, servers), rel=0.05)
+    assert np.mean(waits) == pytest.approx(mmc_mean_wait(rate, 4.0, servers), rel=0.05)
     assert np.quantile(waits, 0.99) == pytest.approx(
-        q.mmc_wait_quantile(0.99, rate, 4.0, servers), rel=0.08
+        mmc_wait_quantile(0.99, rate, 4.0, servers), rel=0.08
     )
 
 

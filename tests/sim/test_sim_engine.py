@@ -4,6 +4,7 @@ batched gateway stats."""
 from __future__ import annotations
 
 import gc
+import heapq
 import itertools
 import math
 from dataclasses import replace
@@ -14,6 +15,7 @@ from sim_helpers import SD20, kpa, service, service_yaml
 
 from sdobs.sim.engine import _STATS, ServiceLog, ServiceSim, SimOptions, _Rev, simulate_service
 from sdobs.sim.manifest import ClusterConfig, load_files, load_text
+from sdobs.sim.requestpath import Request
 from sdobs.sim.scenarios import REFERENCE_MANIFEST
 from sdobs.sim.traffic import ClosedLoop, Poisson, Recorded, Traffic
 
@@ -125,3 +127,71 @@ def test_batched_gateway_stats_leave_the_log_bit_for_bit_as_one_event_a_second()
     assert a.keys() == b.keys()
     for key in a:
         assert np.array_equal(a[key], b[key], equal_nan=True), key
+
+
+class _Ends(ServiceSim):
+    """Records every call of the engine's public ``on_request_end`` hook."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.ended: list[tuple[int, int, float, float]] = []
+
+    def on_request_end(self, req: Request, t: float) -> None:
+        self.ended.append((req.id, req.code, req.t_end, t))
+
+
+def test_the_request_end_hook_fires_once_per_request_and_leaves_the_log_as_it_was() -> None:
+    # At most one pod, from zero, a 20 s timeout and more requests than it can serve:
+    # responses, 504s in the container and activator timeouts (requests that never reached a
+    # pod, during the cold start) all end through the hook.
+    svc = service(kpa(max_scale="1"), timeout=20)
+    traffic = Traffic(sources=[Poisson(0.2)], mix=SD20)
+    options = SimOptions(duration=900, seed=8)
+    plain = simulate_service(svc, traffic, options)
+    hooked = _Ends(svc, traffic, options)
+    log = hooked.run()
+    a, b = _log_arrays(plain), _log_arrays(log)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert np.array_equal(a[key], b[key], equal_nan=True), key
+    ended = hooked.ended
+    ids = [e[0] for e in ended]
+    assert len(ids) == len(set(ids))  # once per request
+    codes = log.requests["code"].tolist()  # a request's id is its row in the log
+    t_ends = log.requests["t_end"].tolist()
+    assert {200, 504} <= set(codes)
+    assert all(codes[rid] == code and t_ends[rid] == t_end >= 0 for rid, code, t_end, _ in ended)
+    # Every request that ended within the run ended through the hook.
+    assert set(ids) == {rid for rid, t_end in enumerate(t_ends) if t_end >= 0}
+    # Some timed out in the activator, never reaching a pod, and a 504 within 1 s of its deadline.
+    pods = log.requests["pod"].tolist()
+    assert any(code == 504 and pods[rid] < 0 and t_end <= t < t_end + 1
+               for rid, code, t_end, t in ended)  # fmt: skip
+
+
+def test_a_cancelled_request_frees_its_pod_slot_and_its_scheduled_end_is_ignored() -> None:
+    svc = service(kpa(min_scale="1", max_scale="1"))
+    sim = _Ends(svc, Traffic(), SimOptions(duration=math.inf, seed=1))
+    sim.setup()
+
+    def arrive(t: float) -> Request:
+        req = Request(len(sim.requests), sim.draw_revision(), 0, t, 200, 10.0, True)
+        sim.arrive(req, t)
+        return req
+
+    def run_until(t: float) -> None:
+        while sim.heap and sim.heap[0][0] <= t:
+            when, _, kind, obj = heapq.heappop(sim.heap)
+            sim.handle(kind, obj, when)
+
+    first, second = arrive(1.0), arrive(1.5)  # the second waits for the pod's only slot
+    run_until(3.0)
+    assert first.t_app == 1.0 and second.t_app < 0
+    sim.cancel(first, 3.0)  # in the container: ends now (client 504), the slot goes to the next
+    assert (first.code, first.t_end) == (504, 3.0)
+    assert second.t_app == 3.0
+    assert second.gpu_start == first.gpu_end == 11.0  # the GPU still finishes the first image
+    sim.cancel(first, 4.0)  # nothing happens once it ended
+    run_until(30.0)  # the first request's scheduled end (t = 11) is ignored
+    assert [(rid, code) for rid, code, _, _ in sim.ended] == [(0, 504), (1, 200)]
+    assert second.t_end == 21.0

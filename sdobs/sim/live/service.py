@@ -5,6 +5,8 @@ activator, queue-proxy and pod objects) with three additions: requests arrive fr
 (:meth:`submit`), the caller learns when each one ends (a future per request), and a client that
 goes away frees its slot (:meth:`cancel`). Events run at their own times as the clock reaches
 them (:meth:`advance`); per-pod counters for the metrics endpoints are kept as requests end.
+It uses only the engine's public driving API (``setup``, ``handle``, ``draw_revision``,
+``arrive``, ``cancel``) and its ``on_request_end`` hook.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sdobs.sim.engine import ServiceSim, SimOptions
 from sdobs.sim.live import exposition as ex
 from sdobs.sim.manifest import ServiceSpec
 from sdobs.sim.pods import Phase, Pod
-from sdobs.sim.requestpath import CANCELLED_IN_QUEUE, CLIENT_CANCELLED, Request
+from sdobs.sim.requestpath import Request
 from sdobs.sim.servicetime import Txt2Img
 from sdobs.sim.traffic import Traffic
 
@@ -28,7 +30,7 @@ _INF = math.inf
 class LiveRequest(Request):
     """A request from a real client: ``waiter`` resolves when it ends."""
 
-    __slots__ = ("ended_early", "waiter")
+    __slots__ = ("waiter",)
 
 
 class LiveService(ServiceSim):
@@ -44,7 +46,7 @@ class LiveService(ServiceSim):
 
     # -- driving -------------------------------------------------------------------------------
     def start(self) -> None:
-        self._setup()
+        self.setup()
         self.started = True
 
     def next_time(self) -> float:
@@ -84,7 +86,7 @@ class LiveService(ServiceSim):
         self.advance(now)
         if pod is not None and pod.phase != Phase.READY:
             pod = None
-        rev_idx = pod.rev if pod is not None else int(self._draw_revisions(1)[0])
+        rev_idx = pod.rev if pod is not None else self.draw_revision()
         rev = self.revs[rev_idx]
         if profile is not None:
             out = rev.model.outcome(profile, self.rng.gauss(0, 1), self.rng.gauss(0, 1))
@@ -93,59 +95,16 @@ class LiveService(ServiceSim):
             uses_gpu = gpu
         req = LiveRequest(len(self.requests), rev_idx, 0, now, status, seconds, uses_gpu)
         req.waiter = waiter
-        req.ended_early = False
-        self._arrive(rev, req, now, pin=pod)
+        self.arrive(req, now, pin=pod)
         return req
 
     def cancel(self, req: LiveRequest, now: float) -> None:
-        """The client went away: free whatever the request holds (queue place or pod slot).
-
-        A running generation keeps the GPU busy until it ends (A1111 does not stop on a
-        disconnect), but queue-proxy's slot is released, as Knative's proxy does.
-        """
+        """The client went away: the engine frees what the request holds (``ServiceSim.cancel``)."""
         self.advance(now)
-        if req.t_end >= 0:
-            return
-        rev = self.revs[req.rev]
-        if req.pod is None:  # waiting in the activator
-            for act in rev.acts:
-                if req in act.queue:
-                    act.queue.remove(req)
-                    break
-            self._finish(rev, req, now, CANCELLED_IN_QUEUE)
-        elif req.t_app < 0:  # waiting in the pod's queue-proxy breaker
-            if req.pod.queue and req in req.pod.queue:
-                req.pod.queue.remove(req)
-            self._finish(rev, req, now, CLIENT_CANCELLED)
-            act = rev.acts[req.act] if req.via else None
-            if act is not None and act.queue:  # its activator got the pod's slot back
-                self._dispatch(rev, act, now)
-        else:  # in the model container: end it now, ignore its scheduled end
-            self._done(req, now)
-            req.ended_early = True
+        super().cancel(req, now)
 
-    def _done(self, req: Request, t: float) -> None:
-        if getattr(req, "ended_early", False):
-            return
-        super()._done(req, t)
-
-    def _act_deadline(self, rev, act, t: float) -> None:
-        """Requests whose timeout passes while they wait in the activator get their 504 here
-        (the engine only logs them): without this their clients were never answered."""
-        queue = act.queue
-        expired = []
-        for req in queue:
-            if req.deadline > t:
-                break
-            expired.append(req)
-        super()._act_deadline(rev, act, t)
-        for req in expired:
-            waiter = getattr(req, "waiter", None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(req)
-
-    def _finish(self, rev, req: Request, t: float, outcome: int) -> None:
-        super()._finish(rev, req, t, outcome)
+    def on_request_end(self, req: Request, t: float) -> None:
+        """Count the request in its pod's queue-proxy and container metrics, answer its client."""
         pod = req.pod
         if pod is not None:
             stats = self.stats.get(pod.id)
