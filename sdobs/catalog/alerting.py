@@ -13,6 +13,7 @@ from sdobs_exporters.gpu import naming
 
 from sdobs.catalog import promql
 from sdobs.catalog import recorded as rec
+from sdobs.catalog.query import Selection
 
 _REV = ", ".join(rec.REVISION_LEVEL)
 ON_REV = f"on ({_REV})"
@@ -52,8 +53,6 @@ def overflow_at_capacity(catalog) -> str:
     """Queue-proxy answers 503 (its queue is full) while every pod the autoscaler asked for is
     ready and it wants more than its bounds allow (desired, unclamped, above requested): the
     revision sits at max-scale."""
-    from sdobs.catalog.catalog import Selection
-
     d = catalog.dialect
     code = promql.raw(d.code_label, "=", "503")
     overflow = catalog._rate_sum(d.request_count, Selection(window=rec.RECORD_WINDOW),
@@ -80,8 +79,6 @@ def request_metrics_absent(catalog) -> str:
     Queue depth is the probe: queue-proxy reports it on every period in both dialects, while
     OpenCensus request counters vanish after ten idle minutes.
     """
-    from sdobs.catalog.catalog import Selection
-
     depth = catalog.queue_depth(Selection(), by=rec.REVISION_LEVEL).expr
     return f"{_pods('actual')} > 0 unless {ON_REV} ({depth})"
 

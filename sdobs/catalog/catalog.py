@@ -16,15 +16,25 @@ from typing import Literal
 from sdobs.catalog import promql
 from sdobs.catalog.capacity import CapacitySignals
 from sdobs.catalog.client import ClientSignals
-from sdobs.catalog.gpu import GpuSignals
+from sdobs.catalog.gpu import GPU_GROUPABLE, MEMORY_TOTAL, GpuSignals
 from sdobs.catalog.gpu_health import GpuHealthSignals
 from sdobs.catalog.promql import Matcher, Var
+from sdobs.catalog.query import (
+    GROUPABLE,
+    QUANTILES,
+    UNIT_COUNT,
+    UNIT_RATIO,
+    UNIT_RPS,
+    UNIT_SECONDS,
+    Query,
+    Selection,
+    check_by,
+)
 from sdobs.catalog.recorded import RecordedSignals
 from sdobs.catalog.resources import ResourceSignals
 from sdobs.catalog.sd import SdSignals
 from sdobs.knative.dialects import (
     AUTOSCALER_SIGNALS,
-    CANONICAL_LABELS,
     CODE_CLASS,
     Dialect,
     Family,
@@ -32,79 +42,13 @@ from sdobs.knative.dialects import (
 )
 
 CodeClass = Literal["1xx", "2xx", "3xx", "4xx", "5xx"]
-QUANTILES = (0.5, 0.9, 0.95, 0.99)
 POD_STATES = ("desired", "requested", "actual", "pending", "not_ready", "terminating")
-GROUPABLE = (*CANONICAL_LABELS, CODE_CLASS)
 
-# Grafana unit ids double as sdobs' unit names: one vocabulary for the app and the dashboards.
-UNIT_RPS = "reqps"
-UNIT_RATIO = "percentunit"
-UNIT_SECONDS = "s"
-UNIT_COUNT = "short"
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which requests a query covers: one namespace/service, some revisions, a rate window.
-
-    ``None`` means "any". Values are data: they are escaped into the query, never spliced.
-    A :class:`Var` stands for a Grafana template variable.
-    """
-
-    namespace: str | Var | None = None
-    service: str | Var | None = None
-    configuration: str | Var | None = None
-    revisions: tuple[str, ...] | Var | None = None
-    window: str | Var = "1m"
-
-    def __post_init__(self) -> None:
-        promql.check_window(self.window)
-        if isinstance(self.revisions, str):
-            object.__setattr__(self, "revisions", (self.revisions,))
-        elif isinstance(self.revisions, Sequence):
-            object.__setattr__(self, "revisions", tuple(self.revisions))
-        for name in ("namespace", "service", "configuration"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, (str, Var)):
-                raise TypeError(f"Selection.{name} must be a string, got {type(value).__name__}")
-
-    def matchers(self, dialect: Dialect) -> list[Matcher]:
-        labels = dialect.labels
-        out = []
-        for canonical in ("namespace", "service", "configuration"):
-            value = getattr(self, canonical)
-            if value is not None:
-                out.append(promql.equals(labels.key(canonical), value))
-        if self.revisions is not None:
-            out.append(promql.one_of(labels.revision, self.revisions))
-        return out
-
-
-@dataclass(frozen=True)
-class Query:
-    """One PromQL expression and what its result means."""
-
-    signal: str
-    expr: str
-    unit: str
-    by: tuple[str, ...] = ()
-    description: str = ""
-    #: a histogram quantile's finite bucket bounds in seconds (see ``sdobs.catalog.honest``)
-    bounds: tuple[float, ...] = ()
-
-    def reading(self, value: float | None):
-        """An honest reading of one value of this query ("> 10 s", "20–50 s", "12.3 s")."""
-        from sdobs.catalog.honest import read_quantile
-
-        return read_quantile(value, self.bounds)
-
-    @property
-    def legend(self) -> str:
-        """A Grafana legend format naming the grouping labels."""
-        return " ".join("{{" + label + "}}" for label in self.by)
-
-    def __str__(self) -> str:
-        return self.expr
+#: Re-exported: ``Query``, ``Selection``, the units and ``GROUPABLE`` live in
+#: :mod:`sdobs.catalog.query` so the signal mixins can import them without a cycle.
+__all__ = ["GROUPABLE", "POD_STATES", "QUANTILES", "UNIT_COUNT", "UNIT_RATIO", "UNIT_RPS",
+           "UNIT_SECONDS", "Catalog", "CodeClass", "LabelValuesQuery", "Query", "Selection", "Var",
+           "check_by"]  # fmt: skip
 
 
 class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSignals,
@@ -150,10 +94,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
 
     @staticmethod
     def _check_by(by: Sequence[str]) -> tuple[str, ...]:
-        for label in by:
-            if label not in GROUPABLE:
-                raise ValueError(f"cannot group by {label!r}; use some of: {', '.join(GROUPABLE)}")
-        return tuple(by)
+        return check_by(by, GROUPABLE)
 
     def _rate_sum(self, counter: str, sel: Selection, by: Sequence[str],
                   extra: Sequence[Matcher] = ()) -> str:  # fmt: skip
@@ -320,12 +261,10 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
         """
         sel = sel or Selection()
         if source == "gpu":
-            from sdobs.catalog.gpu import GPU_GROUPABLE, MEMORY_TOTAL
-
             if label not in GPU_GROUPABLE:
                 raise ValueError(f"no GPU variable for {label!r}; use one of: "
                                  f"{', '.join(GPU_GROUPABLE)}")  # fmt: skip
-            return LabelValuesQuery(promql.selector(MEMORY_TOTAL, self._gpu_matchers(sel)),
+            return LabelValuesQuery(promql.selector(MEMORY_TOTAL, sel.canonical_matchers()),
                                     label)  # fmt: skip
         if source != "knative":
             raise ValueError(f"variable source {source!r} must be knative or gpu")

@@ -20,6 +20,8 @@ from collections.abc import Iterable
 
 from sdobs.catalog import promql
 from sdobs.catalog import recorded as rec
+from sdobs.catalog.gpu import duration_seconds
+from sdobs.catalog.query import Selection
 
 SLOS = ("availability", "latency", "cold_start")
 #: Short and long windows of the SRE workbook's multiwindow multi-burn-rate alerts, 30-day period:
@@ -63,8 +65,6 @@ def _slo(name: str, slo: str, *extra: promql.Matcher) -> str:
 
 def known_services(catalog) -> str:
     """One series per (namespace, service) the autoscaler manages (also at zero scale)."""
-    from sdobs.catalog.catalog import Selection
-
     pods = catalog.pods(Selection(), "desired", by=rec.SERVICE_LEVEL).expr
     return f"group by (namespace, service) ({pods})"
 
@@ -123,8 +123,6 @@ HOURLY_FROM = 6 * 3600
 
 def error_ratio(slo: str, window: str) -> str:
     """The SLI error ratio over ``window``, traffic-weighted, from the recorded rates."""
-    from sdobs.catalog.gpu import duration_seconds
-
     errors, total = _slo(ERRORS, slo), _slo(TOTAL, slo)
     if window == rec.RECORD_WINDOW:
         return f"clamp_max({errors} / {total}, 1)"
