@@ -222,7 +222,7 @@ def _yaml_rows(text: str) -> list[Mapping[str, Any]]:
 # --------------------------------------------------------------------------- billed pod time
 
 
-def pod_billed_seconds(
+def billed_seconds_per_pod(
     serving_s: ArrayLike,
     *,
     cold_start_s: ArrayLike,
@@ -278,7 +278,7 @@ def _seconds(index: Any, end: Any) -> tuple[np.ndarray, float | None]:
     return np.asarray(index, dtype=float), None if end is None else float(end)
 
 
-def billed_pod_seconds(
+def billed_seconds_from_pod_counts(
     pods: Any,
     *,
     cold_start_s: float,
@@ -324,7 +324,7 @@ def pods_cost(
     end: Any = None,
 ) -> float:
     """Cost of a pod-count series (observed or what-if) at an hourly price per pod."""
-    seconds = billed_pod_seconds(
+    seconds = billed_seconds_from_pod_counts(
         pods, cold_start_s=cold_start_s, drain_s=drain_s, step_s=step_s, end=end
     )
     return seconds / 3600.0 * _hourly(price)

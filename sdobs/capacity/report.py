@@ -19,7 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sdobs.capacity.cost import PriceTable, always_on_cost, billed_pod_seconds, savings_ratio
+from sdobs.capacity.cost import (
+    PriceTable,
+    always_on_cost,
+    billed_seconds_from_pod_counts,
+    savings_ratio,
+)
 from sdobs.capacity.whatif import ReplayResult, Setting, pod_hourly_usd, price_spec
 from sdobs.sim.manifest import RevisionSpec
 
@@ -43,8 +48,8 @@ def observed_row(history: Any, rev: RevisionSpec, prices: PriceTable, *, spec: s
     allocated = history.allocated_pods()
     ready = history.pods_wide("actual").sum(axis=1)
     hourly = pod_hourly_usd(rev, prices, price_spec(rev, prices, spec))
-    seconds = billed_pod_seconds(allocated.to_numpy(), cold_start_s=0.0, drain_s=0.0,
-                                 step_s=step)  # fmt: skip
+    seconds = billed_seconds_from_pod_counts(allocated.to_numpy(), cold_start_s=0.0,
+                                             drain_s=0.0, step_s=step)  # fmt: skip
     peak = float(ready.max()) if len(ready) else 0.0
     cost = seconds / 3600 * hourly
     always = always_on_cost(max(peak, 1.0), history.duration, hourly)

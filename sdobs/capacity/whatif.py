@@ -31,7 +31,7 @@ from sdobs.capacity.cost import (
     PriceTable,
     UnknownSpec,
     always_on_cost,
-    pod_billed_seconds,
+    billed_seconds_per_pod,
     savings_ratio,
 )
 from sdobs.sim.engine import ServiceLog, SimOptions, simulate_service
@@ -418,8 +418,8 @@ def _log_metrics(log: ServiceLog, grid: np.ndarray) -> dict[str, Any]:
     ready = clip(np.maximum(np.minimum(p["ready"], p["deleted"]), p["created"]))
     deleted = clip(np.maximum(p["deleted"], ready))
     gone = clip(np.maximum(p["gone"], deleted))
-    billed = pod_billed_seconds(deleted - ready, cold_start_s=ready - created,
-                                drain_s=gone - deleted)  # fmt: skip
+    billed = billed_seconds_per_pod(deleted - ready, cold_start_s=ready - created,
+                                    drain_s=gone - deleted)  # fmt: skip
     gs = r["gpu_start"]
     busy = np.clip(r["gpu_end"], lo, hi) - np.clip(gs, lo, hi)
     return {
