@@ -26,6 +26,7 @@ from sdobs.capacity.cost import (
     savings_ratio,
 )
 from sdobs.capacity.whatif import ReplayResult, Setting, pod_hourly_usd, price_spec
+from sdobs.errors import InputError
 from sdobs.sim.manifest import RevisionSpec
 
 OBSERVED = "observed"
@@ -113,7 +114,7 @@ def recommend(results: Sequence[ReplayResult], slo_seconds: float, *,
     When the deployed settings meet the SLO, a change must save more than ``margin`` of their
     cost to be recommended (smaller differences are within the replay's noise)."""
     if not results:
-        raise ValueError("no what-if results to recommend from")
+        raise InputError("no what-if results to recommend from")
     ok = [r for r in results if r.row["meets_slo"]]
     if ok:
         best = min(ok, key=lambda r: (r.row["cost_usd"], r.row["p99_s"]))

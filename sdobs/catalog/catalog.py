@@ -33,6 +33,7 @@ from sdobs.catalog.query import (
 from sdobs.catalog.recorded import RecordedSignals
 from sdobs.catalog.resources import ResourceSignals
 from sdobs.catalog.sd import SdSignals
+from sdobs.errors import InputError
 from sdobs.knative.dialects import (
     AUTOSCALER_SIGNALS,
     CODE_CLASS,
@@ -87,7 +88,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
     def _class_matcher(self, code_class: CodeClass, negate: bool = False) -> Matcher:
         d = self.dialect
         if code_class not in ("1xx", "2xx", "3xx", "4xx", "5xx"):
-            raise ValueError(f"response code class {code_class!r} must be one of 1xx ... 5xx")
+            raise InputError(f"response code class {code_class!r} must be one of 1xx ... 5xx")
         if d.code_class_label:
             return promql.raw(d.code_class_label, "!=" if negate else "=", code_class)
         return promql.raw(d.code_label, "!~" if negate else "=~", f"{code_class[0]}..")
@@ -157,7 +158,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
                 app: bool = False) -> Query:  # fmt: skip
         """A latency quantile in seconds, from Knative's histogram (interpolated in buckets)."""
         if not 0 < quantile < 1:
-            raise ValueError(f"quantile {quantile} must be between 0 and 1, e.g. 0.99")
+            raise InputError(f"quantile {quantile} must be between 0 and 1, e.g. 0.99")
         by = self._check_by(by)
         family: Family = self.dialect.app_requests if app else self.dialect.requests
         inner = f"rate({self._series(family.bucket, sel)}[{sel.window}])"
@@ -191,11 +192,11 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
     def autoscaler(self, sel: Selection, signal: str, by: Sequence[str] = ()) -> Query:
         """One autoscaler gauge (see ``AUTOSCALER_SIGNALS``), summed over revisions."""
         if signal not in self.dialect.autoscaler:
-            raise ValueError(f"unknown autoscaler signal {signal!r}; "
+            raise InputError(f"unknown autoscaler signal {signal!r}; "
                              f"use one of: {', '.join(AUTOSCALER_SIGNALS)}")  # fmt: skip
         by = self._check_by(by)
         if "pod" in by or CODE_CLASS in by:
-            raise ValueError("autoscaler signals are per revision; group by revision at most")
+            raise InputError("autoscaler signals are per revision; group by revision at most")
         family = self.dialect.autoscaler[signal]
         inner = self._series(family.name, sel, queue_proxy=False)
         return Query(signal, f"sum{promql.by(by)} ({self._canonical(inner, by)})",
@@ -204,7 +205,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
     def pods(self, sel: Selection, state: str = "actual", by: Sequence[str] = ()) -> Query:
         """Pod count of one state: desired, requested, actual (ready), pending, not_ready, ..."""
         if state not in POD_STATES:
-            raise ValueError(f"unknown pod state {state!r}; use one of: {', '.join(POD_STATES)}")
+            raise InputError(f"unknown pod state {state!r}; use one of: {', '.join(POD_STATES)}")
         return self.autoscaler(sel, f"pods_{state}", by)
 
     def pod_trend(self, sel: Selection, by: Sequence[str] = ()) -> list[Query]:
@@ -215,7 +216,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
     def concurrency(self, sel: Selection, kind: str = "stable", by: Sequence[str] = ()) -> Query:
         """Autoscaler concurrency: stable or panic window average, or the per-pod target."""
         if kind not in ("stable", "panic", "target"):
-            raise ValueError(f"concurrency kind {kind!r} must be stable, panic or target")
+            raise InputError(f"concurrency kind {kind!r} must be stable, panic or target")
         return self.autoscaler(sel, f"concurrency_{kind}", by)
 
     def panic_mode(self, sel: Selection, by: Sequence[str] = ()) -> Query:
@@ -236,7 +237,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
         """How often the autoscaler changed its desired pod count within the window."""
         by = self._check_by(by)
         if "pod" in by or CODE_CLASS in by:
-            raise ValueError("scale events are per revision; group by revision at most")
+            raise InputError("scale events are per revision; group by revision at most")
         series = self._series(self.dialect.autoscaler["pods_desired"].name, sel,
                               queue_proxy=False)  # fmt: skip
         inner = f"changes({series}[{sel.window}])"
@@ -262,14 +263,14 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
         sel = sel or Selection()
         if source == "gpu":
             if label not in GPU_GROUPABLE:
-                raise ValueError(f"no GPU variable for {label!r}; use one of: "
+                raise InputError(f"no GPU variable for {label!r}; use one of: "
                                  f"{', '.join(GPU_GROUPABLE)}")  # fmt: skip
             return LabelValuesQuery(promql.selector(MEMORY_TOTAL, sel.canonical_matchers()),
                                     label)  # fmt: skip
         if source != "knative":
-            raise ValueError(f"variable source {source!r} must be knative or gpu")
+            raise InputError(f"variable source {source!r} must be knative or gpu")
         if label not in ("namespace", "service", "configuration", "revision"):
-            raise ValueError(f"no Knative variable for {label!r}; use namespace, service, "
+            raise InputError(f"no Knative variable for {label!r}; use namespace, service, "
                              "configuration or revision")  # fmt: skip
         series = self._series(self.dialect.autoscaler["pods_desired"].name, sel,
                               queue_proxy=False)  # fmt: skip

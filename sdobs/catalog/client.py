@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from sdobs.catalog import promql
 from sdobs.catalog.promql import Matcher, Var
 from sdobs.catalog.query import UNIT_RPS, UNIT_SECONDS, Query, check_by
+from sdobs.errors import InputError
 from sdobs.loadtest.metrics import PREFIX
 
 REQUEST_DURATION = f"{PREFIX}request_duration_seconds"
@@ -32,7 +33,7 @@ class ClientSignals:
         """A latency quantile as the load tester's clients measured it, seconds (exact bucket
         interpolation of the client histogram; 2xx responses only)."""
         if not 0 < quantile < 1:
-            raise ValueError(f"quantile {quantile} must be between 0 and 1, e.g. 0.99")
+            raise InputError(f"quantile {quantile} must be between 0 and 1, e.g. 0.99")
         by = check_by(by, CLIENT_GROUPABLE, "client signals")
         series = self._client_series(f"{REQUEST_DURATION}_bucket", target,
                                      [promql.raw("status_class", "=", "2xx")])  # fmt: skip

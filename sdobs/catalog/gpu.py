@@ -28,6 +28,7 @@ from sdobs.catalog.query import (
     check_by,
 )
 from sdobs.duration import PROMQL_UNITS, parse_duration
+from sdobs.errors import InputError
 
 UNIT_GPU_SECONDS = UNIT_SECONDS
 GPU_GROUPABLE = ("namespace", "service", "configuration", "revision", "pod", "gpu")
@@ -134,7 +135,7 @@ class GpuSignals:
             return Query("gpu_seconds_idle", f"{alloc.expr} - {busy.expr}", UNIT_GPU_SECONDS,
                          alloc.by, f"GPU-seconds idle over {range_}")
         if kind not in ("allocated", "busy"):
-            raise ValueError(f"GPU-seconds kind {kind!r} must be allocated, busy or idle")
+            raise InputError(f"GPU-seconds kind {kind!r} must be allocated, busy or idle")
         base = self.gpus_allocated(sel, by) if kind == "allocated" else self.gpus_busy(sel, by)
         rng, stp = promql.check_window(range_), promql.check_window(step)
         expr = f"sum_over_time(({base.expr})[{rng}:{stp}]) * {duration_seconds(stp):g}"

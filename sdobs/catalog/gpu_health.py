@@ -19,6 +19,7 @@ from sdobs_exporters.gpu import naming
 from sdobs.catalog import gpu_sources, promql
 from sdobs.catalog.promql import Matcher
 from sdobs.catalog.query import UNIT_COUNT, Query, Selection, check_by
+from sdobs.errors import InputError
 
 #: Builds one signal's per-GPU series from a selection and its canonical matchers.
 PerGpu = Callable[[Selection, list[Matcher]], str]
@@ -89,7 +90,7 @@ class GpuHealthSignals:
         """Corrected (single-bit) or uncorrected (double-bit) ECC errors within ``range_``
         (default: the selection's window)."""
         if kind not in ECC:
-            raise ValueError(f"ECC error kind {kind!r} must be corrected or uncorrected")
+            raise InputError(f"ECC error kind {kind!r} must be corrected or uncorrected")
         rng = promql.check_window(sel.window if range_ is None else range_)
         sdobs, dcgm = ECC[kind]
 
@@ -103,7 +104,7 @@ class GpuHealthSignals:
                           by: Sequence[str] = ()) -> Query:  # fmt: skip
         """Rows remapped after correctable or uncorrectable errors, or 1 where remapping failed."""
         if kind not in REMAP:
-            raise ValueError(f"row remap kind {kind!r} must be correctable, uncorrectable or "
+            raise InputError(f"row remap kind {kind!r} must be correctable, uncorrectable or "
                              "failure")
         sdobs, dcgm = REMAP[kind]
 
@@ -130,7 +131,7 @@ class GpuHealthSignals:
     def gpu_throttled(self, sel: Selection, reason: str, by: Sequence[str] = ()) -> Query:
         """GPUs whose clocks are held down for ``reason`` (0 or more per group)."""
         if reason not in _BITS:
-            raise ValueError(f"unknown throttle reason {reason!r}; use one of: "
+            raise InputError(f"unknown throttle reason {reason!r}; use one of: "
                              f"{', '.join(_BITS)}")  # fmt: skip
         bit = _BITS[reason]
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sdobs.catalog import promql
 from sdobs.catalog.honest import QuantileReading, read_quantile
 from sdobs.catalog.promql import Matcher, Var
+from sdobs.errors import InputError
 from sdobs.knative.dialects import CANONICAL_LABELS, CODE_CLASS, Dialect
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
@@ -39,7 +40,7 @@ def check_by(by: Sequence[str], allowed: Sequence[str], what: str = "") -> tuple
     for label in by:
         if label not in allowed:
             subject = f"{what} " if what else ""
-            raise ValueError(f"cannot group {subject}by {label!r}; "
+            raise InputError(f"cannot group {subject}by {label!r}; "
                              f"use some of: {', '.join(allowed)}")  # fmt: skip
     return tuple(by)
 

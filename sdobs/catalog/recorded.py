@@ -27,6 +27,7 @@ from sdobs.catalog.query import (
     Selection,
     check_by,
 )
+from sdobs.errors import InputError
 from sdobs.knative.dialects import CODE_CLASS, Dialect
 
 #: The window every revision-level rate is recorded at; longer windows are built from it.
@@ -181,7 +182,7 @@ class RecordedSignals:
     def recorded_latency(self, sel: Selection, quantile: float,
                          by: Sequence[str] = ()) -> Query:  # fmt: skip
         if not 0 < quantile < 1:
-            raise ValueError(f"quantile {quantile} must be between 0 and 1, e.g. 0.99")
+            raise InputError(f"quantile {quantile} must be between 0 and 1, e.g. 0.99")
         by = check_by(by, GROUPABLE)
         grouped = f"sum{promql.by((*by, 'le'))} ({self._over(BUCKETS, sel)})"
         return Query(f"latency_p{quantile * 100:g}", f"histogram_quantile({quantile:g}, {grouped})",
@@ -190,7 +191,7 @@ class RecordedSignals:
     def recorded_pods(self, sel: Selection, state: str = "actual",
                       by: Sequence[str] = ()) -> Query:  # fmt: skip
         if state not in RECORDED_POD_STATES:
-            raise ValueError(f"unknown pod state {state!r}; use one of: "
+            raise InputError(f"unknown pod state {state!r}; use one of: "
                              f"{', '.join(RECORDED_POD_STATES)}")  # fmt: skip
         by = check_by(by, GROUPABLE)
         series = self._recorded(PODS, sel, [promql.raw("state", "=", state)])

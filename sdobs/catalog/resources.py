@@ -18,6 +18,7 @@ from sdobs.catalog import gpu_sources, promql
 from sdobs.catalog.gpu_health import counted_events
 from sdobs.catalog.promql import Matcher
 from sdobs.catalog.query import UNIT_BYTES, UNIT_COUNT, UNIT_RATIO, Query, Selection, check_by
+from sdobs.errors import InputError
 
 UNIT_CORES = UNIT_COUNT
 RESOURCE_GROUPABLE = ("namespace", "service", "configuration", "revision", "pod", "container")
@@ -32,7 +33,7 @@ PER_CONTAINER = "namespace, pod, container"
 
 def container_matchers(sel: Selection, container: str) -> list[Matcher]:
     if container not in CONTAINERS:
-        raise ValueError(f"container {container!r} must be user (the model container) or "
+        raise InputError(f"container {container!r} must be user (the model container) or "
                          "queue-proxy")  # fmt: skip
     out = list(gpu_sources.namespace_matchers(sel))
     if container == "queue-proxy":

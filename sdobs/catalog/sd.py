@@ -24,6 +24,7 @@ from sdobs.catalog.query import (
     Selection,
     check_by,
 )
+from sdobs.errors import InputError
 
 UNIT_ITS = UNIT_COUNT  # steps per second
 SD_GROUPABLE = ("namespace", "service", "configuration", "revision", "pod", "endpoint",
@@ -57,7 +58,7 @@ class SdSignals:
 
     def _sd_phase(self, phase: str) -> str:
         if phase not in PHASES:
-            raise ValueError(f"unknown SD request phase {phase!r}; use one of: "
+            raise InputError(f"unknown SD request phase {phase!r}; use one of: "
                              f"{', '.join(PHASES)}")  # fmt: skip
         return PHASES[phase]
 
@@ -66,7 +67,7 @@ class SdSignals:
         """A quantile of one phase of SD generation requests, seconds, from the exporter's
         SD-sized histogram (0.05 s … 600 s)."""
         if not 0 < quantile < 1:
-            raise ValueError(f"quantile {quantile} must be between 0 and 1, e.g. 0.99")
+            raise InputError(f"quantile {quantile} must be between 0 and 1, e.g. 0.99")
         by = self._sd_by(by)
         series = self._sd_series(f"{self._sd_phase(phase)}_bucket", sel)
         window = promql.check_window(sel.window)

@@ -22,6 +22,7 @@ from sdobs.catalog import promql
 from sdobs.catalog import recorded as rec
 from sdobs.catalog.gpu import duration_seconds
 from sdobs.catalog.query import Selection
+from sdobs.errors import InputError
 
 SLOS = ("availability", "latency", "cold_start")
 #: Short and long windows of the SRE workbook's multiwindow multi-burn-rate alerts, 30-day period:
@@ -55,7 +56,7 @@ def ratio_record(window: str) -> str:
 
 def _check_slo(slo: str) -> str:
     if slo not in SLOS:
-        raise ValueError(f"unknown SLO {slo!r}; use one of: {', '.join(SLOS)}")
+        raise InputError(f"unknown SLO {slo!r}; use one of: {', '.join(SLOS)}")
     return slo
 
 
@@ -106,7 +107,7 @@ def error_rate(slo: str, thresholds: Iterable[float] = ()) -> str:
         return f"{_by_service(rec.COLD_REQUESTS)} or {total} * 0"
     bounds = sorted(set(thresholds))
     if not bounds:
-        raise ValueError("a latency SLO needs at least one threshold")
+        raise InputError("a latency SLO needs at least one threshold")
     good = " or ".join(
         f"({_by_service(promql.selector(rec.BUCKETS, [promql.raw('le', '=', rec.le_text(t))]))}"
         f" and {_SVC} ({THRESHOLD} == {t!r}))"
