@@ -9,11 +9,16 @@ raw series (a broken scrape, queue-proxy's own 503) take the dialect's catalog.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sdobs_exporters.gpu import naming
 
 from sdobs.catalog import promql
 from sdobs.catalog import recorded as rec
 from sdobs.catalog.query import Selection
+
+if TYPE_CHECKING:  # catalog.py builds on the modules these helpers read
+    from sdobs.catalog.catalog import Catalog
 
 _REV = ", ".join(rec.REVISION_LEVEL)
 ON_REV = f"on ({_REV})"
@@ -49,7 +54,7 @@ def pods_not_ready() -> str:
     return f"{_pods('requested')} > {ON_REV} {_pods('actual')}"
 
 
-def overflow_at_capacity(catalog) -> str:
+def overflow_at_capacity(catalog: Catalog) -> str:
     """Queue-proxy answers 503 (its queue is full) while every pod the autoscaler asked for is
     ready and it wants more than its bounds allow (desired, unclamped, above requested): the
     revision sits at max-scale."""
@@ -73,7 +78,7 @@ def idle_but_warm(idle: str = "1h") -> str:
     return f"{_pods('actual')} > 0 unless {ON_REV} ({busy})"
 
 
-def request_metrics_absent(catalog) -> str:
+def request_metrics_absent(catalog: Catalog) -> str:
     """A revision with ready pods but no queue-proxy series at all: the scrape is broken.
 
     Queue depth is the probe: queue-proxy reports it on every period in both dialects, while

@@ -17,12 +17,16 @@ override is one constant rule. Record names follow Sloth's ``slo:sli_error:ratio
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from sdobs.catalog import promql
 from sdobs.catalog import recorded as rec
 from sdobs.catalog.gpu import duration_seconds
 from sdobs.catalog.query import Selection
 from sdobs.errors import InputError
+
+if TYPE_CHECKING:  # catalog.py builds on the modules these helpers read
+    from sdobs.catalog.catalog import Catalog
 
 SLOS = ("availability", "latency", "cold_start")
 #: Short and long windows of the SRE workbook's multiwindow multi-burn-rate alerts, 30-day period:
@@ -64,19 +68,19 @@ def _slo(name: str, slo: str, *extra: promql.Matcher) -> str:
     return promql.selector(name, [promql.raw("slo", "=", _check_slo(slo)), *extra])
 
 
-def known_services(catalog) -> str:
+def known_services(catalog: Catalog) -> str:
     """One series per (namespace, service) the autoscaler manages (also at zero scale)."""
     pods = catalog.pods(Selection(), "desired", by=rec.SERVICE_LEVEL).expr
     return f"group by (namespace, service) ({pods})"
 
 
-def default_objective(catalog, slo: str, ratio: float) -> str:
+def default_objective(catalog: Catalog, slo: str, ratio: float) -> str:
     """``ratio`` for every known service without an override of this SLO."""
     override = _slo(OBJECTIVE, slo, promql.raw("source", "=", SOURCE_OVERRIDE))
     return f"({known_services(catalog)} * 0 + {ratio!r}) unless {_SVC} {override}"
 
 
-def default_threshold(catalog, seconds: float) -> str:
+def default_threshold(catalog: Catalog, seconds: float) -> str:
     override = promql.selector(THRESHOLD, [promql.raw("source", "=", SOURCE_OVERRIDE)])
     return f"({known_services(catalog)} * 0 + {seconds!r}) unless {_SVC} {override}"
 
