@@ -76,6 +76,24 @@ def parse_time(text: str, flag: str = "--time") -> float:
     return value
 
 
+def is_user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is one of the project's own error types, raised for something the user can
+    fix (a bad flag, file or setting), rather than a bug in sdobs or a library.
+
+    Besides :class:`UserError`, :class:`~sdobs.errors.InputError` and
+    :class:`~sdobs.errors.NotFound`, every ``ValueError`` subclass an sdobs module defines for
+    its input (``ManifestError``, ``QueueInputError``, ...) counts; a bare ``ValueError`` does
+    not.
+    """
+    from sdobs.errors import InputError, NotFound
+    from sdobs.prom.errors import HarnessError, PrometheusError
+
+    if isinstance(exc, (UserError, PrometheusError, HarnessError, InputError, NotFound)):
+        return True
+    module = type(exc).__module__
+    return isinstance(exc, ValueError) and module.split(".")[0] in ("sdobs", "sdobs_exporters")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sdobs",
@@ -111,16 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     sub = argparse.ArgumentParser(prog=f"sdobs {cmd.name}", description=cmd.help)
     module.add_arguments(sub)
     args = sub.parse_args(argv[1:])
-    from sdobs.errors import NotFound
-    from sdobs.prom.errors import HarnessError, PrometheusError
     from sdobs.redact import redact_text
 
     try:
         return int(module.run(args) or 0)
-    except (UserError, PrometheusError, HarnessError, ValueError, NotFound) as exc:
-        # Public entry points raise these with one sentence saying what to do; a programming
-        # KeyError or IndexError is no NotFound and keeps its traceback. Redacted here too,
-        # whatever raised it: a URL flag may carry credentials.
+    except Exception as exc:
+        # Public entry points raise the project's error types with one sentence saying what to
+        # do; a programming KeyError, IndexError or ValueError is none of them and keeps its
+        # traceback. Redacted here too, whatever raised it: a URL flag may carry credentials.
+        if not is_user_error(exc):
+            raise
         print(f"sdobs {cmd.name}: {redact_text(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

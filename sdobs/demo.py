@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from sdobs.errors import InputError
 from sdobs.prom.cli import LOCAL_PROMETHEUS_PORT, STATE_DIR, wait_for_signal
 from sdobs.prom.errors import HarnessError
 
@@ -37,7 +38,7 @@ def _prometheus_duration(text: str) -> str:
 
     try:
         if text.startswith("$"):  # Grafana's interval variables are windows, not intervals
-            raise ValueError(f"{text!r} is not a Prometheus duration such as 5s or 1m")
+            raise InputError(f"{text!r} is not a Prometheus duration such as 5s or 1m")
         return check_window(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None

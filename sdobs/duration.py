@@ -15,6 +15,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sdobs.errors import InputError
+
 #: Seconds per unit.
 SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
            "d": 86400.0, "w": 604800.0, "y": 31536000.0}  # fmt: skip
@@ -33,7 +35,7 @@ _BARE = re.compile(rf"{_NUMBER}")
 _PART = re.compile(rf"({_NUMBER})(\s*)(ns|us|µs|ms|s|m|h|d|w|y)")
 
 
-class DurationError(ValueError):
+class DurationError(InputError):
     """A value that is not a duration; ``problem`` is the sentence without the flag or field."""
 
     def __init__(self, where: str, value: Any, units: Sequence[str] = UNITS) -> None:

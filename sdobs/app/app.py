@@ -18,6 +18,7 @@ import dash
 from dash import Dash, Input, Output, State, dcc, html, no_update
 from flask import Response, request
 
+from sdobs.errors import NotFound
 from sdobs.prom.client import PrometheusClient
 from sdobs.prom.errors import PrometheusError
 
@@ -337,7 +338,7 @@ def _register_shell(app: Dash, ctx: AppContext) -> None:
         state = parse_search(search, ctx.now()).state
         try:
             found = data.options(ctx.source, state, ctx.now())
-        except (PrometheusError, LookupError):
+        except (PrometheusError, NotFound):
             found = None
         out = []
         for label, current in (("namespace", [state.namespace]), ("service", [state.service]),

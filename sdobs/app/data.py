@@ -20,6 +20,7 @@ from sdobs.catalog.counts import total
 from sdobs.catalog.gpu_health import SLOWDOWN_REASONS
 from sdobs.catalog.inventory import inventory_selectors, label_key
 from sdobs.catalog.panels import PANELS
+from sdobs.errors import NotFound
 from sdobs.prom.client import InstantQuery, RangeQuery
 from sdobs.prom.errors import PrometheusError
 
@@ -166,7 +167,7 @@ def load(source: Source, build: Callable[[Catalog], list[Spec]], window: Window)
     started = time.perf_counter()
     try:
         cat = source.catalog()
-    except (PrometheusError, LookupError) as exc:
+    except (PrometheusError, NotFound) as exc:
         source.recheck()
         return PageData(window, error=exc, seconds=time.perf_counter() - started)
     page = PageData(window, dialect=cat.dialect.name)

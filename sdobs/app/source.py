@@ -10,6 +10,7 @@ import threading
 import time
 
 from sdobs.catalog import Catalog
+from sdobs.errors import NotFound
 from sdobs.knative.detect import detect_dialect
 from sdobs.knative.dialects import Dialect, get_dialect
 from sdobs.prom.client import PrometheusClient
@@ -46,7 +47,7 @@ class Source:
         return self._catalog.dialect if self._catalog else None
 
     def catalog(self) -> Catalog:
-        """The catalog for the dialect Prometheus holds; raises PrometheusError or LookupError."""
+        """The catalog for the dialect Prometheus holds; raises PrometheusError or NotFound."""
         with self._lock:
             if self._catalog is not None and not self._recheck:
                 return self._catalog
@@ -61,7 +62,7 @@ class Source:
         """Detect now and say in one sentence what was found (never raises)."""
         try:
             cat = self.catalog()
-        except (PrometheusError, LookupError) as exc:
+        except (PrometheusError, NotFound) as exc:
             return f"no dialect yet ({exc}); the app will check again on the next page load"
         return f"Knative dialect {cat.dialect.name} ({cat.dialect.versions})"
 

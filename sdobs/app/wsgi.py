@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 
 from sdobs.app.app import create_app
+from sdobs.errors import InputError
 from sdobs.prom.cli import DEFAULT_URL
 from sdobs.prom.client import PrometheusClient
 
@@ -23,7 +24,7 @@ def app_from_env(env: dict[str, str] | os._Environ = os.environ):
     """Build the app the environment describes (what ``server`` below is made from)."""
     user, password = env.get("SDOBS_APP_USER"), env.get("SDOBS_APP_PASSWORD")
     if bool(user) != bool(password):
-        raise ValueError("set both SDOBS_APP_USER and SDOBS_APP_PASSWORD for basic auth, "
+        raise InputError("set both SDOBS_APP_USER and SDOBS_APP_PASSWORD for basic auth, "
                          "or neither")  # fmt: skip
     timeout = float(env.get("SDOBS_TIMEOUT", "15"))
     client = PrometheusClient(

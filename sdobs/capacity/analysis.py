@@ -39,6 +39,7 @@ from sdobs.capacity.whatif import (
     replay_input,
     sweep,
 )
+from sdobs.errors import InputError
 from sdobs.sim.manifest import RevisionSpec, ServiceSpec, load_files
 
 #: The table row of the queueing model's plan, replayed.
@@ -64,7 +65,7 @@ def load_manifest(path: str | Path, namespace: str, service: str) -> ServiceSpec
     if len(services) == 1:
         return services[0]
     names = ", ".join(f"{s.namespace}/{s.name}" for s in services)
-    raise ValueError(f"{path} holds no Service {namespace}/{service} (it has {names})")
+    raise InputError(f"{path} holds no Service {namespace}/{service} (it has {names})")
 
 
 def gpu_alternatives(prices: PriceTable, base_spec: str) -> list[str]:
@@ -88,7 +89,7 @@ def default_settings(history: ServiceHistory, rev: RevisionSpec, the_plan: Plan 
     """What to try: the deployed settings, the queueing model's plan, warm pods, retention,
     a lower utilisation target, always-on at the recorded peak, other GPUs (``full``: more)."""
     if grid not in ("small", "full"):
-        raise ValueError(f"grid {grid!r} must be small or full")
+        raise InputError(f"grid {grid!r} must be small or full")
     kpa = rev.kpa
     tu = round(100 * kpa.target / max(kpa.total, 1e-9))
     peak = max(1, int(history.pods_wide("actual").sum(axis=1).max()))
@@ -211,13 +212,13 @@ def analyse(
 ) -> CapacityAnalysis:
     """Read the history, size it, replay the settings and recommend one (see module doc)."""
     if not slo_seconds > 0:
-        raise ValueError(f"the P99 target must be positive seconds, got {slo_seconds!r}")
+        raise InputError(f"the P99 target must be positive seconds, got {slo_seconds!r}")
     prices = prices or PriceTable()
     notes: list[str] = []
     if manifest is None:
         svc = find_manifest(namespace, service)
         if svc is None:
-            raise ValueError(f"no manifest for {namespace}/{service}: pass the Knative Service "
+            raise InputError(f"no manifest for {namespace}/{service}: pass the Knative Service "
                              "YAML (kubectl get ksvc NAME -o yaml) so the replay knows its "
                              "settings")  # fmt: skip
         notes.append("Settings from the twin's bundled manifest of this service.")

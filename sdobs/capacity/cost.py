@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from sdobs.errors import NotFound
+from sdobs.errors import InputError, NotFound
 
 # Knative queue-proxy drains 30 s after SIGTERM before the pod goes (docs/kpa.md §8).
 DEFAULT_DRAIN_S = 30.0
@@ -82,7 +82,7 @@ _NUMERIC = {
 }
 
 
-class PriceTableError(ValueError):
+class PriceTableError(InputError):
     """A price override file that cannot be used; carries the path and what is wrong."""
 
     def __init__(self, path: str | Path, reason: str) -> None:
@@ -132,7 +132,7 @@ class PriceTable:
             row = _clean_row(raw)
             spec = row.get("spec")
             if not spec:
-                raise ValueError(f"price row without a spec: {dict(raw)!r}")
+                raise InputError(f"price row without a spec: {dict(raw)!r}")
             if spec in rows:
                 rows[spec] = dataclasses.replace(rows[spec], **{"source": "user", **row})
             else:
@@ -142,7 +142,7 @@ class PriceTable:
                     if f.default is dataclasses.MISSING and n not in row
                 ]
                 if missing:
-                    raise ValueError(f"new spec {spec!r} needs {', '.join(missing)}")
+                    raise InputError(f"new spec {spec!r} needs {', '.join(missing)}")
                 rows[spec] = GpuPrice(**{"source": "user", **row})
         return PriceTable(rows.values())
 
@@ -152,21 +152,21 @@ def _clean_row(raw: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in raw.items():
         name = str(key).strip()
         if name not in _FIELDS:
-            raise ValueError(f"unknown price column {name!r} (columns: {', '.join(_FIELDS)})")
+            raise InputError(f"unknown price column {name!r} (columns: {', '.join(_FIELDS)})")
         if value is None or (isinstance(value, str) and not value.strip()):
             continue
         if name in _NUMERIC:
             try:
                 number = _NUMERIC[name](float(value))
             except (TypeError, ValueError):
-                raise ValueError(f"{name} must be a number, got {value!r}") from None
+                raise InputError(f"{name} must be a number, got {value!r}") from None
             if not math.isfinite(number) or number < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+                raise InputError(f"{name} must be a finite number >= 0, got {value!r}")
             row[name] = number
         else:
             row[name] = str(value).strip()
     if row.get("gpus") == 0:
-        raise ValueError("gpus must be at least 1")
+        raise InputError("gpus must be at least 1")
     return row
 
 
@@ -189,7 +189,7 @@ def load_price_table(path: str | Path, base: PriceTable | None = None) -> PriceT
         elif suffix in (".yaml", ".yml"):
             rows = _yaml_rows(text)
         else:
-            raise ValueError("use a .csv, .yaml or .yml file")
+            raise InputError("use a .csv, .yaml or .yml file")
         return base.with_overrides(rows)
     except ValueError as exc:
         raise PriceTableError(path, str(exc)) from None
@@ -201,12 +201,12 @@ def _yaml_rows(text: str) -> list[Mapping[str, Any]]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ValueError(f"is not valid YAML ({exc})") from None
+        raise InputError(f"is not valid YAML ({exc})") from None
     if data is None:
         return []
     if isinstance(data, list):
         if not all(isinstance(r, Mapping) for r in data):
-            raise ValueError("a YAML list must hold one mapping per price row")
+            raise InputError("a YAML list must hold one mapping per price row")
         return data
     if isinstance(data, Mapping):
         rows: list[Mapping[str, Any]] = []
@@ -216,13 +216,13 @@ def _yaml_rows(text: str) -> list[Mapping[str, Any]]:
             else:
                 rows.append({"spec": spec, "hourly_usd": value})
         return rows
-    raise ValueError("YAML must be a list of rows or a mapping of spec to price")
+    raise InputError("YAML must be a list of rows or a mapping of spec to price")
 
 
 # --------------------------------------------------------------------------- billed pod time
 
 
-def pod_billed_seconds(
+def billed_seconds_per_pod(
     serving_s: ArrayLike,
     *,
     cold_start_s: ArrayLike,
@@ -246,11 +246,11 @@ def _sample_durations(pods: Any, step_s: float | None, end: Any) -> tuple[np.nda
     is_series = hasattr(pods, "to_numpy") and hasattr(pods, "index")
     values = np.asarray(pods.to_numpy() if is_series else pods, dtype=float).ravel()
     if values.size and (np.any(~np.isfinite(values)) or np.any(values < 0)):
-        raise ValueError("pod counts must be finite and >= 0; fill or drop gaps first")
+        raise InputError("pod counts must be finite and >= 0; fill or drop gaps first")
     if is_series and step_s is None:
         t, t_end = _seconds(pods.index, end)
         if t.size > 1 and np.any(np.diff(t) <= 0):
-            raise ValueError("the pod-count series must have a strictly increasing time index")
+            raise InputError("the pod-count series must have a strictly increasing time index")
         gaps = np.diff(t)
         if t_end is not None and t.size:
             last = t_end - t[-1]
@@ -258,7 +258,7 @@ def _sample_durations(pods: Any, step_s: float | None, end: Any) -> tuple[np.nda
             last = float(np.median(gaps)) if gaps.size else 0.0
         return values, np.append(gaps, max(last, 0.0))
     if step_s is None:
-        raise ValueError("give step_s when the pod counts carry no time index")
+        raise InputError("give step_s when the pod counts carry no time index")
     return values, np.full(values.size, float(step_s))
 
 
@@ -278,7 +278,7 @@ def _seconds(index: Any, end: Any) -> tuple[np.ndarray, float | None]:
     return np.asarray(index, dtype=float), None if end is None else float(end)
 
 
-def billed_pod_seconds(
+def billed_seconds_from_pod_counts(
     pods: Any,
     *,
     cold_start_s: float,
@@ -324,7 +324,7 @@ def pods_cost(
     end: Any = None,
 ) -> float:
     """Cost of a pod-count series (observed or what-if) at an hourly price per pod."""
-    seconds = billed_pod_seconds(
+    seconds = billed_seconds_from_pod_counts(
         pods, cold_start_s=cold_start_s, drain_s=drain_s, step_s=step_s, end=end
     )
     return seconds / 3600.0 * _hourly(price)

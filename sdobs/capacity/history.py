@@ -28,7 +28,7 @@ import pandas as pd
 
 from sdobs.catalog import QUANTILES, Catalog, Selection
 from sdobs.catalog.counts import increments
-from sdobs.errors import NotFound
+from sdobs.errors import InputError, NotFound
 from sdobs.prom.client import InstantQuery, PrometheusClient, RangeQuery, TimeLike, to_unix
 
 MAX_POINTS = 10_000
@@ -128,7 +128,7 @@ class ServiceHistory:
     def pods_wide(self, state: str = "actual") -> pd.DataFrame:
         """Pods of one state: index time, one column per revision (0 where none)."""
         if state not in POD_STATES:
-            raise ValueError(f"unknown pod state {state!r}; use one of: {', '.join(POD_STATES)}")
+            raise InputError(f"unknown pod state {state!r}; use one of: {', '.join(POD_STATES)}")
         sub = self.pods[self.pods["state"] == state]
         wide = sub.pivot_table(index="time", columns="revision", values="value", aggfunc="sum")
         return wide.reindex(index=self.rates.index, columns=self.revisions).fillna(0.0)

@@ -49,6 +49,8 @@ from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 from scipy.special import gammaln, lambertw, pdtrc, xlogy
 
+from sdobs.errors import InputError
+
 # Largest FFT length, and grid points × roots, for the queue-length distribution: the grid
 # grows like 1/(1 − ρ), so only utilisations within about 1e-4 of 1 reach these.
 _MAX_GRID = 1 << 21
@@ -192,7 +194,7 @@ class MDcWaitingTime:
     def quantile(self, p: float) -> float:
         """The smallest t with P(W ≤ t) ≥ p."""
         if not 0.0 <= p < 1.0:
-            raise ValueError(f"quantile must be in [0, 1), got {p}")
+            raise InputError(f"quantile must be in [0, 1), got {p}")
         q = 1.0 - p
         if self.rate == 0 or self.sf(0.0) <= q:
             return 0.0
@@ -209,9 +211,9 @@ def mdc_wait_distribution(rate: float, service_time: float, servers: int) -> MDc
     """Build the exact waiting-time distribution of one M/D/c queue (cached per offered load)."""
     rate, service_time = float(rate), float(service_time)
     if servers != int(servers) or servers < 1:
-        raise ValueError(f"servers must be a positive integer, got {servers}")
+        raise InputError(f"servers must be a positive integer, got {servers}")
     if rate < 0 or service_time <= 0:
-        raise ValueError(
+        raise InputError(
             f"rate must be >= 0 and service_time > 0, got rate={rate}, service_time={service_time}"
         )
     servers = int(servers)

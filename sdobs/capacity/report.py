@@ -19,8 +19,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sdobs.capacity.cost import PriceTable, always_on_cost, billed_pod_seconds, savings_ratio
+from sdobs.capacity.cost import (
+    PriceTable,
+    always_on_cost,
+    billed_seconds_from_pod_counts,
+    savings_ratio,
+)
 from sdobs.capacity.whatif import ReplayResult, Setting, pod_hourly_usd, price_spec
+from sdobs.errors import InputError
 from sdobs.sim.manifest import RevisionSpec
 
 OBSERVED = "observed"
@@ -43,8 +49,8 @@ def observed_row(history: Any, rev: RevisionSpec, prices: PriceTable, *, spec: s
     allocated = history.allocated_pods()
     ready = history.pods_wide("actual").sum(axis=1)
     hourly = pod_hourly_usd(rev, prices, price_spec(rev, prices, spec))
-    seconds = billed_pod_seconds(allocated.to_numpy(), cold_start_s=0.0, drain_s=0.0,
-                                 step_s=step)  # fmt: skip
+    seconds = billed_seconds_from_pod_counts(allocated.to_numpy(), cold_start_s=0.0,
+                                             drain_s=0.0, step_s=step)  # fmt: skip
     peak = float(ready.max()) if len(ready) else 0.0
     cost = seconds / 3600 * hourly
     always = always_on_cost(max(peak, 1.0), history.duration, hourly)
@@ -108,7 +114,7 @@ def recommend(results: Sequence[ReplayResult], slo_seconds: float, *,
     When the deployed settings meet the SLO, a change must save more than ``margin`` of their
     cost to be recommended (smaller differences are within the replay's noise)."""
     if not results:
-        raise ValueError("no what-if results to recommend from")
+        raise InputError("no what-if results to recommend from")
     ok = [r for r in results if r.row["meets_slo"]]
     if ok:
         best = min(ok, key=lambda r: (r.row["cost_usd"], r.row["p99_s"]))

@@ -31,9 +31,10 @@ from sdobs.capacity.cost import (
     PriceTable,
     UnknownSpec,
     always_on_cost,
-    pod_billed_seconds,
+    billed_seconds_per_pod,
     savings_ratio,
 )
+from sdobs.errors import InputError
 from sdobs.sim.engine import ServiceLog, SimOptions, simulate_service
 from sdobs.sim.manifest import RevisionSpec, ServiceSpec, TrafficTarget
 from sdobs.sim.pods import cold_start_for
@@ -52,7 +53,7 @@ def gpu_key(gpu_name: str) -> str:
     """The twin's GPU model for a price-table GPU name ("T4", "A10G", "A100", ...)."""
     key = GPU_KEYS.get(gpu_name.strip().lower())
     if key is None:
-        raise ValueError(f"GPU {gpu_name!r} is not modelled by the twin; "
+        raise InputError(f"GPU {gpu_name!r} is not modelled by the twin; "
                          f"known: {', '.join(sorted(GPU_KEYS))}")  # fmt: skip
     return key
 
@@ -83,20 +84,20 @@ class Setting:
     def __post_init__(self) -> None:
         tu = self.target_utilization
         if tu is not None and not 1 <= tu <= 100:
-            raise ValueError(f"setting {self.name!r}: target utilisation {tu:g} % must be "
+            raise InputError(f"setting {self.name!r}: target utilisation {tu:g} % must be "
                              "between 1 and 100")  # fmt: skip
         for name in ("container_concurrency", "min_scale", "max_scale"):
             value = getattr(self, name)
             if value is not None and (value < 0 or value != int(value)):
-                raise ValueError(f"setting {self.name!r}: {name} must be a whole number >= 0")
+                raise InputError(f"setting {self.name!r}: {name} must be a whole number >= 0")
         if self.window_s is not None and not 6 <= self.window_s <= 3600:
-            raise ValueError(f"setting {self.name!r}: the stable window must be 6 s to 1 h")
+            raise InputError(f"setting {self.name!r}: the stable window must be 6 s to 1 h")
         for name in ("retention_s", "scale_down_delay_s"):
             value = getattr(self, name)
             if value is not None and value < 0:
-                raise ValueError(f"setting {self.name!r}: {name} must be >= 0")
+                raise InputError(f"setting {self.name!r}: {name} must be >= 0")
         if (self.min_scale and self.max_scale and self.min_scale > self.max_scale):
-            raise ValueError(f"setting {self.name!r}: min-scale is above max-scale")
+            raise InputError(f"setting {self.name!r}: min-scale is above max-scale")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Setting:
@@ -104,7 +105,7 @@ class Setting:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unknown setting keys {sorted(unknown)}; use {sorted(known)}")
+            raise InputError(f"unknown setting keys {sorted(unknown)}; use {sorted(known)}")
         return cls(**dict(data))
 
     def changes(self) -> dict[str, Any]:
@@ -324,7 +325,7 @@ def replay_input(history: Any, specs: ServiceSpec | Sequence[RevisionSpec], *, s
     """
     revs = list(specs.revisions if isinstance(specs, ServiceSpec) else specs)
     if not revs:
-        raise ValueError("replay needs at least one revision spec from the manifest")
+        raise InputError("replay needs at least one revision spec from the manifest")
     busiest = max(history.service_times.values(), key=lambda s: s.requests, default=None)
     actual = history.pods_wide("actual")
     rng = np.random.default_rng(seed)
@@ -360,7 +361,7 @@ def replay_input(history: Any, specs: ServiceSpec | Sequence[RevisionSpec], *, s
         first = round(float(actual[name].iloc[0])) if name in actual and len(actual) else 0
         out.append(RevisionReplay(spec, tuple(times.tolist()), mix, first))
     if not out:
-        raise ValueError(f"{history.namespace}/{history.service} had no requests in the range; "
+        raise InputError(f"{history.namespace}/{history.service} had no requests in the range; "
                          "nothing to replay")  # fmt: skip
     return ReplayInput(history.namespace, history.service, tuple(out), history.duration,
                        history.start, history.step, seed, base_spec)  # fmt: skip
@@ -418,8 +419,8 @@ def _log_metrics(log: ServiceLog, grid: np.ndarray) -> dict[str, Any]:
     ready = clip(np.maximum(np.minimum(p["ready"], p["deleted"]), p["created"]))
     deleted = clip(np.maximum(p["deleted"], ready))
     gone = clip(np.maximum(p["gone"], deleted))
-    billed = pod_billed_seconds(deleted - ready, cold_start_s=ready - created,
-                                drain_s=gone - deleted)  # fmt: skip
+    billed = billed_seconds_per_pod(deleted - ready, cold_start_s=ready - created,
+                                    drain_s=gone - deleted)  # fmt: skip
     gs = r["gpu_start"]
     busy = np.clip(r["gpu_end"], lo, hi) - np.clip(gs, lo, hi)
     return {
@@ -524,7 +525,7 @@ def sweep(inp: ReplayInput, settings: Iterable[Setting], prices: PriceTable | No
     settings = list(settings)
     names = [s.name for s in settings]
     if len(set(names)) != len(names):
-        raise ValueError("setting names must be unique: "
+        raise InputError("setting names must be unique: "
                          + ", ".join(sorted({n for n in names if names.count(n) > 1})))
     work = [(inp, s, prices, slo_seconds) for s in settings]
     jobs = max(1, min(jobs, len(work), os.cpu_count() or 1))

@@ -9,10 +9,16 @@ raw series (a broken scrape, queue-proxy's own 503) take the dialect's catalog.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sdobs_exporters.gpu import naming
 
 from sdobs.catalog import promql
 from sdobs.catalog import recorded as rec
+from sdobs.catalog.query import Selection
+
+if TYPE_CHECKING:  # catalog.py builds on the modules these helpers read
+    from sdobs.catalog.catalog import Catalog
 
 _REV = ", ".join(rec.REVISION_LEVEL)
 ON_REV = f"on ({_REV})"
@@ -48,12 +54,10 @@ def pods_not_ready() -> str:
     return f"{_pods('requested')} > {ON_REV} {_pods('actual')}"
 
 
-def overflow_at_capacity(catalog) -> str:
+def overflow_at_capacity(catalog: Catalog) -> str:
     """Queue-proxy answers 503 (its queue is full) while every pod the autoscaler asked for is
     ready and it wants more than its bounds allow (desired, unclamped, above requested): the
     revision sits at max-scale."""
-    from sdobs.catalog.catalog import Selection
-
     d = catalog.dialect
     code = promql.raw(d.code_label, "=", "503")
     overflow = catalog._rate_sum(d.request_count, Selection(window=rec.RECORD_WINDOW),
@@ -74,14 +78,12 @@ def idle_but_warm(idle: str = "1h") -> str:
     return f"{_pods('actual')} > 0 unless {ON_REV} ({busy})"
 
 
-def request_metrics_absent(catalog) -> str:
+def request_metrics_absent(catalog: Catalog) -> str:
     """A revision with ready pods but no queue-proxy series at all: the scrape is broken.
 
     Queue depth is the probe: queue-proxy reports it on every period in both dialects, while
     OpenCensus request counters vanish after ten idle minutes.
     """
-    from sdobs.catalog.catalog import Selection
-
     depth = catalog.queue_depth(Selection(), by=rec.REVISION_LEVEL).expr
     return f"{_pods('actual')} > 0 unless {ON_REV} ({depth})"
 

@@ -11,37 +11,38 @@ from collections.abc import Sequence
 
 from sdobs_exporters.gpu import naming
 
-from sdobs.catalog import promql
+from sdobs.catalog import gpu_sources, promql
+from sdobs.catalog.promql import Matcher
+from sdobs.catalog.query import UNIT_COUNT, UNIT_RPS, UNIT_SECONDS, Query, Selection, check_by
+from sdobs.knative.dialects import Dialect, Family
 
-UNIT_RPS = "reqps"
-UNIT_SECONDS = "s"
-UNIT_COUNT = "short"
 GPU_INFO = naming.GPU_INFO[0]
 GPU_MODEL_GROUPABLE = ("namespace", "service", "configuration", "revision")
 
 
 class CapacitySignals:
-    """Mixed into :class:`sdobs.catalog.Catalog`; uses its dialect, selections and helpers."""
+    """Mixed into :class:`sdobs.catalog.Catalog`; uses its dialect and its request helpers
+    (``_check_by``, ``_series``, ``_canonical``, ``_class_matcher``, ``_counter``)."""
 
-    def _latency_family(self, app: bool):
+    dialect: Dialect
+
+    def _latency_family(self, app: bool) -> Family:
         return self.dialect.app_requests if app else self.dialect.requests
 
-    def _code_matchers(self, code_class) -> list:
+    def _code_matchers(self, code_class: str | None) -> list[Matcher]:
         return [] if code_class is None else [self._class_matcher(code_class)]
 
     def latency_bucket_scale(self, *, app: bool = False) -> float:
         """Seconds per unit of the histogram's ``le`` bounds (0.001 for OpenCensus' ms)."""
         return self._latency_family(app).scale_to_base
 
-    def latency_histogram(self, sel, by: Sequence[str] = (), *, app: bool = False,
-                          code_class=None):  # fmt: skip
+    def latency_histogram(self, sel: Selection, by: Sequence[str] = (), *, app: bool = False,
+                          code_class: str | None = None) -> Query:  # fmt: skip
         """Requests per second falling at or under each ``le`` bound (cumulative buckets).
 
         ``le`` keeps the dialect's unit (multiply by :meth:`latency_bucket_scale` for seconds);
         ``code_class`` (e.g. ``"2xx"``) keeps only those responses.
         """
-        from sdobs.catalog.catalog import Query
-
         by = self._check_by(by)
         family = self._latency_family(app)
         series = self._series(family.bucket, sel, self._code_matchers(code_class))
@@ -51,11 +52,9 @@ class CapacitySignals:
         return Query("latency_histogram", expr, UNIT_RPS, (*by, "le"),
                      f"Requests per second at or under each latency bound at the {stage}")
 
-    def latency_mean(self, sel, by: Sequence[str] = (), *, app: bool = False,
-                     code_class=None):  # fmt: skip
+    def latency_mean(self, sel: Selection, by: Sequence[str] = (), *, app: bool = False,
+                     code_class: str | None = None) -> Query:  # fmt: skip
         """Mean response time in seconds over the window, from the histogram's sum and count."""
-        from sdobs.catalog.catalog import Query
-
         by = self._check_by(by)
         family = self._latency_family(app)
         extra = self._code_matchers(code_class)
@@ -70,42 +69,33 @@ class CapacitySignals:
         return Query("latency_mean", expr, UNIT_SECONDS, by,
                      f"Mean response time at the {stage}, seconds")
 
-    def request_counter(self, sel, by: Sequence[str] = ("revision", "pod", "code_class"), *,
-                        app: bool = False):  # fmt: skip
+    def request_counter(self, sel: Selection,
+                        by: Sequence[str] = ("revision", "pod", "code_class"), *,
+                        app: bool = False) -> Query:  # fmt: skip
         """Requests counted so far (the raw counters summed per group, no ``rate()``).
 
         ``rate()`` cannot count what a series held at its first sample, and every pod that
         scales up from zero starts new series; grouped per pod, the increments of this query
         (a new group counting from zero) give exact request counts per step.
         """
-        from sdobs.catalog.catalog import Query
-
         by = self._check_by(by)
         inner = self._series(self._counter(app), sel)
         return Query("request_counter", f"sum{promql.by(by)} ({self._canonical(inner, by)})",
                      UNIT_COUNT, by, "Requests counted since each series started")
 
-    def gpu_models(self, sel, by: Sequence[str] = ("revision",)):
+    def gpu_models(self, sel: Selection, by: Sequence[str] = ("revision",)) -> Query:
         """GPUs per model name (``name`` label) seen within the window, e.g. per revision."""
-        from sdobs.catalog.catalog import Query
-
-        for label in by:
-            if label not in GPU_MODEL_GROUPABLE:
-                raise ValueError(f"cannot group GPU models by {label!r}; "
-                                 f"use some of: {', '.join(GPU_MODEL_GROUPABLE)}")  # fmt: skip
-        series = promql.selector(GPU_INFO, self._gpu_matchers(sel))
+        by = check_by(by, GPU_MODEL_GROUPABLE, "GPU models")
+        series = promql.selector(GPU_INFO, sel.canonical_matchers())
         expr = (f"count{promql.by((*by, 'name'))} "
                 f"(last_over_time({series}[{promql.check_window(sel.window)}]))")  # fmt: skip
         return Query("gpu_models", expr, UNIT_COUNT, (*by, "name"),
                      "GPUs seen per model name within the window")
 
-    def gpu_models_any_source(self, sel, by: Sequence[str] = ("revision",)):
+    def gpu_models_any_source(self, sel: Selection, by: Sequence[str] = ("revision",)) -> Query:
         """:meth:`gpu_models` from the sdobs exporter's sidecars, or else its node agents, or else
         dcgm-exporter's ``modelName`` label (the last two joined to revisions through
         ``kube_pod_labels``)."""
-        from sdobs.catalog import gpu_sources
-        from sdobs.catalog.catalog import Query
-
         own = self.gpu_models(sel, by)
         window = promql.check_window(sel.window)
         free = promql.selector("DCGM_FI_DEV_FB_FREE", gpu_sources.namespace_matchers(sel))

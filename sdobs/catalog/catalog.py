@@ -16,15 +16,26 @@ from typing import Literal
 from sdobs.catalog import promql
 from sdobs.catalog.capacity import CapacitySignals
 from sdobs.catalog.client import ClientSignals
-from sdobs.catalog.gpu import GpuSignals
+from sdobs.catalog.gpu import GPU_GROUPABLE, MEMORY_TOTAL, GpuSignals
 from sdobs.catalog.gpu_health import GpuHealthSignals
 from sdobs.catalog.promql import Matcher, Var
+from sdobs.catalog.query import (
+    GROUPABLE,
+    QUANTILES,
+    UNIT_COUNT,
+    UNIT_RATIO,
+    UNIT_RPS,
+    UNIT_SECONDS,
+    Query,
+    Selection,
+    check_by,
+)
 from sdobs.catalog.recorded import RecordedSignals
 from sdobs.catalog.resources import ResourceSignals
 from sdobs.catalog.sd import SdSignals
+from sdobs.errors import InputError
 from sdobs.knative.dialects import (
     AUTOSCALER_SIGNALS,
-    CANONICAL_LABELS,
     CODE_CLASS,
     Dialect,
     Family,
@@ -32,79 +43,13 @@ from sdobs.knative.dialects import (
 )
 
 CodeClass = Literal["1xx", "2xx", "3xx", "4xx", "5xx"]
-QUANTILES = (0.5, 0.9, 0.95, 0.99)
 POD_STATES = ("desired", "requested", "actual", "pending", "not_ready", "terminating")
-GROUPABLE = (*CANONICAL_LABELS, CODE_CLASS)
 
-# Grafana unit ids double as sdobs' unit names: one vocabulary for the app and the dashboards.
-UNIT_RPS = "reqps"
-UNIT_RATIO = "percentunit"
-UNIT_SECONDS = "s"
-UNIT_COUNT = "short"
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which requests a query covers: one namespace/service, some revisions, a rate window.
-
-    ``None`` means "any". Values are data: they are escaped into the query, never spliced.
-    A :class:`Var` stands for a Grafana template variable.
-    """
-
-    namespace: str | Var | None = None
-    service: str | Var | None = None
-    configuration: str | Var | None = None
-    revisions: tuple[str, ...] | Var | None = None
-    window: str | Var = "1m"
-
-    def __post_init__(self) -> None:
-        promql.check_window(self.window)
-        if isinstance(self.revisions, str):
-            object.__setattr__(self, "revisions", (self.revisions,))
-        elif isinstance(self.revisions, Sequence):
-            object.__setattr__(self, "revisions", tuple(self.revisions))
-        for name in ("namespace", "service", "configuration"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, (str, Var)):
-                raise TypeError(f"Selection.{name} must be a string, got {type(value).__name__}")
-
-    def matchers(self, dialect: Dialect) -> list[Matcher]:
-        labels = dialect.labels
-        out = []
-        for canonical in ("namespace", "service", "configuration"):
-            value = getattr(self, canonical)
-            if value is not None:
-                out.append(promql.equals(labels.key(canonical), value))
-        if self.revisions is not None:
-            out.append(promql.one_of(labels.revision, self.revisions))
-        return out
-
-
-@dataclass(frozen=True)
-class Query:
-    """One PromQL expression and what its result means."""
-
-    signal: str
-    expr: str
-    unit: str
-    by: tuple[str, ...] = ()
-    description: str = ""
-    #: a histogram quantile's finite bucket bounds in seconds (see ``sdobs.catalog.honest``)
-    bounds: tuple[float, ...] = ()
-
-    def reading(self, value: float | None):
-        """An honest reading of one value of this query ("> 10 s", "20–50 s", "12.3 s")."""
-        from sdobs.catalog.honest import read_quantile
-
-        return read_quantile(value, self.bounds)
-
-    @property
-    def legend(self) -> str:
-        """A Grafana legend format naming the grouping labels."""
-        return " ".join("{{" + label + "}}" for label in self.by)
-
-    def __str__(self) -> str:
-        return self.expr
+#: Re-exported: ``Query``, ``Selection``, the units and ``GROUPABLE`` live in
+#: :mod:`sdobs.catalog.query` so the signal mixins can import them without a cycle.
+__all__ = ["GROUPABLE", "POD_STATES", "QUANTILES", "UNIT_COUNT", "UNIT_RATIO", "UNIT_RPS",
+           "UNIT_SECONDS", "Catalog", "CodeClass", "LabelValuesQuery", "Query", "Selection", "Var",
+           "check_by"]  # fmt: skip
 
 
 class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSignals,
@@ -143,17 +88,14 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
     def _class_matcher(self, code_class: CodeClass, negate: bool = False) -> Matcher:
         d = self.dialect
         if code_class not in ("1xx", "2xx", "3xx", "4xx", "5xx"):
-            raise ValueError(f"response code class {code_class!r} must be one of 1xx ... 5xx")
+            raise InputError(f"response code class {code_class!r} must be one of 1xx ... 5xx")
         if d.code_class_label:
             return promql.raw(d.code_class_label, "!=" if negate else "=", code_class)
         return promql.raw(d.code_label, "!~" if negate else "=~", f"{code_class[0]}..")
 
     @staticmethod
     def _check_by(by: Sequence[str]) -> tuple[str, ...]:
-        for label in by:
-            if label not in GROUPABLE:
-                raise ValueError(f"cannot group by {label!r}; use some of: {', '.join(GROUPABLE)}")
-        return tuple(by)
+        return check_by(by, GROUPABLE)
 
     def _rate_sum(self, counter: str, sel: Selection, by: Sequence[str],
                   extra: Sequence[Matcher] = ()) -> str:  # fmt: skip
@@ -216,7 +158,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
                 app: bool = False) -> Query:  # fmt: skip
         """A latency quantile in seconds, from Knative's histogram (interpolated in buckets)."""
         if not 0 < quantile < 1:
-            raise ValueError(f"quantile {quantile} must be between 0 and 1, e.g. 0.99")
+            raise InputError(f"quantile {quantile} must be between 0 and 1, e.g. 0.99")
         by = self._check_by(by)
         family: Family = self.dialect.app_requests if app else self.dialect.requests
         inner = f"rate({self._series(family.bucket, sel)}[{sel.window}])"
@@ -250,11 +192,11 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
     def autoscaler(self, sel: Selection, signal: str, by: Sequence[str] = ()) -> Query:
         """One autoscaler gauge (see ``AUTOSCALER_SIGNALS``), summed over revisions."""
         if signal not in self.dialect.autoscaler:
-            raise ValueError(f"unknown autoscaler signal {signal!r}; "
+            raise InputError(f"unknown autoscaler signal {signal!r}; "
                              f"use one of: {', '.join(AUTOSCALER_SIGNALS)}")  # fmt: skip
         by = self._check_by(by)
         if "pod" in by or CODE_CLASS in by:
-            raise ValueError("autoscaler signals are per revision; group by revision at most")
+            raise InputError("autoscaler signals are per revision; group by revision at most")
         family = self.dialect.autoscaler[signal]
         inner = self._series(family.name, sel, queue_proxy=False)
         return Query(signal, f"sum{promql.by(by)} ({self._canonical(inner, by)})",
@@ -263,7 +205,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
     def pods(self, sel: Selection, state: str = "actual", by: Sequence[str] = ()) -> Query:
         """Pod count of one state: desired, requested, actual (ready), pending, not_ready, ..."""
         if state not in POD_STATES:
-            raise ValueError(f"unknown pod state {state!r}; use one of: {', '.join(POD_STATES)}")
+            raise InputError(f"unknown pod state {state!r}; use one of: {', '.join(POD_STATES)}")
         return self.autoscaler(sel, f"pods_{state}", by)
 
     def pod_trend(self, sel: Selection, by: Sequence[str] = ()) -> list[Query]:
@@ -274,7 +216,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
     def concurrency(self, sel: Selection, kind: str = "stable", by: Sequence[str] = ()) -> Query:
         """Autoscaler concurrency: stable or panic window average, or the per-pod target."""
         if kind not in ("stable", "panic", "target"):
-            raise ValueError(f"concurrency kind {kind!r} must be stable, panic or target")
+            raise InputError(f"concurrency kind {kind!r} must be stable, panic or target")
         return self.autoscaler(sel, f"concurrency_{kind}", by)
 
     def panic_mode(self, sel: Selection, by: Sequence[str] = ()) -> Query:
@@ -295,7 +237,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
         """How often the autoscaler changed its desired pod count within the window."""
         by = self._check_by(by)
         if "pod" in by or CODE_CLASS in by:
-            raise ValueError("scale events are per revision; group by revision at most")
+            raise InputError("scale events are per revision; group by revision at most")
         series = self._series(self.dialect.autoscaler["pods_desired"].name, sel,
                               queue_proxy=False)  # fmt: skip
         inner = f"changes({series}[{sel.window}])"
@@ -320,17 +262,15 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
         """
         sel = sel or Selection()
         if source == "gpu":
-            from sdobs.catalog.gpu import GPU_GROUPABLE, MEMORY_TOTAL
-
             if label not in GPU_GROUPABLE:
-                raise ValueError(f"no GPU variable for {label!r}; use one of: "
+                raise InputError(f"no GPU variable for {label!r}; use one of: "
                                  f"{', '.join(GPU_GROUPABLE)}")  # fmt: skip
-            return LabelValuesQuery(promql.selector(MEMORY_TOTAL, self._gpu_matchers(sel)),
+            return LabelValuesQuery(promql.selector(MEMORY_TOTAL, sel.canonical_matchers()),
                                     label)  # fmt: skip
         if source != "knative":
-            raise ValueError(f"variable source {source!r} must be knative or gpu")
+            raise InputError(f"variable source {source!r} must be knative or gpu")
         if label not in ("namespace", "service", "configuration", "revision"):
-            raise ValueError(f"no Knative variable for {label!r}; use namespace, service, "
+            raise InputError(f"no Knative variable for {label!r}; use namespace, service, "
                              "configuration or revision")  # fmt: skip
         series = self._series(self.dialect.autoscaler["pods_desired"].name, sel,
                               queue_proxy=False)  # fmt: skip

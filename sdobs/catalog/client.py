@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sdobs.catalog import promql
-from sdobs.catalog.promql import Var
+from sdobs.catalog.promql import Matcher, Var
+from sdobs.catalog.query import UNIT_RPS, UNIT_SECONDS, Query, check_by
+from sdobs.errors import InputError
 from sdobs.loadtest.metrics import PREFIX
 
 REQUEST_DURATION = f"{PREFIX}request_duration_seconds"
@@ -19,29 +21,20 @@ CLIENT_GROUPABLE = ("target", "status_class")
 
 
 class ClientSignals:
-    """Mixed into :class:`sdobs.catalog.Catalog`."""
+    """Mixed into :class:`sdobs.catalog.Catalog`: the load tester's series, selected by target."""
 
-    def _client_series(self, name: str, target: str | Var | None, extra=()) -> str:
+    def _client_series(self, name: str, target: str | Var | None,
+                       extra: Sequence[Matcher] = ()) -> str:  # fmt: skip
         matchers = [promql.equals("target", target)] if target is not None else []
         return promql.selector(name, [*matchers, *extra])
 
-    @staticmethod
-    def _client_by(by: Sequence[str]) -> tuple[str, ...]:
-        for label in by:
-            if label not in CLIENT_GROUPABLE:
-                raise ValueError(f"cannot group client signals by {label!r}; "
-                                 f"use some of: {', '.join(CLIENT_GROUPABLE)}")  # fmt: skip
-        return tuple(by)
-
     def client_latency(self, quantile: float, target: str | Var | None = None,
-                       window: str | Var = "1m", by: Sequence[str] = ()):  # fmt: skip
+                       window: str | Var = "1m", by: Sequence[str] = ()) -> Query:  # fmt: skip
         """A latency quantile as the load tester's clients measured it, seconds (exact bucket
         interpolation of the client histogram; 2xx responses only)."""
-        from sdobs.catalog.catalog import UNIT_SECONDS, Query
-
         if not 0 < quantile < 1:
-            raise ValueError(f"quantile {quantile} must be between 0 and 1, e.g. 0.99")
-        by = self._client_by(by)
+            raise InputError(f"quantile {quantile} must be between 0 and 1, e.g. 0.99")
+        by = check_by(by, CLIENT_GROUPABLE, "client signals")
         series = self._client_series(f"{REQUEST_DURATION}_bucket", target,
                                      [promql.raw("status_class", "=", "2xx")])  # fmt: skip
         window = promql.check_window(window)
@@ -51,11 +44,9 @@ class ClientSignals:
                      f"P{quantile * 100:g} latency seen by load-test clients, seconds")
 
     def client_request_rate(self, target: str | Var | None = None, window: str | Var = "1m",
-                            by: Sequence[str] = ()):  # fmt: skip
+                            by: Sequence[str] = ()) -> Query:  # fmt: skip
         """Responses per second the load tester received, by status class if asked."""
-        from sdobs.catalog.catalog import UNIT_RPS, Query
-
-        by = self._client_by(by)
+        by = check_by(by, CLIENT_GROUPABLE, "client signals")
         series = self._client_series(f"{REQUEST_DURATION}_count", target)
         expr = f"sum{promql.by(by)} (rate({series}[{promql.check_window(window)}]))"
         return Query("client_request_rate", expr, UNIT_RPS, by,

@@ -12,13 +12,17 @@ that appears with a non-zero code (a repeated identical XID is not seen there).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sdobs_exporters.gpu import naming
 
 from sdobs.catalog import gpu_sources, promql
+from sdobs.catalog.promql import Matcher
+from sdobs.catalog.query import UNIT_COUNT, Query, Selection, check_by
+from sdobs.errors import InputError
 
-UNIT_COUNT = "short"
+#: Builds one signal's per-GPU series from a selection and its canonical matchers.
+PerGpu = Callable[[Selection, list[Matcher]], str]
 HEALTH_GROUPABLE = ("namespace", "service", "configuration", "revision", "pod", "gpu")
 ECC = {"corrected": ("sdobs_gpu_ecc_corrected_errors_total", "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL"),
        "uncorrected": ("sdobs_gpu_ecc_uncorrected_errors_total",
@@ -54,26 +58,22 @@ def changed_events(selector: str, window: str) -> str:
 
 
 class GpuHealthSignals:
-    """Mixed into :class:`sdobs.catalog.Catalog`; uses its GPU selection matchers."""
+    """Mixed into :class:`sdobs.catalog.Catalog`; selects GPUs like :mod:`sdobs.catalog.gpu`."""
 
-    def _health(self, name: str, agg: str, expr_by_source, sel, by: Sequence[str], extra_by=(),
-                description: str = ""):  # fmt: skip
-        from sdobs.catalog.catalog import Query
+    def _health(self, name: str, agg: str, expr_by_source: PerGpu, sel: Selection,
+                by: Sequence[str], extra_by: Sequence[str] = (),
+                description: str = "") -> Query:  # fmt: skip
+        by = check_by(by, (*HEALTH_GROUPABLE, *extra_by), "GPU health signals")
+        series = expr_by_source(sel, sel.canonical_matchers())
+        return Query(name, f"{agg}{promql.by(by)} ({series})", UNIT_COUNT, by, description)
 
-        for label in by:
-            if label not in (*HEALTH_GROUPABLE, *extra_by):
-                raise ValueError(f"cannot group GPU health signals by {label!r}; use some of: "
-                                 f"{', '.join((*HEALTH_GROUPABLE, *extra_by))}")  # fmt: skip
-        series = expr_by_source(sel, self._gpu_matchers(sel))
-        return Query(name, f"{agg}{promql.by(by)} ({series})", UNIT_COUNT, tuple(by),
-                     description)
-
-    def gpu_xid_events(self, sel, range_: str | None = None, by: Sequence[str] = ()):
+    def gpu_xid_events(self, sel: Selection, range_: str | None = None,
+                       by: Sequence[str] = ()) -> Query:  # fmt: skip
         """XID errors the driver reported within ``range_`` (default: the selection's window),
         counted from the first one."""
         rng = promql.check_window(sel.window if range_ is None else range_)
 
-        def expr(s, own):
+        def expr(s: Selection, own: list[Matcher]) -> str:
             join = f" or on ({gpu_sources.JOIN}) "
             sdobs = gpu_sources.union(s, own, XID, lambda x: counted_events(x, rng), None)
             dcgm = gpu_sources.joined(changed_events(
@@ -85,39 +85,40 @@ class GpuHealthSignals:
         return self._health("gpu_xid_events", "sum", expr, sel, by, ("xid",),
                             f"XID errors within {rng}")
 
-    def gpu_ecc_errors(self, sel, kind: str = "uncorrected", range_: str | None = None,
-                       by: Sequence[str] = ()):  # fmt: skip
+    def gpu_ecc_errors(self, sel: Selection, kind: str = "uncorrected",
+                       range_: str | None = None, by: Sequence[str] = ()) -> Query:  # fmt: skip
         """Corrected (single-bit) or uncorrected (double-bit) ECC errors within ``range_``
         (default: the selection's window)."""
         if kind not in ECC:
-            raise ValueError(f"ECC error kind {kind!r} must be corrected or uncorrected")
+            raise InputError(f"ECC error kind {kind!r} must be corrected or uncorrected")
         rng = promql.check_window(sel.window if range_ is None else range_)
         sdobs, dcgm = ECC[kind]
 
-        def expr(s, own):
+        def expr(s: Selection, own: list[Matcher]) -> str:
             return gpu_sources.union(s, own, sdobs, lambda x: counted_events(x, rng), dcgm)
 
         return self._health(f"gpu_ecc_{kind}", "sum", expr, sel, by,
                             description=f"{kind.capitalize()} ECC errors within {rng}")
 
-    def gpu_remapped_rows(self, sel, kind: str = "uncorrectable", by: Sequence[str] = ()):
+    def gpu_remapped_rows(self, sel: Selection, kind: str = "uncorrectable",
+                          by: Sequence[str] = ()) -> Query:  # fmt: skip
         """Rows remapped after correctable or uncorrectable errors, or 1 where remapping failed."""
         if kind not in REMAP:
-            raise ValueError(f"row remap kind {kind!r} must be correctable, uncorrectable or "
+            raise InputError(f"row remap kind {kind!r} must be correctable, uncorrectable or "
                              "failure")
         sdobs, dcgm = REMAP[kind]
 
-        def expr(s, own):
+        def expr(s: Selection, own: list[Matcher]) -> str:
             return gpu_sources.union(s, own, sdobs, lambda x: x, dcgm)
 
         agg = "max" if kind == "failure" else "sum"
         return self._health(f"gpu_remapped_rows_{kind}", agg, expr, sel, by,
                             description=f"GPU memory rows remapped ({kind})")
 
-    def gpu_memory_repairs(self, sel, by: Sequence[str] = ()):
+    def gpu_memory_repairs(self, sel: Selection, by: Sequence[str] = ()) -> Query:
         """Memory repaired after uncorrectable errors: rows remapped (Ampere and newer) or
         pages retired after double-bit errors (older GPUs), whichever the GPU reports."""
-        def expr(s, own):
+        def expr(s: Selection, own: list[Matcher]) -> str:
             rows = gpu_sources.union(s, own, REMAP["uncorrectable"][0], lambda x: x,
                                      REMAP["uncorrectable"][1])
             pages = gpu_sources.union(s, own, RETIRED_DBE[0], lambda x: x, RETIRED_DBE[1])
@@ -127,14 +128,14 @@ class GpuHealthSignals:
                             description="Rows remapped or pages retired after uncorrectable "
                                         "memory errors")
 
-    def gpu_throttled(self, sel, reason: str, by: Sequence[str] = ()):
+    def gpu_throttled(self, sel: Selection, reason: str, by: Sequence[str] = ()) -> Query:
         """GPUs whose clocks are held down for ``reason`` (0 or more per group)."""
         if reason not in _BITS:
-            raise ValueError(f"unknown throttle reason {reason!r}; use one of: "
+            raise InputError(f"unknown throttle reason {reason!r}; use one of: "
                              f"{', '.join(_BITS)}")  # fmt: skip
         bit = _BITS[reason]
 
-        def expr(s, own):
+        def expr(s: Selection, own: list[Matcher]) -> str:
             ns = gpu_sources.namespace_matchers(s)
             dcgm = " or ".join(
                 f"floor({promql.selector(n, ns)} / {bit}) % 2" for n in DCGM_THROTTLE)

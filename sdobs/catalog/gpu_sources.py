@@ -16,17 +16,18 @@ The join reads kube-state-metrics' ``kube_pod_labels`` with Knative's pod labels
 (``label_serving_knative_dev_revision``, ...; ``sdobs deploy render`` writes the allowlist).
 Selections on service, configuration and revision filter that side of the join, so a GPU whose
 pod is not a Knative revision pod of the selection drops out. Which source a number comes from
-is one query away (:meth:`GpuSourceSignals.gpu_sources`).
+is one query away (:meth:`sdobs.catalog.gpu.GpuSignals.gpu_sources`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sdobs_exporters.gpu import naming
 
 from sdobs.catalog import promql
 from sdobs.catalog.promql import Matcher
+from sdobs.catalog.query import Selection
 
 KUBE_POD_LABELS = "kube_pod_labels"
 #: kube-state-metrics' names for Knative's pod labels (``label_`` + sanitized key).
@@ -75,7 +76,7 @@ SIGNALS = {
 }  # fmt: skip
 
 
-def identity(sel, window: str | None = None) -> str:
+def identity(sel: Selection, window: str | None = None) -> str:
     """Knative identity of each pod from ``kube_pod_labels``, on canonical label names.
 
     With ``window`` the labels of pods seen within it (for queries over a past range).
@@ -99,17 +100,17 @@ def identity(sel, window: str | None = None) -> str:
     return expr
 
 
-def joined(expr: str, sel) -> str:
+def joined(expr: str, sel: Selection) -> str:
     """``expr`` (per-GPU series with ``namespace`` and ``pod``) with the pod's Knative identity."""
     return f"({expr} * on ({JOIN}) group_left ({', '.join(IDENTITY)}) {identity(sel)})"
 
 
-def namespace_matchers(sel) -> list[Matcher]:
+def namespace_matchers(sel: Selection) -> list[Matcher]:
     return [] if sel.namespace is None else [promql.equals("namespace", sel.namespace)]
 
 
-def union(sel, own: list[Matcher], sdobs: str, per_series, dcgm: str | None,
-          extra: Sequence[Matcher] = ()) -> str:  # fmt: skip
+def union(sel: Selection, own: list[Matcher], sdobs: str, per_series: Callable[[str], str],
+          dcgm: str | None, extra: Sequence[Matcher] = ()) -> str:  # fmt: skip
     """The union of sources for any per-GPU expression.
 
     ``per_series(selector)`` turns a selector into the per-series expression (the selector
@@ -129,7 +130,7 @@ def union(sel, own: list[Matcher], sdobs: str, per_series, dcgm: str | None,
     return "(" + f" or on ({JOIN}) ".join(parts) + ")"
 
 
-def per_gpu(signal: str, sel, own: list[Matcher]) -> str:
+def per_gpu(signal: str, sel: Selection, own: list[Matcher]) -> str:
     """The union of sources for one signal; ``own`` are the sidecar series' selection matchers."""
     sdobs, dcgm = SIGNALS[signal]
     ns = namespace_matchers(sel)
@@ -141,7 +142,7 @@ def per_gpu(signal: str, sel, own: list[Matcher]) -> str:
     return f"({sidecar} or on ({JOIN}) {node} or on ({JOIN}) {joined(dcgm(ns), sel)})"
 
 
-def by_source(sel, own: list[Matcher]) -> str:
+def by_source(sel: Selection, own: list[Matcher]) -> str:
     """Each selected GPU once, labelled ``source`` (``sdobs`` or ``dcgm-exporter``)."""
     sdobs, dcgm = SIGNALS["memory_total"]
     ns = namespace_matchers(sel)

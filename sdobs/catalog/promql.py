@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from sdobs.errors import InputError
+
 _RE2_SPECIAL = set(r"\.+*?()|[]{}^$")
 # Used with fullmatch: '$' alone would accept a trailing newline ("5m\n", "namespace\n").
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -32,7 +34,7 @@ class Var:
 
     def __post_init__(self) -> None:
         if not _IDENT.fullmatch(self.name):
-            raise ValueError(f"Grafana variable name {self.name!r} must be an identifier")
+            raise InputError(f"Grafana variable name {self.name!r} must be an identifier")
 
     def __str__(self) -> str:
         return f"${self.name}"
@@ -48,7 +50,7 @@ def quote(value: str) -> str:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise ValueError(f"{value[:40]!r} is not valid UTF-8 text, so no label can hold "
+            raise InputError(f"{value[:40]!r} is not valid UTF-8 text, so no label can hold "
                              "it") from None
     out = ['"']
     for ch in value:
@@ -73,7 +75,7 @@ def regex_literal(value: str) -> str:
 
 def check_label_name(name: str) -> str:
     if not _IDENT.fullmatch(name):
-        raise ValueError(f"{name!r} is not a valid Prometheus label name")
+        raise InputError(f"{name!r} is not a valid Prometheus label name")
     return name
 
 
@@ -82,7 +84,7 @@ def check_window(window: str | Var) -> str:
     text = str(window)
     if isinstance(window, Var) or text in _GRAFANA_WINDOWS or _DURATION.fullmatch(text):
         return text
-    raise ValueError(
+    raise InputError(
         f"window {text!r} is not a Prometheus duration such as 5m or 1h30m "
         f"(or one of {', '.join(_GRAFANA_WINDOWS)})"
     )
@@ -112,7 +114,7 @@ def one_of(label: str, values: Sequence[str] | Var) -> Matcher:
         return Matcher(check_label_name(label), "=~", f'"{values}"')
     values = list(dict.fromkeys(values))
     if not values:
-        raise ValueError(f"no values given for label {label!r}")
+        raise InputError(f"no values given for label {label!r}")
     if len(values) == 1:
         return equals(label, values[0])
     return Matcher(check_label_name(label), "=~",
@@ -122,7 +124,7 @@ def one_of(label: str, values: Sequence[str] | Var) -> Matcher:
 def raw(label: str, op: str, pattern: str) -> Matcher:
     """A matcher with a pattern written by sdobs itself (never user input)."""
     if op not in ("=", "!=", "=~", "!~"):
-        raise ValueError(f"unknown matcher operator {op!r}")
+        raise InputError(f"unknown matcher operator {op!r}")
     return Matcher(check_label_name(label), op, quote(pattern))
 
 

@@ -15,7 +15,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sdobs.catalog import promql
-from sdobs.knative.dialects import CODE_CLASS
+from sdobs.catalog.gpu import duration_seconds
+from sdobs.catalog.promql import Matcher
+from sdobs.catalog.query import (
+    GROUPABLE,
+    UNIT_COUNT,
+    UNIT_RATIO,
+    UNIT_RPS,
+    UNIT_SECONDS,
+    Query,
+    Selection,
+    check_by,
+)
+from sdobs.errors import InputError
+from sdobs.knative.dialects import CODE_CLASS, Dialect
 
 #: The window every revision-level rate is recorded at; longer windows are built from it.
 RECORD_WINDOW = "5m"
@@ -47,12 +60,15 @@ def le_text(seconds: float) -> str:
 
 
 class RecordedSignals:
-    """Mixed into :class:`sdobs.catalog.Catalog`: recording-rule expressions and their readers."""
+    """Mixed into :class:`sdobs.catalog.Catalog`: recording-rule expressions and their readers.
+
+    The ``record_*`` methods read the catalog's raw signals and request helpers."""
+
+    dialect: Dialect
 
     # -- what the rules record (raw → revision level) ------------------------------------------
-    def _everything(self, window: str = RECORD_WINDOW):
-        from sdobs.catalog.catalog import Selection
-
+    @staticmethod
+    def _everything(window: str = RECORD_WINDOW) -> Selection:
         return Selection(window=window)
 
     def record_requests(self) -> str:
@@ -77,7 +93,7 @@ class RecordedSignals:
                         f"{promql.quote(promql.regex_literal(own))})")  # fmt: skip
         return expr
 
-    def _activator_rate(self, extra: Sequence[promql.Matcher] = ()) -> str:
+    def _activator_rate(self, extra: Sequence[Matcher] = ()) -> str:
         """Requests per second the activator answered, by revision."""
         d = self.dialect
         if d.activator_counters:
@@ -130,17 +146,11 @@ class RecordedSignals:
 
     # -- reading the recorded series (the fleet's queries) -------------------------------------
     @staticmethod
-    def _recorded(name: str, sel, extra: Sequence[promql.Matcher] = ()) -> str:
-        matchers = []
-        for label in ("namespace", "service", "configuration"):
-            value = getattr(sel, label)
-            if value is not None:
-                matchers.append(promql.equals(label, value))
-        if sel.revisions is not None:
-            matchers.append(promql.one_of("revision", sel.revisions))
-        return promql.selector(name, [*matchers, *extra])
+    def _recorded(name: str, sel: Selection, extra: Sequence[Matcher] = ()) -> str:
+        return promql.selector(name, [*sel.canonical_matchers(), *extra])
 
-    def _over(self, name: str, sel, extra: Sequence[promql.Matcher] = (), fn: str = "avg") -> str:
+    def _over(self, name: str, sel: Selection, extra: Sequence[Matcher] = (),
+              fn: str = "avg") -> str:  # fmt: skip
         """The recorded 5-minute series, averaged over the selection's window when longer.
 
         Sampled every 5 minutes (a subquery): consecutive 5-minute rates tile the window, so
@@ -152,93 +162,78 @@ class RecordedSignals:
         if window == RECORD_WINDOW:
             return series
         w = promql.check_window(sel.window)
-        from sdobs.catalog.gpu import duration_seconds
-
         if duration_seconds(w) < duration_seconds(RECORD_WINDOW):
             return series
         return f"{fn}_over_time({series}[{w}:{RECORD_WINDOW}])"
 
-    def recorded_request_rate(self, sel, by: Sequence[str] = ()):
-        from sdobs.catalog.catalog import UNIT_RPS, Query
-
-        by = self._check_by(by)
+    def recorded_request_rate(self, sel: Selection, by: Sequence[str] = ()) -> Query:
+        by = check_by(by, GROUPABLE)
         return Query("request_rate", f"sum{promql.by(by)} ({self._over(REQUESTS, sel)})",
                      UNIT_RPS, by, "Requests per second (recorded)")
 
-    def recorded_success_ratio(self, sel, by: Sequence[str] = ()):
-        from sdobs.catalog.catalog import UNIT_RATIO, Query
-
-        by = self._check_by(by)
+    def recorded_success_ratio(self, sel: Selection, by: Sequence[str] = ()) -> Query:
+        by = check_by(by, GROUPABLE)
         good = self._over(REQUESTS, sel, [promql.raw(CODE_CLASS, "!=", "5xx")])
         total = self._over(REQUESTS, sel)
         return Query("success_ratio", f"sum{promql.by(by)} ({good}) / sum{promql.by(by)} "
                      f"({total})", UNIT_RATIO, by, "Share of responses that are not 5xx "
                      "(recorded)")  # fmt: skip
 
-    def recorded_latency(self, sel, quantile: float, by: Sequence[str] = ()):
-        from sdobs.catalog.catalog import UNIT_SECONDS, Query
-
+    def recorded_latency(self, sel: Selection, quantile: float,
+                         by: Sequence[str] = ()) -> Query:  # fmt: skip
         if not 0 < quantile < 1:
-            raise ValueError(f"quantile {quantile} must be between 0 and 1, e.g. 0.99")
-        by = self._check_by(by)
+            raise InputError(f"quantile {quantile} must be between 0 and 1, e.g. 0.99")
+        by = check_by(by, GROUPABLE)
         grouped = f"sum{promql.by((*by, 'le'))} ({self._over(BUCKETS, sel)})"
         return Query(f"latency_p{quantile * 100:g}", f"histogram_quantile({quantile:g}, {grouped})",
                      UNIT_SECONDS, by, f"P{quantile * 100:g} response time (recorded), seconds")
 
-    def recorded_pods(self, sel, state: str = "actual", by: Sequence[str] = ()):
-        from sdobs.catalog.catalog import UNIT_COUNT, Query
-
+    def recorded_pods(self, sel: Selection, state: str = "actual",
+                      by: Sequence[str] = ()) -> Query:  # fmt: skip
         if state not in RECORDED_POD_STATES:
-            raise ValueError(f"unknown pod state {state!r}; use one of: "
+            raise InputError(f"unknown pod state {state!r}; use one of: "
                              f"{', '.join(RECORDED_POD_STATES)}")  # fmt: skip
-        by = self._check_by(by)
+        by = check_by(by, GROUPABLE)
         series = self._recorded(PODS, sel, [promql.raw("state", "=", state)])
         return Query(f"pods_{state}", f"sum{promql.by(by)} ({series})", UNIT_COUNT, by,
                      f"Pods {state} (recorded)")
 
-    def recorded_gpu_utilization(self, sel, by: Sequence[str] = ()):
-        from sdobs.catalog.catalog import Query
-        from sdobs.catalog.gpu import UNIT_RATIO
-
-        by = self._check_by(by)
+    def recorded_gpu_utilization(self, sel: Selection, by: Sequence[str] = ()) -> Query:
+        by = check_by(by, GROUPABLE)
         busy = f"sum{promql.by(by)} ({self._recorded(GPUS_BUSY, sel)})"
         alloc = f"sum{promql.by(by)} ({self._recorded(GPUS_ALLOCATED, sel)})"
         return Query("gpu_utilization", f"{busy} / {alloc}", UNIT_RATIO, by,
                      "Mean GPU utilisation (recorded)")
 
-    def recorded_gpus_allocated(self, sel, by: Sequence[str] = ()):
-        from sdobs.catalog.catalog import UNIT_COUNT, Query
-
-        by = self._check_by(by)
+    def recorded_gpus_allocated(self, sel: Selection, by: Sequence[str] = ()) -> Query:
+        by = check_by(by, GROUPABLE)
         expr = f"sum{promql.by(by)} ({self._recorded(GPUS_ALLOCATED, sel)})"
         return Query("gpus_allocated", expr, UNIT_COUNT, by, "GPUs held by the pods (recorded)")
 
     # -- SLOs and alerts of a service (what the SLO rules record) -------------------------------
-    def _service_matchers(self, sel) -> list[promql.Matcher]:
+    @staticmethod
+    def _service_matchers(sel: Selection) -> list[Matcher]:
         return [promql.equals(label, getattr(sel, label)) for label in ("namespace", "service")
                 if getattr(sel, label) is not None]  # fmt: skip
 
-    def slo_budget_remaining(self, sel):
+    def slo_budget_remaining(self, sel: Selection) -> Query:
         """Error budget left over the SLO period, per SLO (1 = untouched, < 0 = overspent)."""
-        from sdobs.catalog import slo
-        from sdobs.catalog.catalog import UNIT_RATIO, Query
+        from sdobs.catalog import slo  # not at the top: slo reads this module's names
 
         expr = f"min by (slo) ({slo.read_budget_remaining(self._service_matchers(sel))})"
         return Query("slo_budget_remaining", expr, UNIT_RATIO, ("slo",),
                      "Error budget left over the SLO period")
 
-    def slo_burn_rate(self, sel):
+    def slo_burn_rate(self, sel: Selection) -> Query:
         """How fast each SLO's budget burns over 5 minutes (1 = exactly on budget)."""
-        from sdobs.catalog import slo
-        from sdobs.catalog.catalog import UNIT_COUNT, Query
+        from sdobs.catalog import slo  # not at the top: slo reads this module's names
 
         expr = f"max by (slo) ({slo.read_burn_rate(self._service_matchers(sel))})"
         return Query("slo_burn_rate", expr, UNIT_COUNT, ("slo",), "Error budget burn rate")
 
-    def alerts_firing(self, sel, by: Sequence[str] = ()):
+    def alerts_firing(self, sel: Selection, by: Sequence[str] = ()) -> Query:
         """sdobs alerts firing for the selection (0 rather than no data when none)."""
-        from sdobs.catalog import slo
-        from sdobs.catalog.catalog import UNIT_COUNT, Query
+        from sdobs.catalog import slo  # not at the top: slo reads this module's names
 
         for label in by:
             promql.check_label_name(label)

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 
 from sdobs.catalog import gpu_sources, promql
 from sdobs.catalog.gpu_health import counted_events
+from sdobs.catalog.promql import Matcher
+from sdobs.catalog.query import UNIT_BYTES, UNIT_COUNT, UNIT_RATIO, Query, Selection, check_by
+from sdobs.errors import InputError
 
-UNIT_CORES = "short"
-UNIT_BYTES = "bytes"
-UNIT_RATIO = "percentunit"
-UNIT_COUNT = "short"
+UNIT_CORES = UNIT_COUNT
 RESOURCE_GROUPABLE = ("namespace", "service", "configuration", "revision", "pod", "container")
 CONTAINERS = ("user", "queue-proxy")
 CPU = "container_cpu_usage_seconds_total"
@@ -31,9 +31,9 @@ LAST_TERMINATED = "kube_pod_container_status_last_terminated_reason"
 PER_CONTAINER = "namespace, pod, container"
 
 
-def container_matchers(sel, container: str) -> list:
+def container_matchers(sel: Selection, container: str) -> list[Matcher]:
     if container not in CONTAINERS:
-        raise ValueError(f"container {container!r} must be user (the model container) or "
+        raise InputError(f"container {container!r} must be user (the model container) or "
                          "queue-proxy")  # fmt: skip
     out = list(gpu_sources.namespace_matchers(sel))
     if container == "queue-proxy":
@@ -46,18 +46,21 @@ def container_matchers(sel, container: str) -> list:
 class ResourceSignals:
     """Mixed into :class:`sdobs.catalog.Catalog`."""
 
-    def _resource(self, name: str, agg: str, per_container: str, sel, by: Sequence[str],
-                  unit: str, description: str):  # fmt: skip
-        from sdobs.catalog.catalog import Query
-
-        for label in by:
-            if label not in RESOURCE_GROUPABLE:
-                raise ValueError(f"cannot group resource signals by {label!r}; use some of: "
-                                 f"{', '.join(RESOURCE_GROUPABLE)}")  # fmt: skip
+    def _resource(self, name: str, agg: str, per_container: str, sel: Selection,
+                  by: Sequence[str], unit: str, description: str) -> Query:  # fmt: skip
+        by = check_by(by, RESOURCE_GROUPABLE, "resource signals")
         expr = f"{agg}{promql.by(by)} ({gpu_sources.joined(per_container, sel)})"
-        return Query(name, expr, unit, tuple(by), description)
+        return Query(name, expr, unit, by, description)
 
-    def container_cpu(self, sel, container: str = "user", by: Sequence[str] = ()):
+    def _container_bytes(self, name: str, metric: str, extra: Matcher, sel: Selection,
+                         container: str, by: Sequence[str], description: str) -> Query:
+        """A per-container byte gauge (each container's highest series), summed over ``by``."""
+        series = promql.selector(metric, [*container_matchers(sel, container), extra])
+        inner = f"max by ({PER_CONTAINER}) ({series})"
+        return self._resource(name, "sum", inner, sel, by, UNIT_BYTES, description)
+
+    def container_cpu(self, sel: Selection, container: str = "user",
+                      by: Sequence[str] = ()) -> Query:  # fmt: skip
         """CPU cores used (cAdvisor usage rate over the selection's window)."""
         series = promql.selector(CPU, [*container_matchers(sel, container),
                                        promql.raw("image", "!=", "")])
@@ -65,24 +68,22 @@ class ResourceSignals:
         return self._resource(f"cpu_{container}", "sum", inner, sel, by, UNIT_CORES,
                               f"CPU cores used by the {container} container")
 
-    def container_memory(self, sel, container: str = "user", by: Sequence[str] = ()):
+    def container_memory(self, sel: Selection, container: str = "user",
+                         by: Sequence[str] = ()) -> Query:  # fmt: skip
         """Memory working set in bytes (what the kernel's OOM killer compares with the limit)."""
-        series = promql.selector(MEMORY, [*container_matchers(sel, container),
-                                          promql.raw("image", "!=", "")])
-        inner = f"max by ({PER_CONTAINER}) ({series})"
-        return self._resource(f"memory_{container}", "sum", inner, sel, by, UNIT_BYTES,
-                              f"Memory working set of the {container} container, bytes")
+        return self._container_bytes(f"memory_{container}", MEMORY, promql.raw("image", "!=", ""),
+                                     sel, container, by,
+                                     f"Memory working set of the {container} container, bytes")
 
-    def container_memory_limit(self, sel, container: str = "user", by: Sequence[str] = ()):
+    def container_memory_limit(self, sel: Selection, container: str = "user",
+                               by: Sequence[str] = ()) -> Query:  # fmt: skip
         """Memory limit in bytes (kube-state-metrics; absent where no limit is set)."""
-        series = promql.selector(LIMITS, [*container_matchers(sel, container),
-                                          promql.raw("resource", "=", "memory")])
-        inner = f"max by ({PER_CONTAINER}) ({series})"
-        return self._resource(f"memory_limit_{container}", "sum", inner, sel, by, UNIT_BYTES,
-                              f"Memory limit of the {container} container, bytes")
+        return self._container_bytes(f"memory_limit_{container}", LIMITS,
+                                     promql.raw("resource", "=", "memory"), sel, container, by,
+                                     f"Memory limit of the {container} container, bytes")
 
-    def container_memory_limit_ratio(self, sel, container: str = "user",
-                                     by: Sequence[str] = ("pod",)):  # fmt: skip
+    def container_memory_limit_ratio(self, sel: Selection, container: str = "user",
+                                     by: Sequence[str] = ("pod",)) -> Query:  # fmt: skip
         """The highest working set / limit of the selected containers: 1 is the OOM kill."""
         matchers = container_matchers(sel, container)
         used = promql.selector(MEMORY, [*matchers, promql.raw("image", "!=", "")])
@@ -93,8 +94,9 @@ class ResourceSignals:
                               UNIT_RATIO, f"Working set of the {container} container as a "
                                           "share of its limit")
 
-    def container_restarts(self, sel, container: str = "user", range_: str | None = None,
-                           by: Sequence[str] = ()):  # fmt: skip
+    def container_restarts(self, sel: Selection, container: str = "user",
+                           range_: str | None = None,
+                           by: Sequence[str] = ()) -> Query:  # fmt: skip
         """Container restarts within ``range_`` (default: the selection's window; a pod born
         inside it counts from its start)."""
         rng = promql.check_window(sel.window if range_ is None else range_)
@@ -103,8 +105,9 @@ class ResourceSignals:
         return self._resource(f"restarts_{container}", "sum", inner, sel, by, UNIT_COUNT,
                               f"Restarts of the {container} container within {rng}")
 
-    def container_oom_kills(self, sel, container: str = "user", range_: str | None = None,
-                            by: Sequence[str] = ()):  # fmt: skip
+    def container_oom_kills(self, sel: Selection, container: str = "user",
+                            range_: str | None = None,
+                            by: Sequence[str] = ()) -> Query:  # fmt: skip
         """Restarts within ``range_`` (default: the selection's window) of containers whose
         last termination was an OOM kill (kube-state-metrics keeps only the last reason); 0 for
         containers without one."""

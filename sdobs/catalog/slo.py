@@ -17,9 +17,16 @@ override is one constant rule. Record names follow Sloth's ``slo:sli_error:ratio
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from sdobs.catalog import promql
 from sdobs.catalog import recorded as rec
+from sdobs.catalog.gpu import duration_seconds
+from sdobs.catalog.query import Selection
+from sdobs.errors import InputError
+
+if TYPE_CHECKING:  # catalog.py builds on the modules these helpers read
+    from sdobs.catalog.catalog import Catalog
 
 SLOS = ("availability", "latency", "cold_start")
 #: Short and long windows of the SRE workbook's multiwindow multi-burn-rate alerts, 30-day period:
@@ -53,7 +60,7 @@ def ratio_record(window: str) -> str:
 
 def _check_slo(slo: str) -> str:
     if slo not in SLOS:
-        raise ValueError(f"unknown SLO {slo!r}; use one of: {', '.join(SLOS)}")
+        raise InputError(f"unknown SLO {slo!r}; use one of: {', '.join(SLOS)}")
     return slo
 
 
@@ -61,21 +68,19 @@ def _slo(name: str, slo: str, *extra: promql.Matcher) -> str:
     return promql.selector(name, [promql.raw("slo", "=", _check_slo(slo)), *extra])
 
 
-def known_services(catalog) -> str:
+def known_services(catalog: Catalog) -> str:
     """One series per (namespace, service) the autoscaler manages (also at zero scale)."""
-    from sdobs.catalog.catalog import Selection
-
     pods = catalog.pods(Selection(), "desired", by=rec.SERVICE_LEVEL).expr
     return f"group by (namespace, service) ({pods})"
 
 
-def default_objective(catalog, slo: str, ratio: float) -> str:
+def default_objective(catalog: Catalog, slo: str, ratio: float) -> str:
     """``ratio`` for every known service without an override of this SLO."""
     override = _slo(OBJECTIVE, slo, promql.raw("source", "=", SOURCE_OVERRIDE))
     return f"({known_services(catalog)} * 0 + {ratio!r}) unless {_SVC} {override}"
 
 
-def default_threshold(catalog, seconds: float) -> str:
+def default_threshold(catalog: Catalog, seconds: float) -> str:
     override = promql.selector(THRESHOLD, [promql.raw("source", "=", SOURCE_OVERRIDE)])
     return f"({known_services(catalog)} * 0 + {seconds!r}) unless {_SVC} {override}"
 
@@ -106,7 +111,7 @@ def error_rate(slo: str, thresholds: Iterable[float] = ()) -> str:
         return f"{_by_service(rec.COLD_REQUESTS)} or {total} * 0"
     bounds = sorted(set(thresholds))
     if not bounds:
-        raise ValueError("a latency SLO needs at least one threshold")
+        raise InputError("a latency SLO needs at least one threshold")
     good = " or ".join(
         f"({_by_service(promql.selector(rec.BUCKETS, [promql.raw('le', '=', rec.le_text(t))]))}"
         f" and {_SVC} ({THRESHOLD} == {t!r}))"
@@ -123,8 +128,6 @@ HOURLY_FROM = 6 * 3600
 
 def error_ratio(slo: str, window: str) -> str:
     """The SLI error ratio over ``window``, traffic-weighted, from the recorded rates."""
-    from sdobs.catalog.gpu import duration_seconds
-
     errors, total = _slo(ERRORS, slo), _slo(TOTAL, slo)
     if window == rec.RECORD_WINDOW:
         return f"clamp_max({errors} / {total}, 1)"

@@ -20,6 +20,7 @@ from grafanalib import core as g
 from sdobs.catalog import Catalog, Query, Selection, Var
 from sdobs.catalog.panels import PANELS, Panel
 from sdobs.dashboards.modern import MIN_SCHEMA_VERSION, modernise
+from sdobs.errors import InputError
 from sdobs.knative.dialects import get_dialect
 
 #: Every panel, target and variable reads the ``datasource`` variable (dashboard-linter's rule).
@@ -88,9 +89,9 @@ class Cell:
 
     def __post_init__(self) -> None:
         if self.panel not in PANELS:
-            raise ValueError(f"unknown catalog panel {self.panel!r}; see sdobs.catalog.panels")
+            raise InputError(f"unknown catalog panel {self.panel!r}; see sdobs.catalog.panels")
         if not 1 <= self.w <= GRID_WIDTH or self.h < 1:
-            raise ValueError(f"panel {self.panel!r}: width must be 1-24 and height positive")
+            raise InputError(f"panel {self.panel!r}: width must be 1-24 and height positive")
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,7 @@ def _panel(cell: Cell, catalog: Catalog, sel: Selection, pos: g.GridPos, dialect
     queries = panel.queries(catalog, sel)
     units = {q.unit for q in queries}
     if cell.kind != "table" and len(units) != 1:
-        raise ValueError(f"panel {panel.key!r} mixes units {sorted(units)}; draw it as a table")
+        raise InputError(f"panel {panel.key!r} mixes units {sorted(units)}; draw it as a table")
     unit = queries[0].unit
     common = {"title": panel.title, "description": panel.description, "dataSource": DATASOURCE,
               "gridPos": pos}  # fmt: skip

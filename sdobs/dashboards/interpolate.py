@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sdobs.errors import InputError
+
 _VAR = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
 _REGEX_SPECIAL = set(r"\.+*?()|[]{}^$")
 
@@ -71,7 +73,7 @@ def interpolate(expr: str, templating: Sequence[Mapping[str, Any]],
             parts = [_regex_escape(p) for p in picked]
             return parts[0] if len(parts) == 1 else "(" + "|".join(parts) + ")"
         if len(picked) != 1:
-            raise ValueError(f"variable ${name} takes one value, got {picked}")
+            raise InputError(f"variable ${name} takes one value, got {picked}")
         return _string_escape(picked[0])
 
     return _VAR.sub(one, expr)

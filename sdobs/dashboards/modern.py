@@ -15,6 +15,8 @@ from typing import Any
 
 from grafanalib._gen import DashboardEncoder
 
+from sdobs.errors import InputError
+
 MIN_SCHEMA_VERSION = 39
 
 _TOP_LEGACY = ("__inputs", "hideControls", "rows", "sharedCrosshair", "style", "gnetId", "id")
@@ -38,7 +40,7 @@ def modernise(data: dict[str, Any]) -> dict[str, Any]:
     for key in _TOP_LEGACY:
         dash.pop(key, None)
     if int(dash.get("schemaVersion") or 0) < MIN_SCHEMA_VERSION:
-        raise ValueError(f"schemaVersion {dash.get('schemaVersion')} is legacy; build the "
+        raise InputError(f"schemaVersion {dash.get('schemaVersion')} is legacy; build the "
                          f"dashboard with schemaVersion={MIN_SCHEMA_VERSION} or newer")  # fmt: skip
     picker = dash.get("timepicker")
     if isinstance(picker, dict):

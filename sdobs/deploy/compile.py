@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from sdobs.deploy.manifests import sanitize
+from sdobs.errors import InputError
 
 _RELABEL_KEYS = (("sourceLabels", "source_labels"), ("separator", "separator"),
                  ("targetLabel", "target_label"), ("regex", "regex"), ("modulus", "modulus"),
@@ -24,7 +25,7 @@ def relabel_config(rule: dict[str, Any]) -> dict[str, Any]:
     """One Operator ``RelabelConfig`` (camelCase) as Prometheus ``relabel_configs`` entry."""
     unknown = set(rule) - {k for k, _ in _RELABEL_KEYS}
     if unknown:
-        raise ValueError(f"unknown relabeling field(s) {sorted(unknown)} in {rule}")
+        raise InputError(f"unknown relabeling field(s) {sorted(unknown)} in {rule}")
     out = {}
     for src, dst in _RELABEL_KEYS:
         if src in rule:
@@ -51,7 +52,7 @@ def _selector_rules(selector: dict[str, Any]) -> list[dict[str, Any]]:
                           "source_labels": [f"__meta_kubernetes_pod_labelpresent_{key}"],
                           "regex": "true"})  # fmt: skip
         else:
-            raise ValueError(f"unknown label selector operator {op!r}")
+            raise InputError(f"unknown label selector operator {op!r}")
     return rules
 
 
@@ -101,7 +102,7 @@ def scrape_job(monitor: dict[str, Any], index: int = 0, *,
     """
     meta, spec = monitor["metadata"], monitor["spec"]
     if monitor.get("kind") != "PodMonitor":
-        raise ValueError(f"only PodMonitors compile to scrape jobs, not {monitor.get('kind')}")
+        raise InputError(f"only PodMonitors compile to scrape jobs, not {monitor.get('kind')}")
     ep = spec["podMetricsEndpoints"][index]
     job: dict[str, Any] = {"job_name": f"podMonitor/{meta.get('namespace', 'default')}/"
                                        f"{meta['name']}/{index}"}  # fmt: skip

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from sdobs.errors import InputError
 from sdobs.knative.dialects import OPENCENSUS, get_dialect
 
 STACKS = ("kube-prometheus-stack", "prometheus")
@@ -70,16 +71,16 @@ class InstallOptions:
     def __post_init__(self) -> None:
         get_dialect(self.dialect)  # a clear error for an unknown dialect
         if self.stack not in STACKS:
-            raise ValueError(f"unknown monitoring stack {self.stack!r}; use one of: "
+            raise InputError(f"unknown monitoring stack {self.stack!r}; use one of: "
                              f"{', '.join(STACKS)}")  # fmt: skip
         for name in (self.namespace, self.knative_namespace):
             if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", name):
-                raise ValueError(f"namespace {name!r} is not a valid Kubernetes namespace name")
+                raise InputError(f"namespace {name!r} is not a valid Kubernetes namespace name")
         if self.release and not re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?",
                                              self.release):  # fmt: skip
-            raise ValueError(f"release {self.release!r} is not a valid Kubernetes label value")
+            raise InputError(f"release {self.release!r} is not a valid Kubernetes label value")
         if not re.fullmatch(r"[0-9]+(ms|s|m|h)", self.interval):
-            raise ValueError(f"scrape interval {self.interval!r} must be a duration like 15s")
+            raise InputError(f"scrape interval {self.interval!r} must be a duration like 15s")
 
     @property
     def otel(self) -> bool:

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from sdobs.errors import InputError
+
 MetricType = Literal["counter", "gauge", "histogram"]
 
 #: Canonical label names every catalog result uses, whatever the dialect.
@@ -47,7 +49,7 @@ class LabelMap:
     def key(self, canonical: str) -> str:
         if canonical not in CANONICAL_LABELS:
             known = ", ".join(CANONICAL_LABELS)
-            raise ValueError(f"unknown canonical label {canonical!r}; use one of: {known}")
+            raise InputError(f"unknown canonical label {canonical!r}; use one of: {known}")
         return getattr(self, canonical)
 
 
@@ -298,7 +300,7 @@ def get_dialect(name: str | Dialect) -> Dialect:
         if dialect.name == name:
             return dialect
     known = ", ".join(d.name for d in DIALECTS)
-    raise ValueError(f"unknown Knative metric dialect {name!r}; use one of: {known}")
+    raise InputError(f"unknown Knative metric dialect {name!r}; use one of: {known}")
 
 
 def dialects_in(metric_names: set[str] | list[str]) -> list[Dialect]:

@@ -25,6 +25,7 @@ import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
+from sdobs.errors import InputError
 from sdobs.prom.errors import (
     BadQuery,
     NoData,
@@ -58,12 +59,12 @@ def to_unix(t: TimeLike) -> float:
 def clamp_step(start: float, end: float, step: float | None, max_points: int = MAX_POINTS) -> float:
     """A step no finer than Prometheus' point limit allows (and ~300 points when not given)."""
     if end < start:
-        raise ValueError(f"range end {end} is before its start {start}; swap them")
+        raise InputError(f"range end {end} is before its start {start}; swap them")
     span = end - start
     if step is None:
         step = max(1.0, span / DEFAULT_POINTS)
     if step <= 0:
-        raise ValueError(f"step must be positive, got {step}")
+        raise InputError(f"step must be positive, got {step}")
     floor = math.ceil(span / max_points * 1000) / 1000  # Prometheus errors when span/step > max
     return max(float(step), floor, 0.001)
 
@@ -137,14 +138,14 @@ class PrometheusClient:
         max_workers: int = 8,
     ) -> None:
         if not url.startswith(("http://", "https://")):
-            raise ValueError(
+            raise InputError(
                 f"Prometheus URL {redact_url(url)!r} must start with http:// or https://, "
                 "e.g. http://127.0.0.1:9090"
             )
         # Credentials in the URL become basic auth, so no message or log ever shows them.
         parts = urlsplit(url.rstrip("/"))
         if parts.query or parts.fragment:  # API paths are appended: a query would swallow them
-            raise ValueError(f"Prometheus URL {redact_url(url)!r} must not have a query string "
+            raise InputError(f"Prometheus URL {redact_url(url)!r} must not have a query string "
                              "or fragment; give a token with --prometheus-token-env")
         if parts.username is not None:
             username = username or unquote(parts.username)

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from sdobs.catalog import Catalog
+from sdobs.errors import InputError
 from sdobs.knative.dialects import DIALECTS, get_dialect
 from sdobs.rules.model import Alert, Group
 from sdobs.rules.slofile import SloConfig, SloError, load_slo_file
@@ -106,7 +107,7 @@ def rule_groups(
 ) -> dict[str, list[Group]]:
     """The groups of each definition for one target (a dialect name or ``gpu``), by key."""
     if target not in TARGETS:
-        raise ValueError(f"unknown rules target {target!r}; use one of: {', '.join(TARGETS)}")
+        raise InputError(f"unknown rules target {target!r}; use one of: {', '.join(TARGETS)}")
     slo = slo or load_slo_file(SLO_FILE)
     definitions = load_definitions() if definitions is None else definitions
     source = GPU if target == GPU else "knative"

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sdobs.errors import InputError
+
 _RECORD = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _ALERT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -25,7 +27,7 @@ def _labels(labels: Mapping[str, str], what: str) -> dict[str, str]:
     out = {}
     for key, value in labels.items():
         if not _LABEL.match(key) or key.startswith("__"):
-            raise ValueError(f"{what}: {key!r} is not a valid label name")
+            raise InputError(f"{what}: {key!r} is not a valid label name")
         out[key] = str(value)
     return out
 
@@ -40,7 +42,7 @@ class Record:
 
     def __post_init__(self) -> None:
         if not _RECORD.match(self.record) or self.record.count(":") != 2:
-            raise ValueError(f"recording rule name {self.record!r} must be level:metric:operations")
+            raise InputError(f"recording rule name {self.record!r} must be level:metric:operations")
         object.__setattr__(self, "labels", _labels(self.labels, self.record))
 
     @property
@@ -73,14 +75,14 @@ class Alert:
 
     def __post_init__(self) -> None:
         if not _ALERT.match(self.alert):
-            raise ValueError(f"alert name {self.alert!r} must be an identifier")
+            raise InputError(f"alert name {self.alert!r} must be an identifier")
         if not _DURATION.match(self.for_):
-            raise ValueError(f"{self.alert}: for {self.for_!r} is not a duration such as 5m")
+            raise InputError(f"{self.alert}: for {self.for_!r} is not a duration such as 5m")
         if self.severity not in SEVERITIES:
-            raise ValueError(f"{self.alert}: severity {self.severity!r} must be one of "
+            raise InputError(f"{self.alert}: severity {self.severity!r} must be one of "
                              f"{', '.join(SEVERITIES)}")  # fmt: skip
         if not self.summary or not self.description:
-            raise ValueError(f"{self.alert}: summary and description are required")
+            raise InputError(f"{self.alert}: summary and description are required")
         object.__setattr__(self, "labels", _labels(self.labels, self.alert))
         if not self.runbook:
             object.__setattr__(self, "runbook", self.alert.lower())
@@ -118,10 +120,10 @@ class Group:
 
     def __post_init__(self) -> None:
         if self.interval and not _DURATION.match(self.interval):
-            raise ValueError(f"group {self.name}: interval {self.interval!r} is not a duration")
+            raise InputError(f"group {self.name}: interval {self.interval!r} is not a duration")
         object.__setattr__(self, "rules", tuple(self.rules))
         if not self.rules:
-            raise ValueError(f"group {self.name} has no rules")
+            raise InputError(f"group {self.name} has no rules")
 
     def to_dict(self, runbook_base: str) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name}

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sdobs.errors import InputError
 from sdobs.prom.harness import find_binary
 
 
@@ -25,7 +26,7 @@ def _run(args: Sequence[str], cwd: Path | None = None, timeout: float = 300) -> 
 def check_rules(paths: Sequence[Path]) -> PromtoolResult:
     """Syntax, expressions and duplicate rules of each rule file."""
     if not paths:
-        raise ValueError("no rule files to check; run 'sdobs rules generate' first")
+        raise InputError("no rule files to check; run 'sdobs rules generate' first")
     return _run(["check", "rules", *map(str, paths)])
 
 

@@ -23,6 +23,8 @@ from typing import Any
 
 from sdobs_exporters.gpu import Identity
 
+from sdobs.errors import InputError
+
 SIDECAR_JOB = "sdobs-gpu-exporter"
 NODE_JOB = "sdobs-gpu-exporter-node"
 DCGM_JOB = "dcgm-exporter"
@@ -88,5 +90,5 @@ def source_for(key: str) -> GpuSource:
     try:
         return SOURCES[key]
     except KeyError:
-        raise ValueError(f"unknown GPU source {key!r}; use one of: "
+        raise InputError(f"unknown GPU source {key!r}; use one of: "
                          f"{', '.join(SOURCES)}") from None  # fmt: skip

@@ -20,6 +20,8 @@ import random
 from dataclasses import dataclass, replace
 from enum import IntEnum
 
+from sdobs.errors import InputError
+
 #: queue-proxy drainSleepDuration (pkg/queue/sharedmain/main.go).
 DRAIN_QUIET_PERIOD = 30.0
 #: The activator probes new endpoints every 200 ms (revision_backends.go).
@@ -86,7 +88,7 @@ def cold_start_for(gpu: str, platform: str = "eci") -> ColdStart:
         return WARM_NODE_COLD_START
     if platform == "new-nodes":
         return NEW_NODE_COLD_START
-    raise ValueError(f"unknown platform {platform!r}; use eci, nodes or new-nodes")
+    raise InputError(f"unknown platform {platform!r}; use eci, nodes or new-nodes")
 
 
 class Pod:

@@ -28,6 +28,7 @@ from typing import IO
 
 import numpy as np
 
+from sdobs.errors import InputError
 from sdobs.knative.dialects import OPENCENSUS, Dialect, Family, get_dialect
 from sdobs.sim.engine import RevisionLog, ServiceLog
 from sdobs.sim.manifest import RevisionSpec
@@ -71,7 +72,7 @@ class RenderOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "dialects", tuple(get_dialect(d) for d in self.dialects))
         if self.scrape_interval < 1 or self.scrape_interval != int(self.scrape_interval):
-            raise ValueError("the scrape interval must be a whole number of seconds, at least 1")
+            raise InputError("the scrape interval must be a whole number of seconds, at least 1")
 
 
 @dataclass

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sdobs.errors import InputError
+
 GIB = 1024**3
 _BASE_PIXELS = 512 * 512
 
@@ -153,7 +155,7 @@ class ServiceTimeModel:
     def __init__(self, gpu: str | GpuPerf, *, spread: bool = True) -> None:
         if isinstance(gpu, str):
             if gpu not in GPUS:
-                raise ValueError(f"unknown GPU model {gpu!r}; known: {', '.join(sorted(GPUS))}")
+                raise InputError(f"unknown GPU model {gpu!r}; known: {', '.join(sorted(GPUS))}")
             gpu = GPUS[gpu]
         self.gpu = gpu
         self.spread = spread

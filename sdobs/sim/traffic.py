@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sdobs.errors import InputError
 from sdobs.sim.servicetime import Txt2Img
 
 DAY = 86400.0
@@ -93,11 +94,11 @@ class Replay:
 
     def __post_init__(self) -> None:
         if len(self.times) != len(self.rates) or not self.times:
-            raise ValueError("a replay needs as many rates as times, and at least one")
+            raise InputError("a replay needs as many rates as times, and at least one")
         if any(b <= a for a, b in zip(self.times, self.times[1:], strict=False)):
-            raise ValueError("replay times must increase")
+            raise InputError("replay times must increase")
         if any(r < 0 or not math.isfinite(r) for r in self.rates):
-            raise ValueError("replay rates must be finite and not negative")
+            raise InputError("replay rates must be finite and not negative")
 
     @classmethod
     def from_series(cls, series: object) -> Replay:
@@ -118,7 +119,7 @@ class Replay:
 
         frame = pd.read_csv(path)
         if frame.shape[1] < 2:
-            raise ValueError(f"{path}: a replay CSV needs a time column and a rate column")
+            raise InputError(f"{path}: a replay CSV needs a time column and a rate column")
         tcol, rcol = frame.columns[0], frame.columns[1]
         times = frame[tcol]
         if not pd.api.types.is_numeric_dtype(times):
@@ -180,7 +181,7 @@ class ClosedLoop:
 
     def __post_init__(self) -> None:
         if self.clients < 1 or self.total < 0:
-            raise ValueError("a closed loop needs at least one client and a total ≥ 0")
+            raise InputError("a closed loop needs at least one client and a total ≥ 0")
 
 
 @dataclass(frozen=True)

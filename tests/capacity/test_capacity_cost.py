@@ -78,26 +78,27 @@ def test_missing_override_file(tmp_path):
         cost.load_price_table(tmp_path / "absent.csv")
 
 
-def test_billed_pod_seconds_by_hand():
+def test_billed_seconds_from_pod_counts_by_hand():
+    billed = cost.billed_seconds_from_pod_counts
     pods = pd.Series([1, 3, 3, 2, 0, 0], index=TEN_MIN)
     # Serving: (1 + 3 + 3 + 2) x 600 s; 2 pods started (+60 s each); 3 stopped (+30 s each).
-    assert cost.billed_pod_seconds(pods, cold_start_s=60.0) == 9 * 600 + 2 * 60 + 3 * 30
-    assert cost.billed_pod_seconds(pods, cold_start_s=60.0, initial_pods_started=True) == (
+    assert billed(pods, cold_start_s=60.0) == 9 * 600 + 2 * 60 + 3 * 30
+    assert billed(pods, cold_start_s=60.0, initial_pods_started=True) == (
         9 * 600 + 3 * 60 + 3 * 30
     )
     # A numeric index in seconds, an explicit end, and a bare sequence with a step agree.
     secs = pd.Series([1, 3, 3, 2, 0, 0], index=np.arange(6) * 600.0)
-    assert cost.billed_pod_seconds(secs, cold_start_s=60.0, end=3600.0) == 9 * 600 + 210
-    assert cost.billed_pod_seconds([1, 3, 3, 2, 0, 0], cold_start_s=60.0, step_s=600) == 5610
-    assert cost.billed_pod_seconds(pd.Series([], dtype=float), cold_start_s=60.0) == 0.0
+    assert billed(secs, cold_start_s=60.0, end=3600.0) == 9 * 600 + 210
+    assert billed([1, 3, 3, 2, 0, 0], cold_start_s=60.0, step_s=600) == 5610
+    assert billed(pd.Series([], dtype=float), cold_start_s=60.0) == 0.0
     with pytest.raises(ValueError, match="step_s"):
-        cost.billed_pod_seconds([1, 2], cold_start_s=0.0)
+        billed([1, 2], cold_start_s=0.0)
     with pytest.raises(ValueError, match="finite"):
-        cost.billed_pod_seconds(pd.Series([1.0, np.nan], index=TEN_MIN[:2]), cold_start_s=0.0)
+        billed(pd.Series([1.0, np.nan], index=TEN_MIN[:2]), cold_start_s=0.0)
 
 
-def test_pod_billed_seconds_for_individual_pods():
-    got = cost.pod_billed_seconds([100.0, 5.0], cold_start_s=90.0, minimum_s=180.0)
+def test_billed_seconds_per_pod_for_individual_pods():
+    got = cost.billed_seconds_per_pod([100.0, 5.0], cold_start_s=90.0, minimum_s=180.0)
     np.testing.assert_allclose(got, [220.0, 180.0])  # cold start + serving + 30 s drain
 
 
@@ -124,4 +125,5 @@ def test_zoned_timestamps_and_end():
         [2, 2], index=pd.date_range("2026-01-01", periods=2, freq="1h", tz="Asia/Shanghai")
     )
     end = pd.Timestamp("2026-01-01 02:30", tz="Asia/Shanghai")
-    assert cost.billed_pod_seconds(pods, cold_start_s=0.0, end=end) == 2 * 3600 + 2 * 5400
+    billed = cost.billed_seconds_from_pod_counts(pods, cold_start_s=0.0, end=end)
+    assert billed == 2 * 3600 + 2 * 5400

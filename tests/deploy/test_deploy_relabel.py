@@ -15,6 +15,7 @@ import time
 from dataclasses import replace
 
 import pytest
+from eventually import eventually
 from k8s_sd import Pod, Port
 
 from sdobs.catalog import Catalog, Selection
@@ -123,12 +124,8 @@ def scraped(local_prometheus, tmp_path, request):
         jobs.append({**job, "file_sd_configs": [{"files": [str(path)]}]})
     prom = local_prometheus(scrape_configs=jobs, scrape_interval="1s")
     client = PrometheusClient(prom.url)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        up = client.query("count by (job) (up == 1)")
-        if len(up) >= 3:
-            break
-        time.sleep(0.5)
+    eventually(lambda: len(client.query("count by (job) (up == 1)")) >= 3, timeout=30,
+               interval=0.5, what="three scrape jobs up")
     time.sleep(2)
     yield client, opts
     for p in pods:
@@ -200,9 +197,8 @@ def test_control_plane_extra_scrapes_the_controller(local_prometheus, tmp_path) 
     (tmp_path / "cp.json").write_text(json.dumps([g for p in pods for g in p.targets()]))
     prom = local_prometheus(scrape_configs=[job], scrape_interval="1s")
     client = PrometheusClient(prom.url)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and client.query("controller_metric").empty:
-        time.sleep(0.5)
+    eventually(lambda: not client.query("controller_metric").empty, timeout=30, interval=0.5,
+               what="the controller's series scraped")
     [row] = _series(client, "controller_metric")
     assert row["job"] == "controller"
     for p in pods:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 
 import uvicorn
+from eventually import eventually
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 from sdobs_exporters.sd import generation_finished, generation_started
@@ -88,11 +89,13 @@ class Served:
 
     def start(self) -> Served:
         self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
+
+        def started() -> bool:
+            if not self.thread.is_alive():
                 raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
+            return self.server.started
+
+        eventually(started, timeout=20, interval=0.02, what="uvicorn started")
         return self
 
     def stop(self) -> None:

@@ -8,6 +8,7 @@ import time
 
 import httpx
 import pytest
+from eventually import eventually
 from sd_fake_a1111 import create_app, serve
 from sd_scrape import count, value
 from sdobs_exporters.sd import Identity, SdMetrics, install
@@ -39,11 +40,9 @@ def _post_while_locked(served, bodies: list[dict]) -> list[httpx.Response]:
     try:
         for t in threads:
             t.start()
-        deadline = time.monotonic() + 30
-        while value(httpx.get(f"{served.url}/metrics", timeout=5).text,
-                    "sdobs_sd_requests_waiting") < len(bodies):  # fmt: skip
-            assert time.monotonic() < deadline, "the requests never reached the lock"
-            time.sleep(0.02)
+        eventually(lambda: value(httpx.get(f"{served.url}/metrics", timeout=5).text,
+                                 "sdobs_sd_requests_waiting") >= len(bodies),
+                   timeout=30, interval=0.02, what="the requests reaching the lock")
         time.sleep(HOLD)
     finally:
         lock.release()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import knative_traffic as kt
 import pytest
 
@@ -11,16 +13,26 @@ from sdobs.prom.client import PrometheusClient
 from sdobs.prom.harness import LocalPrometheus
 
 
+@dataclass(frozen=True)
+class KnativeTraffic:
+    """A real Prometheus holding the known traffic of one dialect, and how to query it."""
+
+    client: PrometheusClient
+    catalog: Catalog
+    #: Unix seconds at which the traffic's 10-minute window ends (query instants there)
+    end: float
+
+
 @pytest.fixture(scope="module", params=[d.name for d in DIALECTS])
 def knative(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """(client, catalog, te): Prometheus holding the traffic; ``te`` ends its 10-minute window."""
+    """:class:`KnativeTraffic` of each dialect, once per test module."""
     t0 = kt.t0_for_tests()
     prom = LocalPrometheus(tmp_path_factory.mktemp(request.param))
     prom.backfill_text(kt.exposition(request.param, t0))
     prom.start()
     client = PrometheusClient(prom.url)
     try:
-        yield client, Catalog(request.param), t0 + kt.WINDOW_END
+        yield KnativeTraffic(client, Catalog(request.param), t0 + kt.WINDOW_END)
     finally:
         client.close()
         prom.stop()

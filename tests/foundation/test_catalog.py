@@ -33,13 +33,13 @@ def by_label(client: PrometheusClient, expr: str, te: int, label: str) -> dict[s
 
 
 def test_request_volume(knative) -> None:
-    client, cat, te = knative
+    client, cat, te = knative.client, knative.catalog, knative.end
     assert scalar(client, cat.request_rate(SEL).expr, te) == pytest.approx(129 / 600)
     assert scalar(client, cat.request_rate(SEL, app=True).expr, te) == pytest.approx(129 / 600)
 
 
 def test_error_rates_and_success_ratio(knative) -> None:
-    client, cat, te = knative
+    client, cat, te = knative.client, knative.catalog, knative.end
     assert scalar(client, cat.rate_4xx(SEL).expr, te) == pytest.approx(6 / 600)
     assert scalar(client, cat.rate_5xx(SEL).expr, te) == pytest.approx(3 / 600)
     assert scalar(client, cat.success_ratio(SEL).expr, te) == pytest.approx(126 / 129)
@@ -48,7 +48,7 @@ def test_error_rates_and_success_ratio(knative) -> None:
 
 
 def test_volume_by_revision_and_code_class(knative) -> None:
-    client, cat, te = knative
+    client, cat, te = knative.client, knative.catalog, knative.end
     rev = by_label(client, cat.request_rate_by_revision(SEL).expr, te, "revision")
     assert rev == pytest.approx({kt.REV_A: 109 / 600, kt.REV_B: 20 / 600})
     cls = by_label(client, cat.request_rate_by_code_class(SEL).expr, te, "code_class")
@@ -58,7 +58,7 @@ def test_volume_by_revision_and_code_class(knative) -> None:
 
 
 def test_selection_narrows(knative) -> None:
-    client, cat, te = knative
+    client, cat, te = knative.client, knative.catalog, knative.end
     other_ns = Selection(namespace="team-b", revisions=(kt.REV_A,), window=kt.WINDOW)
     assert scalar(client, cat.request_rate(other_ns).expr, te) == pytest.approx(50 / 600)
     two = Selection(namespace=kt.NS, revisions=(kt.REV_B, "svc-00001"), window=kt.WINDOW)
@@ -70,7 +70,7 @@ def test_selection_narrows(knative) -> None:
 
 @pytest.mark.parametrize("app", [False, True], ids=["outer", "app"])
 def test_latency_quantiles_in_seconds(knative, app: bool) -> None:
-    client, cat, te = knative
+    client, cat, te = knative.client, knative.catalog, knative.end
     dialect = cat.dialect.name
     for q in QUANTILES:
         want = kt.histogram_quantile(q, kt.bucket_counts(kt.window_latencies(OURS, app), dialect))
@@ -87,7 +87,7 @@ def test_latency_quantiles_in_seconds(knative, app: bool) -> None:
 
 def test_latency_equals_prometheus_histogram_quantile(knative) -> None:
     """The catalog's quantile is Prometheus' own histogram_quantile on the raw buckets, in s."""
-    client, cat, te = knative
+    client, cat, te = knative.client, knative.catalog, knative.end
     raw = {
         "opencensus": 'histogram_quantile(0.95, sum by (le) (rate(revision_request_latencies_bucket'
                       '{namespace_name="default", service_name="knative-sd-demo"}[10m]))) / 1000',
@@ -101,7 +101,7 @@ def test_latency_equals_prometheus_histogram_quantile(knative) -> None:
 
 
 def test_pod_counts(knative) -> None:
-    client, cat, te = knative
+    client, cat, te = knative.client, knative.catalog, knative.end
     want = {"desired": 4, "requested": 4, "actual": 3, "pending": 1, "not_ready": 1,
             "terminating": 1}  # fmt: skip
     for state, n in want.items():
@@ -113,7 +113,7 @@ def test_pod_counts(knative) -> None:
 
 
 def test_concurrency_panic_and_burst_capacity(knative) -> None:
-    client, cat, te = knative
+    client, cat, te = knative.client, knative.catalog, knative.end
     rev_a = Selection(namespace=kt.NS, service=kt.SVC, revisions=(kt.REV_A,))
     assert scalar(client, cat.concurrency(rev_a, "stable").expr, te) == pytest.approx(1.6)
     assert scalar(client, cat.concurrency(rev_a, "panic").expr, te) == pytest.approx(2.4)
@@ -154,7 +154,7 @@ def _write(factory: pytest.TempPathFactory, dialect: str, t0: int):
 
 
 def test_requests_served_counts_every_request_of_series_in_the_range(knative) -> None:
-    client, cat, te = knative
+    client, cat, te = knative.client, knative.catalog, knative.end
     want = sum(p.before * len(p.counts) + sum(p.counts.values()) for p in OURS)
     assert scalar(client, cat.requests_served(SEL, "20m").expr, te) == want
     by_class = by_label(client, cat.requests_served(SEL, "20m", by=["code_class"]).expr, te,

@@ -25,7 +25,7 @@ def _latencies(pods: list[kt.Pod], code: int, app: bool = True) -> list[float]:
 @pytest.mark.prometheus
 @pytest.mark.parametrize("app", [True, False], ids=["app", "outer"])
 def test_latency_histogram_counts_each_bucket_of_one_class(knative, app: bool) -> None:
-    client, cat, te = knative
+    client, cat, te = knative.client, knative.catalog, knative.end
     frame = client.query(cat.latency_histogram(SEL, by=["revision"], app=app,
                                                code_class="2xx").expr, time=te)  # fmt: skip
     scale = cat.latency_bucket_scale(app=app)
@@ -44,7 +44,7 @@ def test_latency_histogram_counts_each_bucket_of_one_class(knative, app: bool) -
 
 @pytest.mark.prometheus
 def test_latency_mean_of_one_class_in_seconds(knative) -> None:
-    client, cat, te = knative
+    client, cat, te = knative.client, knative.catalog, knative.end
     values = _latencies(OURS, 200)
     if cat.dialect.name == "opencensus":  # the OpenCensus sum holds whole milliseconds
         values = [math.floor(v * 1000) / 1000 for v in values]
@@ -60,7 +60,7 @@ def test_latency_mean_of_one_class_in_seconds(knative) -> None:
 
 @pytest.mark.prometheus
 def test_request_counter_holds_each_pods_count_per_class(knative) -> None:
-    client, cat, te = knative
+    client, cat, te = knative.client, knative.catalog, knative.end
     frame = client.query(cat.request_counter(SEL).expr, time=te)
     got = {(r.revision, r.pod, r.code_class): r.value for r in frame.itertuples()}
     want: dict[tuple[str, str, str], float] = {}

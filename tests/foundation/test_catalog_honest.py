@@ -24,7 +24,7 @@ def true_quantile(q: float, values: list[float]) -> float:
 
 
 def test_readings_hold_the_true_quantile_in_every_dialect(knative) -> None:
-    client, cat, te = knative
+    client, cat, te = knative.client, knative.catalog, knative.end
     values = kt.window_latencies(OURS)
     for q in (*QUANTILES, 0.999):
         query = cat.latency(SEL, q)
@@ -61,7 +61,7 @@ def test_sdobs_query_prints_the_reading(knative) -> None:
     import subprocess
     import sys
 
-    client, cat, _ = knative
+    client, cat = knative.client, knative.catalog
     out = subprocess.run(
         [sys.executable, "-m", "sdobs.cli", "query", "latency", "--quantile", "0.99",
          "--namespace", kt.NS, "--service", kt.SVC, "--window", "10m", "--range", "14400",

@@ -19,7 +19,7 @@ def values(client: PrometheusClient, cat: Catalog, label: str, sel: Selection) -
 
 
 def test_lists_namespaces_services_and_revisions(knative) -> None:
-    client, cat, _ = knative
+    client, cat = knative.client, knative.catalog
     assert values(client, cat, "namespace", Selection()) == ["default", "team-b"]
     assert values(client, cat, "service", Selection(namespace=kt.NS)) == [kt.SVC, "svc"]
     assert values(client, cat, "service", Selection(namespace="team-b")) == [kt.SVC]
@@ -28,13 +28,13 @@ def test_lists_namespaces_services_and_revisions(knative) -> None:
 
 
 def test_hostile_values_select_nothing(knative) -> None:
-    client, cat, _ = knative
+    client, cat = knative.client, knative.catalog
     for hostile in ('default"}', "defa.*", 'x"} or up{', "default\\"):
         assert values(client, cat, "service", Selection(namespace=hostile)) == []
 
 
 def test_activator_series_do_not_add_revisions(knative) -> None:
     # The OTel activator's http_server series carry kn_revision_name too, without k8s_pod_name.
-    client, cat, _ = knative
+    client, cat = knative.client, knative.catalog
     sel = Selection(namespace=kt.NS, service="svc")
     assert values(client, cat, "revision", sel) == ["svc-00001"]

@@ -62,7 +62,7 @@ def _values(client: PrometheusClient, q: LabelValuesQuery, **subst: str) -> list
 
 @pytest.mark.prometheus
 def test_variable_queries_list_the_known_values(knative) -> None:
-    client, cat, _ = knative
+    client, cat = knative.client, knative.catalog
     ns = Var("namespace")
     assert _values(client, cat.label_values_query("namespace")) == ["default", "team-b"]
     services = cat.label_values_query("service", Selection(namespace=ns))
@@ -74,7 +74,7 @@ def test_variable_queries_list_the_known_values(knative) -> None:
 
 @pytest.mark.prometheus
 def test_scale_events_and_services_at_zero(knative) -> None:
-    client, cat, te = knative
+    client, cat, te = knative.client, knative.catalog, knative.end
     sel = Selection(namespace=kt.NS, service=kt.SVC, window="10m")
     frame = client.query(cat.scale_events(sel, by=["revision"]).expr, time=te)
     assert dict(zip(frame["revision"], frame["value"], strict=True)) == {kt.REV_A: 0,

@@ -58,3 +58,40 @@ def test_no_knative_metrics_is_still_one_sentence(local_prometheus) -> None:
     assert out.returncode == 2
     assert out.stderr.startswith("sdobs query: no Knative metrics found in Prometheus at ")
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+
+
+def test_a_programming_value_error_shows_its_traceback() -> None:
+    code = ("import sys, sdobs.knative.cli as k\n"
+            "def run(args): return int('not a number')\n"
+            "k.run = run\n"
+            "from sdobs.cli import main; sys.exit(main(['dialect']))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "Traceback" in out.stderr and "ValueError: invalid literal for int()" in out.stderr
+    assert "sdobs dialect:" not in out.stderr
+
+
+def test_a_bad_range_is_still_one_sentence() -> None:
+    # --range is read before any Prometheus is asked, so no server is needed here.
+    out = subprocess.run([sys.executable, "-m", "sdobs.cli", "query", "request_rate",
+                          "--range", "5x", "--prometheus-url", "http://127.0.0.1:9"],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 2
+    assert out.stderr.startswith("sdobs query: --range: '5x' is not a duration")
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+
+
+def test_user_input_errors_are_the_projects_own_types() -> None:
+    from sdobs.catalog import Catalog, Selection
+    from sdobs.cli import is_user_error
+    from sdobs.duration import parse_duration
+    from sdobs.errors import InputError
+    from sdobs.sim.manifest import ManifestError
+
+    with pytest.raises(InputError):
+        parse_duration("5x", "--range")
+    with pytest.raises(InputError, match="cannot group by 'bogus'"):
+        Catalog("opencensus").request_rate(Selection(), by=("bogus",))
+    assert is_user_error(ManifestError("spec.name", "is required"))  # a project ValueError type
+    assert not is_user_error(ValueError("invalid literal for int()"))
+    assert not is_user_error(KeyError("revision"))

@@ -26,7 +26,7 @@ def _query(capsys, client, *args: str) -> tuple[int, list[list[str]], str]:
 
 
 def test_query_at_an_iso_time_by_configuration(knative, capsys) -> None:
-    client, _, te = knative
+    client, te = knative.client, knative.end
     iso = datetime.fromtimestamp(te, UTC).isoformat().replace("+00:00", "Z")
     rc, rows, err = _query(capsys, client, "request_rate", "--namespace", kt.NS,
                            "--configuration", "knative-sd-demo", "--window", "10m",
@@ -41,7 +41,7 @@ def test_query_at_an_iso_time_by_configuration(knative, capsys) -> None:
 
 
 def test_query_at_unix_seconds_selects_only_that_configuration(knative, capsys) -> None:
-    client, _, te = knative
+    client, te = knative.client, knative.end
     rc, rows, err = _query(capsys, client, "request_rate", "--namespace", kt.NS,
                            "--configuration", "svc", "--window", "10m", "--time", str(te))
     assert rc == 0, err
@@ -56,7 +56,7 @@ def test_query_at_unix_seconds_selects_only_that_configuration(knative, capsys) 
 
 
 def test_query_range_ends_at_time_and_takes_a_duration(knative, capsys) -> None:
-    client, _, te = knative
+    client, te = knative.client, knative.end
     rc, rows, err = _query(capsys, client, "request_rate", "--namespace", kt.NS,
                            "--configuration", "knative-sd-demo", "--window", "10m",
                            "--time", str(te), "--range", "5m")  # fmt: skip
@@ -73,6 +73,6 @@ def test_query_range_ends_at_time_and_takes_a_duration(knative, capsys) -> None:
     (["--range", "an hour"], "--range: 'an hour' is not a duration"),
 ])  # fmt: skip
 def test_query_refuses_bad_times_in_one_sentence(knative, capsys, args, flag) -> None:
-    client, _, _ = knative
+    client = knative.client
     rc, _, err = _query(capsys, client, "request_rate", *args)
     assert rc == 2 and flag in err and err.count("\n") == 1

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from eventually import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,20 +26,14 @@ def _start(server_url: str, tmp_path: Path, *extra: str) -> subprocess.Popen[str
                             env=env)  # fmt: skip
 
 
-def _wait_for(check, seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert check()
-
-
 @pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_keeps_what_was_measured(fake_a1111, tmp_path: Path, sig: int,
                                           status: int) -> None:  # fmt: skip
     server = fake_a1111(delay=1.0)
     proc = _start(server.url, tmp_path, "-c", "4", "-n", "100")
     try:
-        _wait_for(lambda: server.count >= 6)  # the first 4 answered, the next ones in flight
+        # the first 4 answered, the next ones in flight
+        eventually(lambda: server.count >= 6, timeout=20, interval=0.02)
         time.sleep(0.3)
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)

@@ -9,12 +9,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from demo_output import read_until
+from eventually import eventually
 
 from sdobs.prom.client import PrometheusClient
 from sdobs.prom.harness import free_port
@@ -43,16 +43,6 @@ spec:
 # The console script, as users run it (``python -m sdobs.cli`` makes a second UserError class).
 SDOBS = str(Path(sys.executable).with_name("sdobs"))
 CHROMIUM = os.environ.get("SDOBS_CHROMIUM", "/usr/bin/chromium")
-
-
-def _wait(what: str, check, timeout: float, every: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"{what} within {timeout:.0f} s")
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +75,8 @@ def test_injected_fault_fires_in_prometheus_alertmanager_and_the_app(demo):
     client = PrometheusClient(f"http://127.0.0.1:{ports['prometheus']}")
     # The rules are loaded and the Service's annotation overrides the SLO file.
     query = 'slo:objective:ratio{service="sd-gpu", slo="availability"}'
-    _wait("the annotated objective recorded", lambda: not client.query(query).empty, 60)
+    eventually(lambda: not client.query(query).empty, timeout=60, interval=1.0,
+               what="the annotated objective recorded")
     objective = client.query(query)
     assert objective["value"].tolist() == [0.999]
     assert set(objective["source"]) == {"annotation"}
@@ -97,7 +88,8 @@ def test_injected_fault_fires_in_prometheus_alertmanager_and_the_app(demo):
                            "--control-url", control], capture_output=True, text=True,
                           timeout=30)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    _wait(f"{ALERT} firing in Prometheus", lambda: not client.query(firing).empty, 120)
+    eventually(lambda: not client.query(firing).empty, timeout=120, interval=1.0,
+               what=f"{ALERT} firing in Prometheus")
 
     def in_alertmanager() -> bool:
         url = f"http://127.0.0.1:{ports['alertmanager']}/api/v2/alerts"
@@ -107,7 +99,7 @@ def test_injected_fault_fires_in_prometheus_alertmanager_and_the_app(demo):
                    "sd-gpu" and a["annotations"].get("runbook_url", "").endswith(
                        "#" + ALERT.lower()) for a in alerts)  # fmt: skip
 
-    _wait(f"{ALERT} in Alertmanager", in_alertmanager, 60)
+    eventually(in_alertmanager, timeout=60, interval=1.0, what=f"{ALERT} in Alertmanager")
 
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():

@@ -201,15 +201,17 @@ def test_live_pods_have_resource_series_joined_to_their_revision(demo) -> None:
         "cpu": cat.container_cpu(sel, "user", by=["revision"]),
         "restarts": cat.container_restarts(sel, "user", "5m", by=["revision"]),
     }
-    got: dict[str, dict] = {}
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def read() -> dict[str, dict]:
+        got: dict[str, dict] = {}
         for name, q in checks.items():
             frame = client.query(q.expr)
             got[name] = dict(zip(frame.get("revision", []), frame["value"], strict=True))
-        if all(got.values()) and all(v > 0 for v in got["cpu"].values()):
-            break
-        time.sleep(0.5)
+        return got
+
+    got = eventually(read, timeout=30, interval=0.5,
+                     until=lambda g: all(g.values()) and all(v > 0 for v in g["cpu"].values()),
+                     what="every resource signal of the canary's revisions")
     assert set(got["memory"]) <= {"sd-canary-00001", "sd-canary-00002"} and got["memory"], got
     assert all(v > 0 for v in got["cpu"].values()), got
     assert all(v == 0 for v in got["restarts"].values()), got

@@ -108,9 +108,8 @@ def test_an_interrupted_backfill_leaves_nothing_and_is_redone(tmp_path: Path, si
     assert len(_tagged(tag)) >= 2, "the backfill's workers should be running"
     proc.send_signal(sig)
     proc.wait(timeout=60)
-    deadline = time.monotonic() + 15
-    while _tagged(tag) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    eventually(lambda: not _tagged(tag), timeout=15, interval=0.2,
+               what="no worker process left after the interrupted demo")
     assert _tagged(tag) == [], "worker processes outlived the interrupted demo"
     marker = json.loads((state / "history.json").read_text())
     assert marker["state"] == "started"

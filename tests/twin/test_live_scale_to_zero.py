@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from eventually import eventually
 
 from sdobs.knative.dialects import get_dialect
 from sdobs.loadtest import LoadTestConfig, Txt2ImgOptions, run_loadtest
@@ -93,13 +94,9 @@ def _wait_for_zero(runner: TwinThread, key: tuple[str, str], after: float,
         times = [c[0] for c in rev.counts if c[0] > after and c[1] == 0]
         return min(times) if times else None
 
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        found = runner.call(first_zero)
-        if found is not None:
-            return found
-        time.sleep(0.1)
-    return None
+    return eventually(lambda: runner.call(first_zero), timeout=limit, interval=0.1,
+                      until=lambda found: found is not None,
+                      what="the live twin back at zero pods")
 
 
 @pytest.mark.timeout(240)

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from browser import chromium
+from eventually import eventually
 from fresh_clone import REPO, env, make_clone
 
 from sdobs.app.data import headline, load_service
@@ -78,14 +79,6 @@ def _series(client: PrometheusClient, expr: str, start: float, end: float) -> li
         return []
     times = (frame["time"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds().tolist()
     return list(zip(times, frame["value"].tolist(), strict=True))
-
-
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(1)
 
 
 def _page(browser, url: str, shot: str | None = None):
@@ -150,7 +143,8 @@ def test_the_reference_story_from_a_fresh_clone(tmp_path: Path) -> None:
                 frame = client.query(cat.pods(SEL, "actual").expr)
                 return not frame.empty and frame["value"].iloc[0] == 0
 
-            _wait(at_zero, expected + 60, "the reference service to go back to zero")
+            eventually(at_zero, timeout=expected + 60, interval=1.0,
+                       what="the reference service to go back to zero")
             time.sleep(2)  # so that the range query's 1 s grid reaches past the first zero
             pods = _series(client, cat.pods(SEL, "actual").expr, last_response, time.time())
             zero_at = next(t for t, v in pods if v == 0)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sd_scrape as scrape
+from eventually import eventually
 
 from sdobs.sim.live.twin import LiveTwin, TwinThread
 from sdobs.sim.manifest import load_files
@@ -62,9 +63,8 @@ def _get(port: int, path: str, method: str = "GET", body: bytes | None = None):
 
 def test_exporter_series_per_pod(twin) -> None:
     runner, live, targets = twin
-    deadline = time.monotonic() + 20
-    while not targets.get(SD_JOB) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    eventually(lambda: targets.get(SD_JOB), timeout=20, interval=0.1,
+               what="the SD exporter's scrape target")
     (_, labels), = targets[SD_JOB]  # one pod of with-sd, none of without-sd
     assert labels["__metrics_path__"].endswith("/sd") and labels["instance"].endswith(":7860")
     assert labels["pod"].startswith("with-sd-")

@@ -397,7 +397,7 @@ class GpuCollector:
                                                   ts))
                 if self.process_metrics and m.processes:
                     self._processes(m.processes, m_labels, proc_mem, proc_sm, ts)
-            for owner in m_owners_extra(g, attribution, owners):
+            for owner in mig_only_owners(g, attribution, owners):
                 pl = self._cached(("pod", labels.key, owner),
                                   lambda s=labels.short, o=owner: {**s,
                                                                    **self._identity_labels(o)})
@@ -514,8 +514,8 @@ class GpuCollector:
         return fams
 
 
-def m_owners_extra(g: GpuReading, attribution: Attribution,
-                   gpu_owners: tuple[Identity, ...]) -> list[Identity]:
+def mig_only_owners(g: GpuReading, attribution: Attribution,
+                    gpu_owners: tuple[Identity, ...]) -> list[Identity]:
     """Owners of a GPU's MIG devices that do not own the whole GPU (for sdobs_gpu_pod_info)."""
     extra: list[Identity] = []
     for m in g.mig_devices:
