@@ -13,7 +13,7 @@ from sdobs.prom.cli import add_connection_arguments, client_from_args
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_connection_arguments(parser)
     parser.add_argument("--namespace", default="default", help="Knative namespace (default)")
-    parser.add_argument("--service", required=True, help="Knative Service name")
+    parser.add_argument("--service", help="Knative Service name (or --fleet)")
     parser.add_argument("--range", default="24h", dest="range_",
                         help="history to read, ending at --end, e.g. 6h, 7d (default 24h)")
     parser.add_argument("--end", default="now", help="'now' or an ISO time (default now)")
@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="SECONDS",
                         help="the Prometheus scrape interval of queue-proxy (default 30)")
     parser.add_argument("--html", type=Path, help="write the report with figures to this file")
+    from sdobs.capacity.fleet_cli import add_fleet_arguments
+
+    add_fleet_arguments(parser)
 
 
 def _settings(path: Path):
@@ -61,6 +64,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise UserError("--jobs must be at least 1")
+    if args.fleet or args.all_namespaces:
+        from sdobs.capacity.fleet_cli import run_fleet
+
+        return run_fleet(args)
+    if not args.service:
+        raise UserError("name the service with --service, or analyse them all with --fleet")
     if args.slo_p99 <= 0:
         raise UserError("--slo-p99 must be a positive number of seconds")
     end = parse_end(args.end)

@@ -1,0 +1,177 @@
+"""Fleet-wide capacity (``sdobs capacity --fleet``) on a real Dask LocalCluster and a real
+Prometheus holding the demo fleet's twin history: the batched history read is value for value
+the per-service read, its query count does not grow with the services, and the fleet replayed
+on two worker processes is value for value the serial run."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import END
+
+from sdobs.capacity.analysis import analyse
+from sdobs.capacity.fleet import analyse_fleet, dask_client, dask_runner, run_serial
+from sdobs.capacity.history import ServiceHistory, load_histories, load_history
+from sdobs.capacity.whatif import Setting
+from sdobs.cli import main
+from sdobs.prom.client import PrometheusClient
+from sdobs.prom.harness import LocalPrometheus, free_port
+
+pytestmark = pytest.mark.prometheus
+#: Hours of the demo fleet's history: enough for every service to scale, short to replay.
+HOURS = 2
+#: A reduced sweep: what a fleet run replays for every service in these tests.
+SETTINGS = [Setting("as deployed"), Setting("warm pod", min_scale=1)]
+SLO = 60.0
+
+
+class CountingClient(PrometheusClient):
+    """A real client that counts the HTTP requests it sends to Prometheus."""
+
+    requests = 0
+
+    def _post(self, path, form, expr):  # type: ignore[override]
+        self.requests += 1
+        return super()._post(path, form, expr)
+
+    def label_values(self, *args, **kwargs):  # type: ignore[override]
+        self.requests += 1
+        return super().label_values(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def demo_fleet(tmp_path_factory: pytest.TempPathFactory):
+    """The demo's nine services (two namespaces), two hours ending at ``END``, in Prometheus."""
+    from sdobs.sim.backfill import backfill_scenario
+    from sdobs.sim.scenarios import DEFAULT_SCENARIO, load_scenario
+
+    scenario = replace(load_scenario(DEFAULT_SCENARIO), duration=HOURS * 3600.0)
+    prom = LocalPrometheus(Path(tmp_path_factory.mktemp("fleet")) / "prometheus")
+    summary = backfill_scenario(scenario, prom.tsdb, end_epoch=END, jobs=2)
+    prom.start()
+    try:
+        yield prom, summary.start_epoch, summary.end_epoch, scenario
+    finally:
+        prom.stop()
+
+
+def _same(x, y) -> bool:
+    if isinstance(x, dict) and isinstance(y, dict):
+        return x.keys() == y.keys() and all(_same(x[k], y[k]) for k in x)
+    return x == y or (x != x and y != y)  # NaN is NaN
+
+
+def assert_same_history(a: ServiceHistory, b: ServiceHistory) -> None:
+    """Every field value for value; ``latency`` (the smoothed queue-proxy quantiles, drawn in
+    the report's figures and used by no number of the analysis) to 1e-12 relative: Prometheus
+    2.42 sums the series of a label_replace'd range query in map order, so the same grouped
+    query run twice differs in the last bits (up to ~100 ULP measured), batched or not."""
+    for f in dataclasses.fields(ServiceHistory):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if f.name == "latency":
+            pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=1e-12, atol=0.0)
+        elif isinstance(x, pd.DataFrame):
+            pd.testing.assert_frame_equal(x, y, check_exact=True, obj=f.name)
+        else:
+            assert _same(x, y), f.name
+
+
+def test_batched_read_is_the_per_service_read_with_a_fixed_number_of_queries(demo_fleet):
+    prom, start, end, scenario = demo_fleet
+    keys = {(r.service.namespace, r.service.name) for r in scenario.runs}
+    with CountingClient(prom.url) as fleet_client:
+        fleet = load_histories(fleet_client, start, end)
+        fleet_requests = fleet_client.requests
+    assert set(fleet.histories) == keys and not fleet.skipped
+    assert fleet.queries == fleet_requests
+    with PrometheusClient(prom.url) as client:
+        for (ns, svc), history in fleet.histories.items():
+            assert_same_history(history, load_history(client, ns, svc, start, end))
+    # One service's namespace costs as many requests as the nine services of the fleet.
+    with CountingClient(prom.url) as one:
+        single = load_histories(one, start, end, namespace="default")
+    assert list(single.histories) == [("default", "knative-sd-demo")]
+    assert one.requests == fleet_requests
+    assert len(fleet.histories) == 9 and fleet_requests < 30
+
+
+def test_fleet_on_a_local_cluster_is_the_serial_run(demo_fleet, tmp_path):
+    from distributed import get_task_stream
+
+    prom, start, end, _ = demo_fleet
+    kwargs = dict(namespace=None, slo_seconds=SLO, settings=SETTINGS)
+    with PrometheusClient(prom.url) as client:
+        serial = analyse_fleet(client, start, end, runner=run_serial, **kwargs)
+        with dask_client(workers=2) as dask:
+            pids = dask.run(os.getpid)
+            with get_task_stream(dask) as stream:
+                parallel = analyse_fleet(client, start, end, runner=dask_runner(dask),
+                                         engine="dask", **kwargs)  # fmt: skip
+        # A fleet row is exactly what `sdobs capacity --service` concludes for that service.
+        one = analyse(client, "default", "knative-sd-demo", start, end, slo_seconds=SLO,
+                      settings=SETTINGS, jobs=1)  # fmt: skip
+    assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
+    ran_on = {t["worker"] for t in stream.data if str(t["key"]).startswith("replay")}
+    assert len(ran_on) == 2, "both worker processes replayed"
+    assert len(serial.analyses) == 9
+    pd.testing.assert_frame_equal(serial.frame(), parallel.frame(), check_exact=True)
+    for key, a in serial.analyses.items():
+        b = parallel.analyses[key]
+        pd.testing.assert_frame_equal(a.frame, b.frame, check_exact=True)
+        assert a.recommendation.setting == b.recommendation.setting
+    pd.testing.assert_frame_equal(serial.analyses[("default", "knative-sd-demo")].frame,
+                                  one.frame, check_exact=True)  # fmt: skip
+    # The report: one row per service, costs and pods both ways, SLO breakers named.
+    frame = serial.frame()
+    assert list(frame["service"]) == sorted(frame["service"]) or len(frame) == 9
+    assert (frame["deployed_usd_day"] > 0).all()
+    assert frame["savings_usd_day"].sum() == pytest.approx(
+        frame["deployed_usd_day"].sum() - frame["recommended_usd_day"].sum())
+    breaking = serial.breaking_slo()
+    assert set(breaking) == {k for k, a in serial.analyses.items()
+                             if not a.frame.loc["as deployed", "meets_slo"]}  # fmt: skip
+    summary = " ".join(serial.summary())
+    assert f"{len(breaking)} of 9 services miss P99" in summary
+    html = parallel.write_html(tmp_path / "fleet.html").read_text()
+    assert "<table" in html and "knative-sd-demo" in html and "plotly" in html
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def test_fleet_command_and_its_errors(demo_fleet, tmp_path, capsys):
+    prom, _, end, _ = demo_fleet
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("- {name: as deployed}\n")
+    common = ["capacity", "--fleet", "--prometheus-url", prom.url, "--range", f"{HOURS}h",
+              "--end", _iso(end), "--settings", str(settings)]  # fmt: skip
+    html = tmp_path / "fleet.html"
+    rc = main([*common, "--namespace", "sd-prod", "--jobs", "1", "--html", str(html)])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "Fleet capacity of namespace sd-prod" in out and "$/day deployed" in out
+    assert "knative-sd-demo" not in out and "sd-anime" in out and html.exists()
+
+    def error(*argv: str) -> str:
+        assert main([*common, *argv]) != 0
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1, err
+        return err
+
+    down = f"tcp://127.0.0.1:{free_port()}"
+    assert f"cannot reach the Dask scheduler at {down}" in error("--scheduler", down)
+    assert "no autoscaler series of namespace nowhere" in error("--namespace", "nowhere")
+    assert "leave out --service" in error("--service", "sd-anime")
+    assert "--fleet" in error_without_fleet(prom.url, capsys)
+
+
+def error_without_fleet(url: str, capsys) -> str:
+    assert main(["capacity", "--prometheus-url", url]) != 0
+    return capsys.readouterr().err
