@@ -205,14 +205,21 @@ def dask_runner(client: Any) -> Runner:
 
 @contextmanager
 def dask_client(scheduler: str | None = None, workers: int | None = None,
-                timeout: float = 5.0) -> Iterator[Any]:  # fmt: skip
+                timeout: float | None = None) -> Iterator[Any]:  # fmt: skip
     """A Dask client: of the scheduler at ``scheduler`` (``tcp://host:8786``), or of a new
-    ``LocalCluster`` of ``workers`` single-threaded worker processes (default: the cores)."""
+    ``LocalCluster`` of ``workers`` single-threaded worker processes (default: the cores).
+
+    ``timeout`` (seconds to reach the scheduler) defaults to Dask's own setting,
+    ``distributed.comm.timeouts.connect`` (``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT``)."""
     import logging
 
+    import dask.config
+    from dask.utils import parse_timedelta
     from distributed import Client, LocalCluster
 
     if scheduler:
+        if timeout is None:
+            timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"))
         try:
             client = Client(scheduler, timeout=timeout)
         except (OSError, TimeoutError) as exc:

@@ -25,7 +25,7 @@ from sdobs.prom.harness import LocalPrometheus, free_port
 
 pytestmark = pytest.mark.prometheus
 #: Hours of the demo fleet's history: enough for every service to scale, short to replay.
-HOURS = 2
+HOURS = 1
 #: A reduced sweep: what a fleet run replays for every service in these tests.
 SETTINGS = [Setting("as deployed"), Setting("warm pod", min_scale=1)]
 SLO = 60.0
@@ -119,7 +119,10 @@ def test_fleet_on_a_local_cluster_is_the_serial_run(demo_fleet, tmp_path):
     assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
     ran_on = {t["worker"] for t in stream.data if str(t["key"]).startswith("replay")}
     assert len(ran_on) == 2, "both worker processes replayed"
-    assert len(serial.analyses) == 9
+    # Services without a request in the hour (sd-batch, sd-sketch at night) are named, not sized.
+    assert len(serial.analyses) + len(serial.skipped) == 9 and len(serial.analyses) >= 5
+    assert all("no requests" in why for why in serial.skipped.values()), serial.skipped
+    assert parallel.skipped == serial.skipped
     pd.testing.assert_frame_equal(serial.frame(), parallel.frame(), check_exact=True)
     for key, a in serial.analyses.items():
         b = parallel.analyses[key]
@@ -129,7 +132,7 @@ def test_fleet_on_a_local_cluster_is_the_serial_run(demo_fleet, tmp_path):
                                   one.frame, check_exact=True)  # fmt: skip
     # The report: one row per service, costs and pods both ways, SLO breakers named.
     frame = serial.frame()
-    assert list(frame["service"]) == sorted(frame["service"]) or len(frame) == 9
+    assert len(frame) == len(serial.analyses)
     assert (frame["deployed_usd_day"] > 0).all()
     assert frame["savings_usd_day"].sum() == pytest.approx(
         frame["deployed_usd_day"].sum() - frame["recommended_usd_day"].sum())
@@ -137,7 +140,7 @@ def test_fleet_on_a_local_cluster_is_the_serial_run(demo_fleet, tmp_path):
     assert set(breaking) == {k for k, a in serial.analyses.items()
                              if not a.frame.loc["as deployed", "meets_slo"]}  # fmt: skip
     summary = " ".join(serial.summary())
-    assert f"{len(breaking)} of 9 services miss P99" in summary
+    assert f"{len(breaking)} of {len(serial.analyses)} services miss P99" in summary
     html = parallel.write_html(tmp_path / "fleet.html").read_text()
     assert "<table" in html and "knative-sd-demo" in html and "plotly" in html
 
@@ -153,11 +156,12 @@ def test_fleet_command_and_its_errors(demo_fleet, tmp_path, capsys):
     common = ["capacity", "--fleet", "--prometheus-url", prom.url, "--range", f"{HOURS}h",
               "--end", _iso(end), "--settings", str(settings)]  # fmt: skip
     html = tmp_path / "fleet.html"
-    rc = main([*common, "--namespace", "sd-prod", "--jobs", "1", "--html", str(html)])
+    rc = main([*common, "--namespace", "sd-eu", "--jobs", "1", "--html", str(html)])
     out = capsys.readouterr().out
     assert rc == 0, out
-    assert "Fleet capacity of namespace sd-prod" in out and "$/day deployed" in out
-    assert "knative-sd-demo" not in out and "sd-anime" in out and html.exists()
+    assert "Fleet capacity of namespace sd-eu: 1 services analysed" in out
+    assert "$/day deployed" in out and "sd-inpaint-eu" in out and "sd-anime" not in out
+    assert "sd-inpaint-eu" in html.read_text()
 
     def error(*argv: str) -> str:
         assert main([*common, *argv]) != 0
@@ -165,8 +169,13 @@ def test_fleet_command_and_its_errors(demo_fleet, tmp_path, capsys):
         assert len(err.splitlines()) == 1, err
         return err
 
+    import dask.config
+    import distributed  # noqa: F401  (its defaults are in dask.config before we change one)
+
     down = f"tcp://127.0.0.1:{free_port()}"
-    assert f"cannot reach the Dask scheduler at {down}" in error("--scheduler", down)
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        assert f"cannot reach the Dask scheduler at {down}" in error("--scheduler", down)
+    assert "is not a Dask address" in error("--scheduler", "http//nowhere")
     assert "no autoscaler series of namespace nowhere" in error("--namespace", "nowhere")
     assert "leave out --service" in error("--service", "sd-anime")
     assert "--fleet" in error_without_fleet(prom.url, capsys)
