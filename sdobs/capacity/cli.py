@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="YAML list of settings to replay (fields of sdobs.capacity.Setting)")
     parser.add_argument("--grid", choices=("small", "full"), default="small",
                         help="built-in settings to replay when --settings is not given")
-    parser.add_argument("--jobs", type=int, default=2, help="replay processes (default 2)")
+    parser.add_argument("--jobs", type=int, help="replay processes (default 2; with --fleet: "
+                                                 "LocalCluster workers, default the cores)")
     parser.add_argument("--dialect", help="Knative metric dialect (default: detected)")
     parser.add_argument("--scrape-interval", type=seconds_arg(0, 3600), default=30.0,
                         metavar="SECONDS",
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from sdobs.capacity.cost import PriceTableError, UnknownSpec, load_price_table
     from sdobs.sim.manifest import ManifestError
 
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise UserError("--jobs must be at least 1")
     if args.fleet or args.all_namespaces:
         from sdobs.capacity.fleet_cli import run_fleet
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = analyse(client, args.namespace, args.service, start, end,
                          slo_seconds=args.slo_p99, prices=prices, manifest=args.manifest,
-                         settings=settings, grid=args.grid, jobs=args.jobs,
+                         settings=settings, grid=args.grid, jobs=args.jobs or 2,
                          dialect=args.dialect, spec=args.spec,
                          scrape_interval=args.scrape_interval)  # fmt: skip
     except (ManifestError, UnknownSpec) as exc:

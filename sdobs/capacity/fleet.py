@@ -186,14 +186,24 @@ def dask_runner(client: Any) -> Runner:
     tasks; results are gathered in submission order, so the output does not depend on which
     worker ran what."""
 
+    from distributed import KilledWorker
+
     def run(works: Sequence[Prepared]) -> list[list[ReplayResult]]:
         if not works:
             return []
-        inputs = client.scatter([w.replay for w in works], hash=False)
-        futures = [[client.submit(replay, inp, s, w.prices, slo_seconds=w.slo_seconds,
-                                  pure=False) for s in w.settings]
-                   for w, inp in zip(works, inputs, strict=True)]  # fmt: skip
-        flat = client.gather([f for row in futures for f in row])
+        try:
+            inputs = client.scatter([w.replay for w in works], hash=False)
+            futures = [[client.submit(replay, inp, s, w.prices, slo_seconds=w.slo_seconds,
+                                      pure=False) for s in w.settings]
+                       for w, inp in zip(works, inputs, strict=True)]  # fmt: skip
+            flat = client.gather([f for row in futures for f in row])
+        except KilledWorker as exc:
+            raise FleetError(f"a Dask worker died replaying {exc.task} (out of memory? see "
+                             "the worker's log); the fleet was not finished") from None
+        except (OSError, TimeoutError) as exc:
+            raise FleetError(f"lost the Dask scheduler at {client.scheduler.address} "
+                             f"({type(exc).__name__}: {exc}); the fleet was not "
+                             "finished") from None  # fmt: skip
         out, i = [], 0
         for row in futures:
             out.append(flat[i:i + len(row)])
@@ -330,7 +340,9 @@ def analyse_fleet(
                                    settings=settings, grid=grid, seed=seed)  # fmt: skip
     if not works:
         where = f"namespace {namespace}" if namespace else "the fleet"
-        reasons = "; ".join(f"{ns}/{svc}: {why}" for (ns, svc), why in skipped.items())
+        reasons = "; ".join(f"{ns}/{svc}: {why}" for (ns, svc), why in list(skipped.items())[:3])
+        if len(skipped) > 3:
+            reasons += f"; and {len(skipped) - 3} more"
         raise FleetError(f"no service of {where} can be analysed ({reasons})")
     results = runner(works)
     analyses = {(w.history.namespace, w.history.service): conclude(w, r)
