@@ -1,6 +1,6 @@
 """Fleet capacity on Dask: 50 services x a reduced sweep, serially vs on a Dask LocalCluster.
 
-The fleet is the demo's nine services cycled to 50 (each copy renamed, with its own seed), one
+The fleet is the demo's six busy services cycled to 50 (each copy renamed, with its own seed), one
 hour of history ending at a fixed time, backfilled into a real Prometheus. Measured side by
 side in one run:
 
@@ -55,12 +55,17 @@ def renamed(svc: ServiceSpec, name: str) -> ServiceSpec:
     return replace(svc, name=name, revisions=revisions, traffic=traffic)
 
 
+#: Demo services left out: they have no request in most hours (night-time batch, a trickle).
+QUIET = ("sd-batch", "sd-sketch", "sd-internal")
+
+
 def fleet_scenario(services: int, hours: float) -> Scenario:
     demo = load_scenario(DEFAULT_SCENARIO)
+    busy = [r for r in demo.runs if r.service.name not in QUIET]
     runs = []
     for i in range(services):
-        run = demo.runs[i % len(demo.runs)]
-        copy = i // len(demo.runs)
+        run = busy[i % len(busy)]
+        copy = i // len(busy)
         name = run.service.name if copy == 0 else f"{run.service.name}-c{copy}"
         runs.append(replace(run, service=renamed(run.service, name)))
     return replace(demo, runs=tuple(runs), duration=hours * 3600.0)
@@ -85,7 +90,7 @@ def main() -> None:
         print(f"backfill: {time.perf_counter() - t:.1f} s")
         prom.start()
         try:
-            with PrometheusClient(prom.url) as client:
+            with PrometheusClient(prom.url, timeout=600) as client:
                 run(client, summary.start_epoch, summary.end_epoch, manifests, args)
         finally:
             prom.stop()
@@ -101,7 +106,7 @@ def run(client, start, end, manifests, args) -> None:
     t_each = time.perf_counter() - t
     n = len(fleet.histories)
     print(f"history read: batched {t_batch:5.2f} s ({fleet.queries} requests) vs per service "
-          f"{t_each:5.2f} s (~{n * (fleet.queries - 1)} requests): {t_each / t_batch:.1f}x")
+          f"{t_each:5.2f} s ({n} x {fleet.queries} requests): {t_each / t_batch:.1f}x")
     prices = PriceTable()
     works, skipped = prepare_fleet(fleet, manifests, slo_seconds=SLO, prices=prices,
                                    settings=SETTINGS)  # fmt: skip

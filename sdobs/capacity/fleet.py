@@ -247,8 +247,12 @@ def dask_client(scheduler: str | None = None, workers: int | None = None,
     n = workers or os.cpu_count() or 1
     if n < 1:
         raise FleetError(f"a LocalCluster needs at least one worker, got {n}")
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)  # fmt: skip
+    try:
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)  # fmt: skip
+    except (OSError, TimeoutError, AssertionError) as exc:  # AssertionError: its loop not up
+        raise FleetError(f"cannot start a local Dask cluster of {n} worker processes "
+                         f"({type(exc).__name__} {exc}); is the machine overloaded?") from None
     try:
         client = Client(cluster)
         try:

@@ -54,12 +54,20 @@ def run_fleet(args: argparse.Namespace) -> int:
                              settings=settings, grid=args.grid, dialect=args.dialect,
                              scrape_interval=args.scrape_interval)  # fmt: skip
 
+    where: list[str] = []
+
+    def on_dask(works):
+        # The cluster starts only once every service is read and sized (errors come first).
+        with dask_client(args.scheduler, args.jobs) as dask:
+            where.append(describe_client(dask))
+            return dask_runner(dask)(works)
+
     try:
         if args.jobs == 1 and not args.scheduler:
             result = analyse(run_serial, "this process, serially")
         else:
-            with dask_client(args.scheduler, args.jobs) as dask:
-                result = analyse(dask_runner(dask), describe_client(dask))
+            result = analyse(on_dask, "Dask")
+            result.engine = where[0]
     except (ManifestError, UnknownSpec) as exc:
         raise UserError(str(exc)) from None
     finally:

@@ -239,19 +239,23 @@ def _queries(cat: Catalog, namespace: str | None, service: str | None, t0: float
         return RangeQuery(expr, lo, hi, step)
 
     per_rev = (*by, "revision")
+
+    def latency(sel: Selection, q: float) -> str:
+        return (cat.latency_per_group(sel, q, by).expr if by else
+                cat.latency(sel, q).expr)  # fmt: skip
     queries: list[RangeQuery | InstantQuery] = [
         RangeQuery(cat.request_counter(base, by=(*by, "revision", "pod", "code_class")).expr,
                    t0, t1, step),
         *(ranged(cat.pods(base, s, by=per_rev).expr) for s in POD_STATES),
         ranged(cat.gpus_busy(base, by=by).expr),
         ranged(cat.gpus_allocated(base, by=by).expr),
-        *(ranged(cat.latency(smooth, q, by=by).expr) for q in QUANTILES),
+        *(ranged(latency(smooth, q)) for q in QUANTILES),
         InstantQuery(cat.latency_histogram(whole, by=per_rev, app=True,
                                            code_class="2xx").expr, t1),
         InstantQuery(cat.latency_mean(whole, by=per_rev, app=True,
                                       code_class="2xx").expr, t1),
         InstantQuery(cat.gpu_models_any_source(whole, by=per_rev).expr, t1),
-        *(InstantQuery(cat.latency(whole, q, by=by).expr, t1) for q in QUANTILES),
+        *(InstantQuery(latency(whole, q), t1) for q in QUANTILES),
     ]
     if client_target is not None:
         queries += [ranged(cat.client_latency(q, client_target, _window(max(300, 2 * step))).expr)

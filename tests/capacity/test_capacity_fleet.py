@@ -68,15 +68,10 @@ def _same(x, y) -> bool:
 
 
 def assert_same_history(a: ServiceHistory, b: ServiceHistory) -> None:
-    """Every field value for value; ``latency`` (the smoothed queue-proxy quantiles, drawn in
-    the report's figures and used by no number of the analysis) to 1e-12 relative: Prometheus
-    2.42 sums the series of a label_replace'd range query in map order, so the same grouped
-    query run twice differs in the last bits (up to ~100 ULP measured), batched or not."""
+    """Every field, value for value (frames with check_exact)."""
     for f in dataclasses.fields(ServiceHistory):
         x, y = getattr(a, f.name), getattr(b, f.name)
-        if f.name == "latency":
-            pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=1e-12, atol=0.0)
-        elif isinstance(x, pd.DataFrame):
+        if isinstance(x, pd.DataFrame):
             pd.testing.assert_frame_equal(x, y, check_exact=True, obj=f.name)
         else:
             assert _same(x, y), f.name
