@@ -179,3 +179,23 @@ def test_fleet_command_and_its_errors(demo_fleet, tmp_path, capsys):
 def error_without_fleet(url: str, capsys) -> str:
     assert main(["capacity", "--prometheus-url", url]) != 0
     return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dialect", ["opencensus", "opentelemetry"])
+def test_latency_per_group_is_the_per_service_latency_in_both_dialects(twin_history, dialect):
+    from sdobs.catalog import Catalog, Selection
+
+    cat = Catalog(dialect)
+    t0, t1 = twin_history.start + 600, twin_history.end
+    with PrometheusClient(twin_history.url) as client:
+        for q in (0.5, 0.99):
+            grouped = client.query_range(cat.latency_per_group(Selection(window="5m"), q).expr,
+                                         t0, t1, 60)  # fmt: skip
+            alone = client.query_range(cat.latency(Selection(namespace="default",
+                                                             service="knative-sd-demo",
+                                                             window="5m"), q).expr, t0, t1, 60)
+            assert set(zip(grouped["namespace"], grouped["service"], strict=True)) == {
+                ("default", "knative-sd-demo")}
+            assert len(alone) > 100
+            pd.testing.assert_series_equal(grouped["value"], alone["value"], check_exact=True)
+            pd.testing.assert_series_equal(grouped["time"], alone["time"])
