@@ -228,6 +228,38 @@ def analyse(
         svc = load_manifest(manifest, namespace, service)
     history = load_history(client, namespace, service, start, end, step=step,
                            scrape_interval=scrape_interval, dialect=dialect)  # fmt: skip
+    work = prepare(history, svc, slo_seconds=slo_seconds, prices=prices, settings=settings,
+                   grid=grid, spec=spec, seed=seed, notes=notes)  # fmt: skip
+    results = sweep(work.replay, work.settings, prices, slo_seconds=slo_seconds, jobs=jobs)
+    return conclude(work, results)
+
+
+@dataclass
+class Prepared:
+    """One service sized and ready to replay: what :func:`conclude` needs besides the results.
+
+    The fleet analysis (``sdobs.capacity.fleet``) prepares every service, replays all their
+    settings as tasks on a cluster, then concludes each, exactly as :func:`analyse` does."""
+
+    history: ServiceHistory
+    service: ServiceSpec
+    revision: RevisionSpec
+    prices: PriceTable
+    base_spec: str
+    slo_seconds: float
+    plan: Plan | None
+    need: pd.DataFrame | None
+    replay: ReplayInput
+    settings: list[Setting]
+    notes: list[str]
+
+
+def prepare(history: ServiceHistory, svc: ServiceSpec, *, slo_seconds: float,
+            prices: PriceTable, settings: Sequence[Setting] | None = None, grid: str = "small",
+            spec: str | None = None, seed: int = 1,
+            notes: Sequence[str] = ()) -> Prepared:  # fmt: skip
+    """Size the busiest revision with the queueing model and choose the settings to replay."""
+    notes = list(notes)
     busiest = max(history.revisions, key=lambda r: history.requests(revision=r))
     rev = next((r for r in svc.revisions if r.name == busiest), svc.revisions[-1])
     base_spec = price_spec(rev, prices, spec)
@@ -242,16 +274,25 @@ def analyse(
                                                              base_spec, grid)  # fmt: skip
     if not any(s.name == "as deployed" for s in chosen):
         chosen.insert(0, Setting("as deployed"))
-    results = sweep(inp, chosen, prices, slo_seconds=slo_seconds, jobs=jobs)
-    observed = observed_row(history, rev, prices, spec=base_spec, slo_seconds=slo_seconds)
+    return Prepared(history, svc, rev, prices, base_spec, slo_seconds, the_plan, need, inp,
+                    chosen, notes)  # fmt: skip
+
+
+def conclude(work: Prepared, results: list[ReplayResult]) -> CapacityAnalysis:
+    """The analysis of one service from its replayed settings (in ``work.settings``' order)."""
+    history, rev, prices = work.history, work.revision, work.prices
+    notes = list(work.notes)
+    observed = observed_row(history, rev, prices, spec=work.base_spec,
+                            slo_seconds=work.slo_seconds)  # fmt: skip
     frame = results_frame(observed, results)
-    rec = recommend(results, slo_seconds)
+    rec = recommend(results, work.slo_seconds)
     if not math.isfinite(observed["p99_s"]):
         notes.append("Prometheus has no latency histogram for the range.")
     notes.append("Observed latency is queue-proxy's (no activator or gateway wait, no cold "
                  "start); replayed latency is what clients see.")  # fmt: skip
-    return CapacityAnalysis(history, svc, rev, prices, base_spec, slo_seconds, the_plan, need,
-                            inp, chosen, results, frame, rec, notes)  # fmt: skip
+    return CapacityAnalysis(history, work.service, rev, prices, work.base_spec,
+                            work.slo_seconds, work.plan, work.need, work.replay, work.settings,
+                            results, frame, rec, notes)  # fmt: skip
 
 
 def _service_time_source(history) -> str:

@@ -13,7 +13,7 @@ from sdobs.prom.cli import add_connection_arguments, client_from_args
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_connection_arguments(parser)
     parser.add_argument("--namespace", default="default", help="Knative namespace (default)")
-    parser.add_argument("--service", required=True, help="Knative Service name")
+    parser.add_argument("--service", help="Knative Service name (or --fleet)")
     parser.add_argument("--range", default="24h", dest="range_",
                         help="history to read, ending at --end, e.g. 6h, 7d (default 24h)")
     parser.add_argument("--end", default="now", help="'now' or an ISO time (default now)")
@@ -29,12 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="YAML list of settings to replay (fields of sdobs.capacity.Setting)")
     parser.add_argument("--grid", choices=("small", "full"), default="small",
                         help="built-in settings to replay when --settings is not given")
-    parser.add_argument("--jobs", type=int, default=2, help="replay processes (default 2)")
+    parser.add_argument("--jobs", type=int, help="replay processes (default 2; with --fleet: "
+                                                 "LocalCluster workers, default the cores)")
     parser.add_argument("--dialect", help="Knative metric dialect (default: detected)")
     parser.add_argument("--scrape-interval", type=seconds_arg(0, 3600), default=30.0,
                         metavar="SECONDS",
                         help="the Prometheus scrape interval of queue-proxy (default 30)")
     parser.add_argument("--html", type=Path, help="write the report with figures to this file")
+    from sdobs.capacity.fleet_cli import add_fleet_arguments
+
+    add_fleet_arguments(parser)
 
 
 def _settings(path: Path):
@@ -59,8 +63,14 @@ def run(args: argparse.Namespace) -> int:
     from sdobs.capacity.cost import PriceTableError, UnknownSpec, load_price_table
     from sdobs.sim.manifest import ManifestError
 
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise UserError("--jobs must be at least 1")
+    if args.fleet or args.all_namespaces:
+        from sdobs.capacity.fleet_cli import run_fleet
+
+        return run_fleet(args)
+    if not args.service:
+        raise UserError("name the service with --service, or analyse them all with --fleet")
     if args.slo_p99 <= 0:
         raise UserError("--slo-p99 must be a positive number of seconds")
     end = parse_end(args.end)
@@ -74,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = analyse(client, args.namespace, args.service, start, end,
                          slo_seconds=args.slo_p99, prices=prices, manifest=args.manifest,
-                         settings=settings, grid=args.grid, jobs=args.jobs,
+                         settings=settings, grid=args.grid, jobs=args.jobs or 2,
                          dialect=args.dialect, spec=args.spec,
                          scrape_interval=args.scrape_interval)  # fmt: skip
     except (ManifestError, UnknownSpec) as exc:

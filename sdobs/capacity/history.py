@@ -21,6 +21,7 @@ per step match the recording in expectation; what happens inside a step is not r
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -196,6 +197,75 @@ def _service_times(hist: pd.DataFrame, means: pd.DataFrame, span: float,
     return out
 
 
+def _step_for(t0: int, t1: int, step: float | None, scrape_interval: float) -> float:
+    """The step of a read over [t0, t1], checked against the range and the point limit."""
+    if step is None:
+        step = scrape_interval * max(1, math.ceil((t1 - t0) / scrape_interval / MAX_POINTS))
+    if t1 - t0 < 2 * step:
+        raise HistoryError(f"the range {t1 - t0:g} s is shorter than two steps of {step:g} s; "
+                           "widen it or pass a smaller step")  # fmt: skip
+    points = (t1 - t0) / step
+    if points > 11_000:
+        raise HistoryError(f"{points:.0f} steps of {step:g} s exceed Prometheus' point limit; "
+                           "pass a larger step")  # fmt: skip
+    return step
+
+
+def _trimmed(t0: int, t1: int, step: float, probe: pd.DataFrame) -> tuple[float, float, float]:
+    """(start, end, first seen) of the range trimmed to where the autoscaler saw the service.
+
+    Every probe sample lies on the grid ``t0 + k * step``, so trimmed ranges of different
+    services stay on one grid (what lets :func:`load_histories` read them in one query)."""
+    seen = (probe["time"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    first, last = float(seen.min()), float(seen.max())
+    a = max(t0, first - step)
+    b = min(t1, last)
+    b = a + step * math.floor((b - a) / step + 1e-9)
+    return a, b, first
+
+
+def _queries(cat: Catalog, namespace: str | None, service: str | None, t0: float, t1: float,
+             step: float, by: tuple[str, ...] = (),
+             client_target: str | None = None) -> list[RangeQuery | InstantQuery]:  # fmt: skip
+    """The history's queries, in the order :func:`_assemble` reads them; ``by`` is prepended to
+    every grouping (``("namespace", "service")`` reads a whole fleet in one query per signal)."""
+    base = Selection(namespace=namespace, service=service)
+    whole = Selection(namespace=namespace, service=service, window=_window(t1 - t0))
+    smooth = Selection(namespace=namespace, service=service,
+                       window=_window(max(5 * 60, 2 * step)))  # fmt: skip
+    lo, hi = t0 + step, t1
+
+    def ranged(expr: str) -> RangeQuery:
+        return RangeQuery(expr, lo, hi, step)
+
+    per_rev = (*by, "revision")
+
+    def latency(sel: Selection, q: float) -> str:
+        return (cat.latency_per_group(sel, q, by).expr if by else
+                cat.latency(sel, q).expr)  # fmt: skip
+    queries: list[RangeQuery | InstantQuery] = [
+        RangeQuery(cat.request_counter(base, by=(*by, "revision", "pod", "code_class")).expr,
+                   t0, t1, step),
+        *(ranged(cat.pods(base, s, by=per_rev).expr) for s in POD_STATES),
+        ranged(cat.gpus_busy(base, by=by).expr),
+        ranged(cat.gpus_allocated(base, by=by).expr),
+        *(ranged(latency(smooth, q)) for q in QUANTILES),
+        InstantQuery(cat.latency_histogram(whole, by=per_rev, app=True,
+                                           code_class="2xx").expr, t1),
+        InstantQuery(cat.latency_mean(whole, by=per_rev, app=True,
+                                      code_class="2xx").expr, t1),
+        InstantQuery(cat.gpu_models_any_source(whole, by=per_rev).expr, t1),
+        *(InstantQuery(latency(whole, q), t1) for q in QUANTILES),
+    ]
+    if client_target is not None:
+        queries += [ranged(cat.client_latency(q, client_target, _window(max(300, 2 * step))).expr)
+                    for q in (0.5, 0.99)]
+    # Where the SD request exporter runs: the time requests held the GPU, in its fine buckets.
+    queries += [InstantQuery(cat.sd_generation_histogram(whole, by=per_rev).expr, t1),
+                InstantQuery(cat.sd_phase_mean(whole, "generation", by=per_rev).expr, t1)]
+    return queries
+
+
 def load_history(
     client: PrometheusClient,
     namespace: str,
@@ -217,15 +287,7 @@ def load_history(
     from sdobs.knative.detect import detect_dialect
 
     t0, t1 = math.floor(to_unix(start)), math.floor(to_unix(end))
-    if step is None:
-        step = scrape_interval * max(1, math.ceil((t1 - t0) / scrape_interval / MAX_POINTS))
-    if t1 - t0 < 2 * step:
-        raise HistoryError(f"the range {t1 - t0:g} s is shorter than two steps of {step:g} s; "
-                           "widen it or pass a smaller step")  # fmt: skip
-    points = (t1 - t0) / step
-    if points > 11_000:
-        raise HistoryError(f"{points:.0f} steps of {step:g} s exceed Prometheus' point limit; "
-                           "pass a larger step")  # fmt: skip
+    step = _step_for(t0, t1, step, scrape_interval)
     name = dialect or detect_dialect(client, t0, t1).name
     cat = Catalog(name)
     base = Selection(namespace=namespace, service=service)
@@ -235,43 +297,102 @@ def load_history(
         raise HistoryError(f"Prometheus at {client.url} holds no autoscaler series for "
                            f"{namespace}/{service} between the range's ends; check the names "
                            "and the range")  # fmt: skip
-    seen = (probe["time"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
-    first, last = float(seen.min()), float(seen.max())
-    t0 = max(t0, first - step)
-    t1 = min(t1, last)
-    t1 = t0 + step * math.floor((t1 - t0) / step + 1e-9)
-    if t1 - t0 < 2 * step:
+    a, b, first = _trimmed(t0, t1, step, probe)
+    if b - a < 2 * step:
         raise HistoryError(f"{namespace}/{service} has less than two steps of history in "
                            "the range")  # fmt: skip
+    frames = client.query_many(_queries(cat, namespace, service, a, b, step,
+                                        client_target=client_target))  # fmt: skip
+    return _assemble(frames, namespace, service, name, a, b, step, first, scrape_interval,
+                     cat, client_target is not None)  # fmt: skip
+
+
+#: Labels that tell services apart in a fleet read.
+SERVICE_KEYS = ("namespace", "service")
+
+
+@dataclass
+class FleetHistory:
+    """Histories of many services read together (:func:`load_histories`)."""
+
+    histories: dict[tuple[str, str], ServiceHistory]  # (namespace, service) -> history
+    skipped: dict[tuple[str, str], str]  # services seen but not read, and why
+    queries: int  # PromQL requests the read made (not growing with the number of services)
+
+
+def _of_service(frame: pd.DataFrame, namespace: str, service: str) -> pd.DataFrame:
+    """The rows of one service in a fleet answer, without its namespace/service columns."""
+    if frame.empty or not set(SERVICE_KEYS) <= set(frame.columns):
+        return frame.iloc[0:0].drop(columns=[k for k in SERVICE_KEYS if k in frame.columns])
+    keep = (frame["namespace"] == namespace) & (frame["service"] == service)
+    return frame[keep].drop(columns=list(SERVICE_KEYS)).reset_index(drop=True)
+
+
+def load_histories(
+    client: PrometheusClient,
+    start: TimeLike,
+    end: TimeLike,
+    *,
+    namespace: str | None = None,
+    services: Sequence[tuple[str, str]] | None = None,
+    step: float | None = None,
+    scrape_interval: float = DEFAULT_SCRAPE_INTERVAL,
+    dialect: str | None = None,
+) -> FleetHistory:
+    """Read the history of every service of a namespace (``None``: the whole fleet) at once.
+
+    Each signal is one query grouped by namespace and service, split into per-service answers
+    afterwards, so a fleet of 500 services costs Prometheus as many requests as one service.
+    The answer per service is exactly :func:`load_history`'s. Services whose trimmed ranges
+    differ (one that started inside the range) are read in one batch per distinct range.
+    ``services`` limits the read to those (namespace, service) pairs.
+    """
+    from sdobs.knative.detect import detect_dialect
+
+    t0, t1 = math.floor(to_unix(start)), math.floor(to_unix(end))
+    step = _step_for(t0, t1, step, scrape_interval)
+    name = dialect or detect_dialect(client, t0, t1).name
+    cat = Catalog(name)
+    requests = 0 if dialect else 1
+    probe = client.query_range(cat.pods(Selection(namespace=namespace), "desired",
+                                        by=SERVICE_KEYS).expr, t0, t1, step)  # fmt: skip
+    requests += 1
+    where = f"namespace {namespace}" if namespace else "any namespace"
+    if probe.empty:
+        raise HistoryError(f"Prometheus at {client.url} holds no autoscaler series of {where} "
+                           "between the range's ends; check the namespace and the range")
+    wanted = set(services) if services is not None else None
+    batches: dict[tuple[float, float], list[tuple[str, str, float]]] = {}
+    skipped: dict[tuple[str, str], str] = {}
+    for (ns, svc), group in probe.groupby(list(SERVICE_KEYS), sort=True):
+        key = (str(ns), str(svc))
+        if wanted is not None and key not in wanted:
+            continue
+        a, b, first = _trimmed(t0, t1, step, group)
+        if b - a < 2 * step:
+            skipped[key] = "less than two steps of history in the range"
+            continue
+        batches.setdefault((a, b), []).append((*key, first))
+    if wanted is not None:
+        seen = set(probe.groupby(list(SERVICE_KEYS)).groups)
+        for key in sorted(wanted - {(str(n), str(s)) for n, s in seen}):
+            skipped[key] = "no autoscaler series in the range"
+    histories: dict[tuple[str, str], ServiceHistory] = {}
+    for (a, b), members in sorted(batches.items()):
+        frames = client.query_many(_queries(cat, namespace, None, a, b, step, by=SERVICE_KEYS))
+        requests += len(frames)
+        for ns, svc, first in members:
+            own = [_of_service(f, ns, svc) for f in frames]
+            histories[(ns, svc)] = _assemble(own, ns, svc, name, a, b, step, first,
+                                             scrape_interval, cat, False)  # fmt: skip
+    return FleetHistory(dict(sorted(histories.items())), skipped, requests)
+
+
+def _assemble(frames: list[pd.DataFrame], namespace: str, service: str, name: str, t0: float,
+              t1: float, step: float, first: float, scrape_interval: float, cat: Catalog,
+              with_client: bool) -> ServiceHistory:  # fmt: skip
+    """One ServiceHistory from the answers of :func:`_queries` (for this service alone)."""
     span = t1 - t0
-    whole = Selection(namespace=namespace, service=service, window=_window(span))
-    smooth = Selection(namespace=namespace, service=service,
-                       window=_window(max(5 * 60, 2 * step)))  # fmt: skip
-    lo, hi = t0 + step, t1
-
-    def ranged(expr: str) -> RangeQuery:
-        return RangeQuery(expr, lo, hi, step)
-
-    queries: list[RangeQuery | InstantQuery] = [
-        RangeQuery(cat.request_counter(base).expr, t0, t1, step),
-        *(ranged(cat.pods(base, s, by=("revision",)).expr) for s in POD_STATES),
-        ranged(cat.gpus_busy(base).expr),
-        ranged(cat.gpus_allocated(base).expr),
-        *(ranged(cat.latency(smooth, q).expr) for q in QUANTILES),
-        InstantQuery(cat.latency_histogram(whole, by=("revision",), app=True,
-                                           code_class="2xx").expr, t1),
-        InstantQuery(cat.latency_mean(whole, by=("revision",), app=True,
-                                      code_class="2xx").expr, t1),
-        InstantQuery(cat.gpu_models_any_source(whole).expr, t1),
-        *(InstantQuery(cat.latency(whole, q).expr, t1) for q in QUANTILES),
-    ]
-    if client_target is not None:
-        queries += [ranged(cat.client_latency(q, client_target, _window(max(300, 2 * step))).expr)
-                    for q in (0.5, 0.99)]
-    # Where the SD request exporter runs: the time requests held the GPU, in its fine buckets.
-    queries += [InstantQuery(cat.sd_generation_histogram(whole).expr, t1),
-                InstantQuery(cat.sd_phase_mean(whole, "generation", by=("revision",)).expr, t1)]
-    frames = client.query_many(queries)
     index = _grid(t0, t1, step)
     it = iter(frames)
     counters = next(it)
@@ -280,7 +401,7 @@ def load_history(
     lat = [next(it) for _ in QUANTILES]
     hist, means, models = next(it), next(it), next(it)
     overall = [next(it) for _ in QUANTILES]
-    client_lat = [next(it) for _ in range(2)] if client_target is not None else None
+    client_lat = [next(it) for _ in range(2)] if with_client else None
     sd_hist, sd_means = next(it), next(it)
 
     by_class = increments(counters, index, max(t0, first))

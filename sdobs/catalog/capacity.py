@@ -14,7 +14,8 @@ from sdobs_exporters.gpu import naming
 from sdobs.catalog import gpu_sources, promql
 from sdobs.catalog.promql import Matcher
 from sdobs.catalog.query import UNIT_COUNT, UNIT_RPS, UNIT_SECONDS, Query, Selection, check_by
-from sdobs.knative.dialects import Dialect, Family
+from sdobs.errors import InputError
+from sdobs.knative.dialects import CODE_CLASS, Dialect, Family
 
 GPU_INFO = naming.GPU_INFO[0]
 GPU_MODEL_GROUPABLE = ("namespace", "service", "configuration", "revision")
@@ -51,6 +52,38 @@ class CapacitySignals:
         stage = "model container" if app else "queue-proxy"
         return Query("latency_histogram", expr, UNIT_RPS, (*by, "le"),
                      f"Requests per second at or under each latency bound at the {stage}")
+
+    def latency_per_group(self, sel: Selection, quantile: float,
+                          by: Sequence[str] = ("namespace", "service"), *,
+                          app: bool = False) -> Query:  # fmt: skip
+        """:meth:`latency` grouped by ``by``, computed on the dialect's own label names, the
+        canonical names copied onto the results afterwards.
+
+        Same numbers as ``latency(sel, quantile, by)``, but ``label_replace`` runs on one series
+        per group instead of on every raw bucket series at every step: over a whole fleet the
+        plain form cost about three times as much as one query per service. Grouping by the
+        dialect's names also keeps Prometheus' sum in selector order (2.42 sums a
+        ``label_replace``'d range in map order), so each group's value is exactly the one a
+        query for that group alone returns.
+        """
+        if not 0 < quantile < 1:
+            raise InputError(f"quantile {quantile} must be between 0 and 1, e.g. 0.99")
+        by = self._check_by(by)
+        if CODE_CLASS in by:
+            raise InputError("latency_per_group groups by identity labels, not code_class")
+        family = self._latency_family(app)
+        keys = [self.dialect.labels.key(label) for label in by]
+        inner = f"rate({self._series(family.bucket, sel)}[{sel.window}])"
+        expr = f"histogram_quantile({quantile:g}, sum{promql.by((*keys, 'le'))} ({inner}))"
+        if family.scale_to_base != 1:
+            expr = f"{expr} / {1 / family.scale_to_base:g}"
+        for label, key in zip(by, keys, strict=True):
+            if key != label:
+                expr = promql.copy_label(expr, label, key)
+        stage = "model container" if app else "queue-proxy"
+        return Query(f"latency_p{quantile * 100:g}", expr, UNIT_SECONDS, by,
+                     f"P{quantile * 100:g} response time at the {stage}, seconds",
+                     bounds=self.latency_bounds(app=app))
 
     def latency_mean(self, sel: Selection, by: Sequence[str] = (), *, app: bool = False,
                      code_class: str | None = None) -> Query:  # fmt: skip
