@@ -73,19 +73,15 @@ def metric(url: str, name: str) -> float:
     return float(found.group(1)) if found else float("nan")
 
 
-def wait_compacted(prom: LocalPrometheus, limit: float = 900) -> float:
-    """Seconds until Prometheus' blocks stop changing (overlapping blocks merged; the 90 s of
-    quiet that prove it are included)."""
+def wait_compacted(prom: LocalPrometheus, hours: float, limit: float = 1800) -> float:
+    """Seconds until Prometheus has merged the overlapping blocks (one per Service) into as many
+    as the history's 24 h block ranges, with no compaction left in flight."""
+    want = int(hours // 24) + 2
     started = time.perf_counter()
-    last, stable = None, 0
     while time.perf_counter() - started < limit:
-        now = (metric(prom.url, "prometheus_tsdb_blocks_loaded"),
-               metric(prom.url, "prometheus_tsdb_compactions_total"),
-               metric(prom.url, "prometheus_tsdb_vertical_compactions_total"))  # fmt: skip
-        stable = stable + 1 if now == last else 0
-        if stable >= 18:  # 90 s without change: the compactor runs once a minute
+        busy = any(".tmp" in p.name for p in prom.tsdb.iterdir())
+        if not busy and metric(prom.url, "prometheus_tsdb_blocks_loaded") <= want:
             break
-        last = now
         time.sleep(5)
     return time.perf_counter() - started
 
@@ -141,7 +137,7 @@ def measure(n: int, hours: float, rounds: int, work: Path) -> dict[str, float]:
           f"{out['blocks_backfilled']:.0f} blocks, {out['bytes_backfilled'] / 2**20:.0f} MiB")
     prom.start()
     try:
-        out["compaction_s"] = wait_compacted(prom)
+        out["compaction_s"] = wait_compacted(prom, hours)
         out["bytes_compacted"], out["blocks_compacted"] = block_bytes(prom.tsdb)
         print(f"[{n}] compacted in {out['compaction_s']:.0f} s: {out['blocks_compacted']:.0f} "
               f"blocks, {out['bytes_compacted'] / 2**20:.0f} MiB")
