@@ -3,7 +3,9 @@
 A URL flag may carry a secret two ways: userinfo (``https://me:pw@host``) and a token in the
 query string (``?token=…``, ``?api_key=…``, pre-signed ``X-Amz-Signature=…``). Userinfo is
 dropped and secret values become ``***`` before a URL is printed; the request still uses the
-real URL. Standard library only, so the light exporter install can use it too.
+real URL. A VictoriaMetrics cluster tenant in the path (``/select/<accountID>/prometheus``) is
+masked too, like the ``X-Scope-OrgID`` tenant header that is never printed. Standard library
+only, so the light exporter install can use it too.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ _QUERY_SECRET_IN_TEXT = re.compile(
     r"(?i)([?&;](?:" + "|".join(sorted((p.replace("_", "[_-]") for p in SECRET_PARAMS),
                                         key=len, reverse=True)) + r")=)[^&#\s'\"<>]*"
 )  # fmt: skip
+# A VictoriaMetrics cluster tenant: /select/<accountID>[:<projectID>]/prometheus.
+_VM_TENANT_IN_PATH = re.compile(r"(/select/)[^/\s?#'\"<>]+(?=/prometheus\b)")
 
 
 def is_secret_param(name: str) -> bool:
@@ -49,7 +53,8 @@ def redact_url(url: str) -> str:
                     f"{quote(k, safe='')}={MASK if is_secret_param(k) else quote(v, safe='')}"
                     for k, v in pairs
                 )
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        path = _VM_TENANT_IN_PATH.sub(lambda m: f"{m.group(1)}{MASK}", parts.path)
+        return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
     except ValueError:
         return redact_text(url)
 
@@ -57,4 +62,5 @@ def redact_url(url: str) -> str:
 def redact_text(text: str) -> str:
     """Every URL credential inside free text (an exception message, a log line) masked."""
     text = _USERINFO_IN_TEXT.sub(lambda m: f"{m.group(1)}{MASK}@", text)
+    text = _VM_TENANT_IN_PATH.sub(lambda m: f"{m.group(1)}{MASK}", text)
     return _QUERY_SECRET_IN_TEXT.sub(lambda m: f"{m.group(1)}{MASK}", text)

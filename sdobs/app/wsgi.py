@@ -4,7 +4,9 @@
     waitress-serve --listen=127.0.0.1:8050 --threads=8 sdobs.app.wsgi:server
 
 ``SDOBS_PROMETHEUS_URL`` (default the local Prometheus), ``SDOBS_PROMETHEUS_USER`` /
-``SDOBS_PROMETHEUS_PASSWORD`` / ``SDOBS_PROMETHEUS_TOKEN`` for Prometheus, ``SDOBS_APP_USER`` and
+``SDOBS_PROMETHEUS_PASSWORD`` / ``SDOBS_PROMETHEUS_TOKEN`` for Prometheus,
+``SDOBS_PROMETHEUS_TENANT`` (X-Scope-OrgID for Mimir/Cortex) and ``SDOBS_PROMETHEUS_HEADERS``
+(one NAME=VALUE a line) for multi-tenant stores and proxies, ``SDOBS_APP_USER`` and
 ``SDOBS_APP_PASSWORD`` to require basic auth, ``SDOBS_DIALECT`` to force a Knative dialect,
 ``SDOBS_SCRAPE_INTERVAL`` (seconds, default 15), ``SDOBS_TIMEOUT`` (seconds, default 15), and
 ``SDOBS_LOADTEST_TARGET`` / ``SDOBS_LOADTEST_HOST`` to prefill the load test page.
@@ -16,7 +18,7 @@ import os
 
 from sdobs.app.app import create_app
 from sdobs.errors import InputError
-from sdobs.prom.cli import DEFAULT_URL
+from sdobs.prom.cli import DEFAULT_URL, connection_headers
 from sdobs.prom.client import PrometheusClient
 
 
@@ -32,6 +34,8 @@ def app_from_env(env: dict[str, str] | os._Environ = os.environ):
         username=env.get("SDOBS_PROMETHEUS_USER"),
         password=env.get("SDOBS_PROMETHEUS_PASSWORD"),
         bearer_token=env.get("SDOBS_PROMETHEUS_TOKEN"),
+        headers=connection_headers(env.get("SDOBS_PROMETHEUS_HEADERS")),
+        tenant=env.get("SDOBS_PROMETHEUS_TENANT") or None,
     )  # fmt: skip
     return create_app(client, dialect=env.get("SDOBS_DIALECT") or None,
                       auth=(user, password) if user else None,

@@ -35,6 +35,7 @@ from sdobs.capacity.cost import PriceTable
 from sdobs.capacity.history import FleetHistory, load_histories
 from sdobs.capacity.report import BASELINE, format_cell
 from sdobs.capacity.whatif import ReplayResult, Setting, replay
+from sdobs.errors import InputError
 from sdobs.prom.client import PrometheusClient, TimeLike
 from sdobs.sim.manifest import ServiceSpec
 
@@ -50,7 +51,7 @@ FLEET_COLUMNS = {
 }  # fmt: skip
 
 
-class FleetError(ValueError):
+class FleetError(InputError):
     """The fleet analysis cannot run as asked (no services, no scheduler, bad option)."""
 
 

@@ -13,11 +13,13 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from sdobs.errors import InputError
+
 Floats = float | np.ndarray
 ServiceScv = float | Literal["deterministic", "exponential"] | ArrayLike
 
 
-class QueueInputError(ValueError):
+class QueueInputError(InputError):
     """An argument outside the domain of the queueing formulas; carries the offending values."""
 
     def __init__(self, parameter: str, values: object, requirement: str) -> None:

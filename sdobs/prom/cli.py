@@ -34,6 +34,23 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
                    help="do not verify the server's TLS certificate")
     g.add_argument("--timeout", type=seconds_arg(0, 3600), default=30.0,
                    help="seconds per request (default 30)")
+    g.add_argument("--prometheus-tenant", default=os.environ.get("SDOBS_PROMETHEUS_TENANT"),
+                   metavar="TENANT",
+                   help="send X-Scope-OrgID: TENANT, for Mimir or Cortex ('t1|t2' federates "
+                        "tenants) ($SDOBS_PROMETHEUS_TENANT); a VictoriaMetrics cluster takes its "
+                        "tenant in the URL: .../select/<accountID>/prometheus")  # fmt: skip
+    g.add_argument("--prometheus-header", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra request header, repeatable (also one per line in "
+                        "$SDOBS_PROMETHEUS_HEADERS, which keeps a secret value off the command "
+                        "line)")  # fmt: skip
+
+
+def connection_headers(env_value: str | None, flags: list[str] | tuple[str, ...] = ()
+                       ) -> dict[str, str]:  # fmt: skip
+    """Extra headers from ``$SDOBS_PROMETHEUS_HEADERS`` (one NAME=VALUE a line), then flags."""
+    from sdobs.prom.tenancy import parse_headers
+
+    return parse_headers([*(env_value or "").splitlines(), *flags])
 
 
 def client_from_args(args: argparse.Namespace):  # -> PrometheusClient (pandas loaded lazily)
@@ -47,6 +64,9 @@ def client_from_args(args: argparse.Namespace):  # -> PrometheusClient (pandas l
         bearer_token=os.environ.get(args.prometheus_token_env),
         ca_file=args.prometheus_ca,
         verify_tls=not args.insecure_skip_verify,
+        headers=connection_headers(os.environ.get("SDOBS_PROMETHEUS_HEADERS"),
+                                   getattr(args, "prometheus_header", [])),
+        tenant=getattr(args, "prometheus_tenant", None) or None,
     )
 
 

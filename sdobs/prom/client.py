@@ -7,6 +7,10 @@ and reduces the structured error to ``repr(bytes)``, and its default retries on 
 the wait for a query that timed out (figures in ``benchmarks/README.md``).
 
 Frames are long ("tidy"): ``time`` (UTC), one column per label, ``value`` (float).
+
+The URL keeps its path (``/prometheus`` for Mimir, ``/select/0/prometheus`` for a VictoriaMetrics
+cluster, a proxy's prefix for Thanos) and ``tenant`` sends ``X-Scope-OrgID``; messages show the
+URL without credentials or tenant (``sdobs.prom.tenancy``, ``docs/stores.md``).
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from sdobs.prom.errors import (
     PrometheusTimeout,
     PrometheusUnreachable,
 )
-from sdobs.redact import redact_url
+from sdobs.prom.tenancy import check_base_path, merge_tenant
+from sdobs.redact import redact_text, redact_url
 
 #: Prometheus refuses a range query with more points than this per series.
 MAX_POINTS = 11_000
@@ -135,6 +140,7 @@ class PrometheusClient:
         verify_tls: bool = True,
         client_cert: str | tuple[str, str] | None = None,
         headers: dict[str, str] | None = None,
+        tenant: str | None = None,
         max_workers: int = 8,
     ) -> None:
         if not url.startswith(("http://", "https://")):
@@ -156,9 +162,12 @@ class PrometheusClient:
             if parts.port:
                 netloc += f":{parts.port}"
             parts = parts._replace(netloc=netloc)
+        check_base_path(parts.path)
         self.url = urlunsplit(parts)
+        #: What messages and pages show: no credentials, no tenant.
+        self.shown_url = redact_url(self.url)
         self.timeout = timeout
-        self._headers = dict(headers or {})
+        self._headers = merge_tenant(headers or {}, tenant)
         if bearer_token:
             self._headers["Authorization"] = f"Bearer {bearer_token}"
         auth = (username, password or "") if username else None
@@ -184,15 +193,15 @@ class PrometheusClient:
                                       timeout=self.timeout)  # fmt: skip
         except requests.exceptions.Timeout as exc:
             raise PrometheusTimeout(
-                f"Prometheus at {self.url} did not answer within {self.timeout:g} s; "
+                f"Prometheus at {self.shown_url} did not answer within {self.timeout:g} s; "
                 "narrow the query or range, or raise the timeout",
-                url=self.url, expr=expr,
+                url=self.shown_url, expr=expr,
             ) from exc
         except (requests.exceptions.ConnectionError, requests.exceptions.SSLError) as exc:
             raise PrometheusUnreachable(
-                f"cannot reach Prometheus at {self.url}; check that it is running and that "
+                f"cannot reach Prometheus at {self.shown_url}; check that it is running and that "
                 "the URL is right",
-                url=self.url, expr=expr,
+                url=self.shown_url, expr=expr,
             ) from exc
         return self._decode(resp, expr)
 
@@ -207,24 +216,24 @@ class PrometheusClient:
             kind, detail = str(body.get("errorType", "")), str(body.get("error", ""))
             if kind == "timeout" or resp.status_code == 503:
                 raise PrometheusTimeout(
-                    f"Prometheus at {self.url} gave up evaluating the query: {detail}; "
+                    f"Prometheus at {self.shown_url} gave up evaluating the query: {detail}; "
                     "narrow the query or range",
-                    url=self.url, expr=expr,
+                    url=self.shown_url, expr=expr,
                 )
             if resp.status_code in (400, 422):
                 raise BadQuery(
-                    f"Prometheus at {self.url} rejected the query ({kind}): {detail}",
-                    url=self.url, expr=expr, error_type=kind, detail=detail,
+                    f"Prometheus at {self.shown_url} rejected the query ({kind}): {detail}",
+                    url=self.shown_url, expr=expr, error_type=kind, detail=detail,
                 )
         hint = {
-            401: "check the username/password or token",
+            401: "check the username/password or token (and the tenant, for Mimir or Cortex)",
             403: "the credentials lack access to this Prometheus",
             404: "the URL does not point at a Prometheus API (check any path prefix)",
         }.get(resp.status_code, "check the URL and the server's logs")
         raise PrometheusHTTPError(
-            f"Prometheus at {self.url} answered HTTP {resp.status_code} to {resp.request.path_url}"
-            f"; {hint}",
-            url=self.url, expr=expr, status=resp.status_code,
+            f"Prometheus at {self.shown_url} answered HTTP {resp.status_code} to "
+            f"{redact_text(resp.request.path_url)}; {hint}",
+            url=self.shown_url, expr=expr, status=resp.status_code,
         )
 
     # -- queries -------------------------------------------------------------------------------
@@ -251,8 +260,8 @@ class PrometheusClient:
         frame = frame_from_result(data.get("resultType", "vector"), data.get("result", []))
         frame.attrs["warnings"] = list(body.get("warnings", []))
         if require_data and frame.empty:
-            raise NoData(f"the query returned no data from {self.url}: {expr}", url=self.url,
-                         expr=expr)  # fmt: skip
+            raise NoData(f"the query returned no data from {self.shown_url}: {expr}",
+                         url=self.shown_url, expr=expr)  # fmt: skip
         return frame
 
     def query_many(
@@ -305,16 +314,16 @@ class PrometheusClient:
         try:
             return sorted(self.connect.get_label_values(label, params=params))
         except requests.exceptions.Timeout as exc:
-            raise PrometheusTimeout(f"Prometheus at {self.url} did not list label {label!r} "
-                                    f"within {self.timeout:g} s", url=self.url) from exc
+            raise PrometheusTimeout(f"Prometheus at {self.shown_url} did not list label {label!r} "
+                                    f"within {self.timeout:g} s", url=self.shown_url) from exc
         except requests.exceptions.ConnectionError as exc:
             raise PrometheusUnreachable(
-                f"cannot reach Prometheus at {self.url}; check that it is running and that "
-                "the URL is right", url=self.url,
+                f"cannot reach Prometheus at {self.shown_url}; check that it is running and that "
+                "the URL is right", url=self.shown_url,
             ) from exc
         except PrometheusApiClientException as exc:
-            raise PrometheusHTTPError(f"Prometheus at {self.url} refused to list label "
-                                      f"{label!r}: {exc}", url=self.url) from exc
+            raise PrometheusHTTPError(f"Prometheus at {self.shown_url} refused to list label "
+                                      f"{label!r}: {exc}", url=self.shown_url) from exc
 
     def ready(self) -> bool:
         """Whether the server answers its health endpoint."""
@@ -334,4 +343,5 @@ class PrometheusClient:
         self.close()
 
     def __repr__(self) -> str:
-        return f"PrometheusClient({self.url!r})"
+        tenant = ", tenant=***" if "X-Scope-OrgID" in self._headers else ""
+        return f"PrometheusClient({self.shown_url!r}{tenant})"

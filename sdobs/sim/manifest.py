@@ -24,6 +24,7 @@ import yaml
 
 from sdobs.duration import GO_UNITS, DurationError
 from sdobs.duration import parse_duration as _parse_duration
+from sdobs.errors import InputError
 from sdobs.sim.kpa import AutoscalerConfig, KpaSpec, Metric, resolve_target
 from sdobs.sim.pods import ColdStart, cold_start_for
 
@@ -49,7 +50,7 @@ CLASSES = {
 }
 
 
-class ManifestError(ValueError):
+class ManifestError(InputError):
     """A manifest value the twin cannot use; ``field`` is its path in the manifest."""
 
     def __init__(self, field_path: str, message: str, *, source: str = "") -> None:

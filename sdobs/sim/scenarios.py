@@ -21,6 +21,7 @@ A scenario is a YAML file::
         mix: [{weight: 8, steps: 20}, {weight: 2, steps: 30, width: 768, height: 768}]
         unknown_sampler: 0.003           # share answered 400
         bad_body: 0.001                  # share answered 422
+      copies: 50                         # 50 Services from this manifest, <name>-001 ... -050
 
 The default scenario (``scenarios/default.yaml``) is the reference service plus a fleet.
 """
@@ -35,6 +36,7 @@ from typing import Any
 import yaml
 
 from sdobs.duration import DurationError, parse_duration
+from sdobs.errors import InputError
 from sdobs.knative.dialects import Dialect, get_dialect
 from sdobs.sim.engine import ServiceLog, SimOptions, simulate_service
 from sdobs.sim.manifest import ClusterConfig, ServiceSpec, load_files
@@ -47,7 +49,7 @@ REFERENCE_MANIFEST = SCENARIO_DIR / "knative-sd-demo.yaml"
 DEFAULT_SCENARIO = SCENARIO_DIR / "default.yaml"
 
 
-class ScenarioError(ValueError):
+class ScenarioError(InputError):
     """A scenario file the twin cannot use; says which entry is wrong."""
 
 
@@ -127,6 +129,31 @@ def _traffic(spec: Mapping[str, Any], base: Path, where: str, utc_offset: float)
     return Traffic(sources=tuple(sources), closed=tuple(closed), mix=_mix(spec, where))
 
 
+def copy_service(svc: ServiceSpec, name: str) -> ServiceSpec:
+    """``svc`` renamed ``name``: its revisions and traffic targets follow (``sd-a-00001`` →
+    ``<name>-00001``), so a fleet of copies has the series a fleet of distinct Services has."""
+    def renamed(rev: str) -> str:
+        return name + rev[len(svc.name):] if rev.startswith(svc.name) else f"{name}-{rev}"
+
+    revisions = tuple(replace(r, name=renamed(r.name), service=name,
+                              configuration=name if r.configuration == svc.name
+                              else r.configuration) for r in svc.revisions)  # fmt: skip
+    traffic = tuple(replace(t, revision=renamed(t.revision)) for t in svc.traffic)
+    return replace(svc, name=name, revisions=revisions, traffic=traffic)
+
+
+def _copies(services: list[ServiceSpec], copies: Any, where: str) -> list[ServiceSpec]:
+    """A scenario entry's ``copies: N``: N Services per manifest Service, numbered from 001."""
+    if copies is None:
+        return services
+    if isinstance(copies, bool) or not isinstance(copies, int) or not 1 <= copies <= 10_000:
+        raise ScenarioError(f"{where}.copies must be a whole number from 1 to 10000, "
+                            f"got {copies!r}")  # fmt: skip
+    width = max(3, len(str(copies)))
+    return [copy_service(svc, f"{svc.name}-{k:0{width}d}") for svc in services
+            for k in range(1, copies + 1)]  # fmt: skip
+
+
 def load_scenario(path: str | Path = DEFAULT_SCENARIO, *,
                   overrides: Mapping[str, Any] | None = None) -> Scenario:  # fmt: skip
     """Read a scenario file; ``overrides`` replace top-level keys (duration, dialects, ...)."""
@@ -157,6 +184,7 @@ def load_scenario(path: str | Path = DEFAULT_SCENARIO, *,
             raise ScenarioError(f"{where}: needs a manifest (a Knative Service YAML)")
         files = [base / m for m in ([manifests] if isinstance(manifests, str) else manifests)]
         services, _ = load_files(files, cluster=cluster.autoscaler)
+        services = _copies(services, entry.get("copies"), where)
         for svc in services:
             runs.append(ServiceRun(svc, _traffic(entry.get("traffic") or {}, base, where, utc),
                                    initial_pods=dict(entry.get("initial_pods") or {})))
