@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from capacity_reference import END
 
 from sdobs.prom.harness import LocalPrometheus
 from sdobs.sim.engine import ServiceLog, simulate_service
 from sdobs.sim.scenarios import REFERENCE_MANIFEST, Scenario, load_scenario
 from sdobs.sim.sdexporter import ANNOTATION
 
-#: The history ends at a fixed time (2026-05-28T20:00Z), so its daily shape never changes.
-END = 1_779_998_400
 SCENARIO = f"""name: capacity tests
 duration: 6h
 warmup: 20m

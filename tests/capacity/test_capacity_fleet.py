@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import END
+from capacity_reference import END
 
 from sdobs.capacity.analysis import analyse
 from sdobs.capacity.fleet import analyse_fleet, dask_client, dask_runner, run_serial
