@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from sim_helpers import service, service_yaml
 
-from sdobs.sim.manifest import ManifestError, load_text
+from sdobs.sim.manifest import SETTINGS, ManifestError, load_text
 
 ANNOTATION_CASES = [({'autoscaling.knative.dev/max-scale': 'ten'},
   'manifest Service sd: spec.template.metadata.annotations[autoscaling.knative.dev/max-scale]: '
@@ -288,3 +288,25 @@ def test_configmap_errors_are_unchanged(configmap: str, data: dict[str, object],
     with pytest.raises(ManifestError) as err:
         load_text(_configmap(configmap, data) + service_yaml())
     assert (err.value.field, str(err.value)) == (field, message)
+
+
+@pytest.mark.parametrize(("key", "text", "read"), [
+    ("target-burst-capacity", "5", lambda k: k.target_burst_capacity),
+    ("panic-window-percentage", "20", lambda k: k.panic_window),
+    ("panic-threshold-percentage", "300", lambda k: k.panic_threshold),
+    ("stable-window", "120s", lambda k: k.stable_window),
+    ("scale-to-zero-pod-retention-period", "90s", lambda k: k.scale_to_zero_pod_retention),
+    ("scale-down-delay", "5m", lambda k: k.scale_down_delay),
+    ("initial-scale", "2", lambda k: k.initial_scale),
+    ("min-scale", "1", lambda k: k.min_scale),
+    ("max-scale", "8", lambda k: k.max_scale),
+    ("container-concurrency-target-percentage", "80", lambda k: k.target),
+])  # fmt: skip
+def test_a_setting_reads_alike_from_the_configmap_and_from_each_annotation_alias(
+        key: str, text: str, read) -> None:  # fmt: skip
+    setting = SETTINGS[key]
+    (cluster,), _ = load_text(_configmap("config-autoscaler", {key: text}) + service_yaml())
+    for alias in setting.annotations:
+        annotated = service({f"autoscaling.knative.dev/{alias}": text})
+        assert read(annotated.revisions[0].kpa) == read(cluster.revisions[0].kpa), alias
+    assert read(cluster.revisions[0].kpa) != read(service().revisions[0].kpa)  # not the default
