@@ -7,9 +7,12 @@ Route does. ``config-autoscaler``, ``config-defaults`` and ``config-deployment``
 the stream replace Knative's defaults for the whole cluster.
 
 Every value is validated as Knative's webhook would; a bad or unknown value raises
-:class:`ManifestError` naming the field. The GPU comes from Alibaba's
-``k8s.aliyun.com/eci-use-specs`` (gn5 = P100, gn5i = P4, gn6i = T4, gn7i = A10) or from an
-``nvidia.com/gpu`` limit plus a node selector naming the model.
+:class:`ManifestError` naming the field. The autoscaling settings (ConfigMap keys, annotation
+keys and their aliases, how each is parsed, its bounds and rules) are one table,
+:data:`SETTINGS`, which the ConfigMap and the annotation paths both read.
+
+The GPU comes from Alibaba's ``k8s.aliyun.com/eci-use-specs`` (gn5 = P100, gn5i = P4,
+gn6i = T4, gn7i = A10) or from an ``nvidia.com/gpu`` limit plus a node selector naming the model.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -163,6 +166,9 @@ def _in_range(value: float, lo: float, hi: float, path: str, what: str = "") -> 
 
 
 # -- the Knative settings -------------------------------------------------------------------------
+Kind = Literal["number", "integer", "duration", "boolean", "percentage"]
+
+
 @dataclass(frozen=True)
 class Setting:
     """One Knative setting: where a manifest writes it, how its text is read, what is valid.
@@ -175,7 +181,7 @@ class Setting:
     """
 
     key: str  # the ConfigMap key, or the annotation's when it has none
-    kind: str  # "number", "integer", "duration", "boolean" or "percentage"
+    kind: Kind
     attr: str | None = None  # the AutoscalerConfig field of the cluster default
     configmap: str | None = "config-autoscaler"  # None: annotation only
     annotations: tuple[str, ...] = ()  # autoscaling.knative.dev/ keys, canonical first
