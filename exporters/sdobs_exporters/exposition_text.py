@@ -45,7 +45,7 @@ def label_pairs(labels: Mapping[str, object], *, le_last: bool = False) -> str:
 def go_float(value: float) -> str:
     """Go's ``strconv.FormatFloat(v, 'g', -1, 64)`` for the values the twin writes: whole
     numbers without a fraction (below 1e15), ``NaN``, ``+Inf``/``-Inf``, else Python's
-    shortest round-tripping repr (the same digits Go chooses; numpy scalars as Python floats)."""
+    shortest round-tripping repr (the same digits Go chooses; numpy floats alike)."""
     if isinstance(value, int):
         return str(value)
     if value != value:
@@ -54,4 +54,4 @@ def go_float(value: float) -> str:
         return "+Inf" if value > 0 else "-Inf"
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
-    return repr(float(value))
+    return str(value)  # a float's shortest repr; numpy's str() gives the same digits
