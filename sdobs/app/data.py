@@ -205,7 +205,7 @@ def service_specs(cat: Catalog, state: ViewState, window: Window) -> list[Spec]:
         *shared(cat, "volume_by_revision", sel, ["by_revision"]),
         *shared(cat, "volume_by_code_class", sel, ["by_code_class"]),
         # The console's one response-time panel: the four quantiles of the whole selection.
-        *[Spec(f"latency_{q:g}", cat.latency(sel, q)) for q in QUANTILES],
+        *shared(cat, "latency_quantiles", sel, [f"latency_{q:g}" for q in QUANTILES]),
         *shared(cat, "pod_trend", sel, [f"pods_{s}" for s in POD_TREND]),
         # Headline numbers: averages over the whole range, evaluated at its end.
         Spec("h_volume", cat.request_rate(span), instant=True),
@@ -339,15 +339,13 @@ def comparison(page: PageData, a: str | None, b: str | None) -> pd.DataFrame:
 # -- scaling page ----------------------------------------------------------------------------
 def scaling_specs(cat: Catalog, state: ViewState, window: Window) -> list[Spec]:
     sel = _selection(state, window.rate_window)
-    by = ("revision",)
     return [
         *shared(cat, "concurrency", sel, ["concurrency_stable", "concurrency_panic",
                                           "concurrency_target"]),
         *shared(cat, "panic_mode", sel, ["panic_mode"]),
         *shared(cat, "excess_burst_capacity", sel, ["excess_burst_capacity"]),
         *shared(cat, "activator_concurrency", sel, ["activator_concurrency"]),
-        Spec("pods_desired", cat.pods(sel, "desired", by)),
-        *shared(cat, "ready_pods_by_revision", sel, ["pods_actual"]),
+        *shared(cat, "pods_and_scale_events", sel, ["pods_desired", "pods_actual"]),
     ]
 
 

@@ -15,6 +15,16 @@ import numpy as np
 import pandas as pd
 
 from .data import Window, epoch_ms, grid_index
+from .units import (
+    UNIT_BYTES,
+    UNIT_COUNT,
+    UNIT_GPU_TIME,
+    UNIT_RATIO,
+    UNIT_RPS,
+    UNIT_SECONDS,
+    UNIT_WATTS,
+    UNIT_WHOLE,
+)
 
 PALETTE = ("#2f6fdf", "#e8702a", "#2a9d5b", "#c0392b", "#8e44ad", "#16a2b8", "#b8860b",
            "#d6336c", "#5c6b7a", "#6f42c1")  # fmt: skip
@@ -32,18 +42,21 @@ TIME_TICKS = [{"dtickrange": [None, 86_400_000], "value": "%H:%M"},
 NO_DATA = "no data in this range"
 
 _AXES = {
-    "reqps": {"tickformat": "~g", "ticksuffix": " req/s", "hoverformat": ".3~g",
-              "rangemode": "tozero"},
-    "percentunit": {"tickformat": ".1%", "hoverformat": ".2%"},
-    "s": {"tickformat": "~s", "ticksuffix": "s", "hoverformat": ".3~s", "rangemode": "tozero"},
-    "bytes": {"tickformat": "~s", "ticksuffix": "B", "hoverformat": ".3~s", "rangemode": "tozero"},
-    "watt": {"tickformat": "~s", "ticksuffix": "W", "hoverformat": ".3~s", "rangemode": "tozero"},
-    "short": {"tickformat": "~g", "hoverformat": ".3~g"},
+    UNIT_RPS: {"tickformat": "~g", "ticksuffix": " req/s", "hoverformat": ".3~g",
+               "rangemode": "tozero"},
+    UNIT_RATIO: {"tickformat": ".1%", "hoverformat": ".2%"},
+    UNIT_SECONDS: {"tickformat": "~s", "ticksuffix": "s", "hoverformat": ".3~s",
+                   "rangemode": "tozero"},
+    UNIT_BYTES: {"tickformat": "~s", "ticksuffix": "B", "hoverformat": ".3~s",
+                 "rangemode": "tozero"},
+    UNIT_WATTS: {"tickformat": "~s", "ticksuffix": "W", "hoverformat": ".3~s",
+                 "rangemode": "tozero"},
+    UNIT_COUNT: {"tickformat": "~g", "hoverformat": ".3~g"},
 }  # fmt: skip
 
 
 def axis(unit: str) -> dict:
-    return {"gridcolor": "#eceff3", "zeroline": False, **_AXES.get(unit, _AXES["short"])}
+    return {"gridcolor": "#eceff3", "zeroline": False, **_AXES.get(unit, _AXES[UNIT_COUNT])}
 
 
 #: Pixels one legend row takes below the axis, how wide a panel's legend line is, and the most
@@ -93,7 +106,7 @@ def layout(window: Window, unit: str, *, height: int = 260, legend: bool = True,
 
 def empty(window: Window, message: str = NO_REQUESTS, *, height: int = 260) -> dict:
     """A figure that says why it has nothing to show."""
-    lay = layout(window, "short", height=height, legend=False)
+    lay = layout(window, UNIT_COUNT, height=height, legend=False)
     lay["xaxis"] = {**lay["xaxis"], "visible": False}
     lay["yaxis"] = {"visible": False}
     lay["annotations"] = [{"text": message, "showarrow": False, "xref": "paper",
@@ -209,27 +222,27 @@ def fmt(value: float | None, unit: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     v = float(value)
-    if unit == "reqps":
+    if unit == UNIT_RPS:
         return f"{_num(v)} req/s"
-    if unit == "percentunit":
+    if unit == UNIT_RATIO:
         return "100 %" if v == 1 else f"{v * 100:.2f} %"
-    if unit == "s":
+    if unit == UNIT_SECONDS:
         if v == 0:
             return "0 s"
         if abs(v) < 1:
             return f"{v * 1000:.3g} ms"
         return f"{_num(v)} s"
-    if unit == "bytes":
+    if unit == UNIT_BYTES:
         i = 0
         while abs(v) >= 1024 and i < len(_BINARY) - 1:
             v /= 1024
             i += 1
         return f"{v:.3g} {_BINARY[i]}"
-    if unit == "watt":
+    if unit == UNIT_WATTS:
         return f"{_num(v)} W"
-    if unit == "gpu_seconds":
+    if unit == UNIT_GPU_TIME:
         return f"{_num(v / 3600)} GPU-h" if abs(v) >= 36000 else f"{_num(v)} GPU-s"
-    if unit == "count":
+    if unit == UNIT_WHOLE:
         return f"{v:,.0f}" if (v == round(v) or abs(v) >= 100) else f"{v:.3g}"
     return _num(v)
 

@@ -52,6 +52,14 @@ class Panel:
     description: str
     signals: tuple[Signal, ...]
     columns: tuple[str, ...] = field(default=())  # table column titles, one per signal
+    #: The Dash app's title where its page already says the rest ("Power by pod" on the GPU
+    #: page); empty: ``title``. The app takes titles and descriptions from this table too.
+    app_title: str = ""
+
+    @property
+    def shown_in_app(self) -> str:
+        """The title the app shows."""
+        return self.app_title or self.title
 
     def queries(self, catalog: Catalog, sel: Selection) -> list[Query]:
         return [s.query(catalog, sel) for s in self.signals]
@@ -68,8 +76,8 @@ RANGE = "$__range"  # GPU-seconds over the dashboard's time range (the app passe
 
 
 def _p(key: str, title: str, description: str, *signals: Signal,
-       columns: tuple[str, ...] = ()) -> Panel:  # fmt: skip
-    return Panel(key, title, description, tuple(signals), columns)
+       columns: tuple[str, ...] = (), app_title: str = "") -> Panel:  # fmt: skip
+    return Panel(key, title, description, tuple(signals), columns, app_title)
 
 
 _ALL: tuple[Panel, ...] = (
@@ -102,7 +110,8 @@ _ALL: tuple[Panel, ...] = (
        "Pods the autoscaler wants (desired), asked Kubernetes for (requested), has ready "
        "(actual), waits for (pending) and is stopping (terminating).",
        *(sig("pods", s, legend=s) for s in ("desired", "requested", "actual", "pending",
-                                            "terminating"))),
+                                            "terminating")),
+       app_title="Pod Scaling Trend"),
     # -- revision comparison (canaries) --------------------------------------------------------
     _p("traffic_share_by_revision", "Traffic share by revision",
        "Each revision's share of the requests (stacked to 100 %): is the canary getting the "
@@ -128,7 +137,8 @@ _ALL: tuple[Panel, ...] = (
     _p("concurrency", "Observed vs target concurrency",
        "The autoscaler's average concurrency over the stable (60 s) and panic (6 s) windows "
        "against its per-pod target, per revision.",
-       *(sig("concurrency", k, by=REV, legend=k) for k in ("stable", "panic", "target"))),
+       *(sig("concurrency", k, by=REV, legend=k) for k in ("stable", "panic", "target")),
+       app_title="Concurrency: stable / panic / target"),
     _p("panic_mode", "Panic mode",
        "1 while the autoscaler is in panic mode (scaling on the 6 s window, never down).",
        sig("panic_mode", by=REV)),
@@ -152,21 +162,23 @@ _ALL: tuple[Panel, ...] = (
     # -- GPU -----------------------------------------------------------------------------------
     _p("gpu_utilization_by_pod", "GPU utilisation by pod",
        "Share of time a kernel ran on each pod's GPUs (NVML utilisation).",
-       sig("gpu_utilization", by=POD)),
+       sig("gpu_utilization", by=POD), app_title="Utilisation by pod"),
     _p("gpu_utilization_by_revision", "GPU utilisation by revision",
-       "Mean GPU utilisation per revision.", sig("gpu_utilization", by=REV)),
+       "Mean GPU utilisation per revision.", sig("gpu_utilization", by=REV),
+       app_title="Utilisation by revision"),
     _p("gpu_utilization", "GPU utilisation", "Mean utilisation of the selected GPUs.",
        sig("gpu_utilization")),
     _p("gpu_memory_by_pod", "GPU memory by pod",
        "Device memory in use per pod against the memory installed.",
        sig("gpu_memory_used", by=POD, legend="used"),
-       sig("gpu_memory_total", by=POD, legend="total")),
+       sig("gpu_memory_total", by=POD, legend="total"),
+       app_title="Memory by pod: used and installed"),
     _p("gpu_memory_by_revision", "GPU memory by revision", "Device memory in use per revision.",
-       sig("gpu_memory_used", by=REV)),
+       sig("gpu_memory_used", by=REV), app_title="Memory used by revision"),
     _p("gpu_power_by_pod", "GPU power by pod", "Board power draw per pod, watts.",
-       sig("gpu_power", by=POD)),
+       sig("gpu_power", by=POD), app_title="Power by pod"),
     _p("gpu_power_by_revision", "GPU power by revision", "Board power draw per revision, watts.",
-       sig("gpu_power", by=REV)),
+       sig("gpu_power", by=REV), app_title="Power by revision"),
     _p("gpu_temperature_by_pod", "GPU temperature by pod", "Hottest GPU die per pod, °C.",
        sig("gpu_temperature", by=POD)),
     _p("gpu_memory_free_by_pod", "GPU memory free by pod",
@@ -301,6 +313,17 @@ _ALL += (
        sig("alerts_firing")),
     _p("alerts_by_name", "Alerts by name", "sdobs alerts firing over time, by alert name.",
        sig("alerts_firing", by=("alertname",))),
+)
+
+# -- panels only the app draws (one figure where Grafana has a panel per quantile) ------------
+_ALL += (
+    _p("latency_quantiles", "Response Time P50 / P90 / P95 / P99",
+       "Latency quantiles at queue-proxy, interpolated in Knative's histogram buckets.",
+       *(sig("latency", q) for q in (0.5, 0.9, 0.95, 0.99))),
+    _p("pods_and_scale_events", "Pods and scale events",
+       "Desired and actual pods per revision; markers: scale-up ▲, scale-down ▼, "
+       "scale-to-zero ✕.",
+       sig("pods", "desired", by=REV), sig("pods", "actual", by=REV)),
 )
 
 PANELS: Mapping[str, Panel] = {p.key: p for p in _ALL}

@@ -7,18 +7,21 @@ Route does. ``config-autoscaler``, ``config-defaults`` and ``config-deployment``
 the stream replace Knative's defaults for the whole cluster.
 
 Every value is validated as Knative's webhook would; a bad or unknown value raises
-:class:`ManifestError` naming the field. The GPU comes from Alibaba's
-``k8s.aliyun.com/eci-use-specs`` (gn5 = P100, gn5i = P4, gn6i = T4, gn7i = A10) or from an
-``nvidia.com/gpu`` limit plus a node selector naming the model.
+:class:`ManifestError` naming the field. The autoscaling settings (ConfigMap keys, annotation
+keys and their aliases, how each is parsed, its bounds and rules) are one table,
+:data:`SETTINGS`, which the ConfigMap and the annotation paths both read.
+
+The GPU comes from Alibaba's ``k8s.aliyun.com/eci-use-specs`` (gn5 = P100, gn5i = P4,
+gn6i = T4, gn7i = A10) or from an ``nvidia.com/gpu`` limit plus a node selector naming the model.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -55,6 +58,7 @@ class ManifestError(InputError):
 
     def __init__(self, field_path: str, message: str, *, source: str = "") -> None:
         self.field = field_path
+        self.problem = message  # the message without its source and field
         self.source = source
         where = f"{source}: " if source else ""
         super().__init__(f"{where}{field_path}: {message}")
@@ -162,87 +166,171 @@ def _in_range(value: float, lo: float, hi: float, path: str, what: str = "") -> 
     return value
 
 
+# -- the Knative settings -------------------------------------------------------------------------
+Kind = Literal["number", "integer", "duration", "boolean", "percentage"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One Knative setting: where a manifest writes it, how its text is read, what is valid.
+
+    The ConfigMap path (cluster defaults) and the annotation path (one revision) both read it
+    from :data:`SETTINGS`. The annotation path enforces ``low``/``high`` (the webhook's bounds
+    on a revision; ``high`` None: a lower bound only) and ``whole`` (durations in whole
+    seconds); both enforce ``rule``/``valid`` (a constraint the webhook checks wherever the
+    value comes from), the annotation path naming the value first.
+    """
+
+    key: str  # the ConfigMap key, or the annotation's when it has none
+    kind: Kind
+    attr: str | None = None  # the AutoscalerConfig field of the cluster default
+    configmap: str | None = "config-autoscaler"  # None: annotation only
+    annotations: tuple[str, ...] = ()  # autoscaling.knative.dev/ keys, canonical first
+    low: float | None = None
+    high: float | None = None
+    whole: bool = False
+    rule: str = ""
+    valid: Callable[[float], bool] | None = None
+
+    def parse(self, value: Any, path: str) -> Any:
+        """The text as a value of this kind (a percentage in a ConfigMap: config.go reads
+        values above 1 as percent), or a one-sentence :class:`ManifestError`."""
+        if self.kind == "duration":
+            return parse_duration(value, path)
+        if self.kind == "integer":
+            return _integer(value, path)
+        if self.kind == "boolean":
+            return _boolean(value, path)
+        number = _number(value, path)
+        if self.kind == "percentage":
+            return number / 100 if number > 1 else number
+        return number
+
+    def holds(self, value: float) -> bool:
+        """Whether ``value`` keeps the rule (a rule without ``valid``: within the bounds)."""
+        if self.valid is not None:
+            return self.valid(value)
+        return not self.rule or self.low <= value <= self.high  # type: ignore[operator]
+
+    def check(self, value: float, path: str) -> None:
+        """The cluster-wide rule on a ConfigMap's (or the defaulted) value."""
+        if not self.holds(value):
+            raise ManifestError(path, self.rule)
+
+    def annotated(self, value: Any, path: str) -> Any:
+        """An annotation's text as a value: parsed, within the bounds, then the rule."""
+        if self.kind == "duration":
+            v = parse_duration(value, path)
+            if not self.low <= v <= self.high:  # type: ignore[operator]
+                raise ManifestError(path, f"{value!r} is outside [{self.low:g}s, {self.high:g}s]")
+            if self.whole and v != int(v):
+                raise ManifestError(path, f"{value!r} must be a whole number of seconds")
+            return v
+        if self.kind == "integer":
+            n = _integer(value, path)
+            if self.low is not None and n < self.low:
+                raise ManifestError(path, f"{n} is below {self.low:g}")
+            return n
+        v = _number(value, path)
+        if self.high is None:
+            if self.low is not None and v < self.low:
+                raise ManifestError(path, f"{v:g} is below the minimum {self.low:g}")
+        else:
+            _in_range(v, self.low, self.high, path)  # type: ignore[arg-type]
+        if not self.holds(v):
+            raise ManifestError(path, f"{v:g} {self.rule}")
+        return v
+
+
+def _burst_capacity(v: float) -> bool:
+    return v >= 0 or v == -1
+
+
+#: Every Knative setting the twin reads, in the order the ConfigMap path reads and checks them
+#: (serving pkg/autoscaler/config/config.go, pkg/apis/autoscaling annotation_validation.go).
+_TABLE: tuple[Setting, ...] = (
+    Setting("container-concurrency-target-default", "number",
+            "container_concurrency_target_default"),
+    Setting("requests-per-second-target-default", "number", "requests_per_second_target_default"),
+    Setting("target-burst-capacity", "number", "target_burst_capacity",
+            annotations=("target-burst-capacity", "targetBurstCapacity"), low=-1, high=1e9,
+            rule="must be -1 or at least 0", valid=_burst_capacity),
+    Setting("panic-window-percentage", "number", "panic_window_percentage",
+            annotations=("panic-window-percentage", "panicWindowPercentage"), low=1, high=100),
+    Setting("panic-threshold-percentage", "number", "panic_threshold_percentage",
+            annotations=("panic-threshold-percentage", "panicThresholdPercentage"),
+            low=110, high=1000),
+    Setting("max-scale-up-rate", "number", "max_scale_up_rate",
+            rule="must be greater than 1", valid=lambda v: v > 1),
+    Setting("max-scale-down-rate", "number", "max_scale_down_rate",
+            rule="must be greater than 1", valid=lambda v: v > 1),
+    Setting("activator-capacity", "number", "activator_capacity"),
+    Setting("stable-window", "duration", "stable_window", annotations=("window",), low=6,
+            high=3600, whole=True, rule="must be between 6s and 1h"),
+    Setting("scale-to-zero-grace-period", "duration", "scale_to_zero_grace_period",
+            rule="must be positive", valid=lambda v: v > 0),
+    Setting("scale-to-zero-pod-retention-period", "duration",
+            "scale_to_zero_pod_retention_period",
+            annotations=("scale-to-zero-pod-retention-period",), low=0, high=1e9),
+    Setting("scale-down-delay", "duration", "scale_down_delay",
+            annotations=("scale-down-delay",), low=0, high=3600, whole=True),
+    Setting("initial-scale", "integer", "initial_scale",
+            annotations=("initial-scale", "initialScale"), low=0),
+    Setting("min-scale", "integer", "min_scale", annotations=("min-scale", "minScale"), low=0),
+    Setting("max-scale", "integer", "max_scale", annotations=("max-scale", "maxScale"), low=0),
+    Setting("max-scale-limit", "integer", "max_scale_limit"),
+    Setting("enable-scale-to-zero", "boolean", "enable_scale_to_zero"),
+    Setting("allow-zero-initial-scale", "boolean", "allow_zero_initial_scale"),
+    # The ConfigMap's ratio for concurrency; a revision's percentage (either metric).
+    Setting("container-concurrency-target-percentage", "percentage",
+            "container_concurrency_target_percentage",
+            annotations=("target-utilization-percentage", "targetUtilizationPercentage"),
+            low=1, high=100),
+    Setting("revision-timeout-seconds", "integer", "revision_timeout_seconds",
+            configmap="config-defaults"),
+    Setting("max-revision-timeout-seconds", "integer", "max_revision_timeout_seconds",
+            configmap="config-defaults"),
+    Setting("progress-deadline", "duration", "progress_deadline", configmap="config-deployment"),
+    # Annotations only.
+    Setting("target", "number", configmap=None, annotations=("target",), low=0.01),
+    Setting("activation-scale", "integer", configmap=None, annotations=("activation-scale",),
+            low=1),
+)  # fmt: skip
+#: The table by key (the ConfigMap key, or the annotation's for annotation-only settings).
+SETTINGS: Mapping[str, Setting] = {s.key: s for s in _TABLE}
+
+
 # -- ConfigMaps -----------------------------------------------------------------------------------
+def _configmap(data: Mapping[str, Any], cfg: AutoscalerConfig, name: str, label: str = "",
+               ) -> AutoscalerConfig:  # fmt: skip
+    """``data`` of ConfigMap ``name`` (errors say ``label``) on top of ``cfg``: its settings
+    parsed, then each rule checked on the result."""
+    path = f"ConfigMap {label or name} data"
+    mine = [s for s in _TABLE if s.configmap == name]
+    changes: dict[str, Any] = {}
+    for s in mine:
+        if data.get(s.key) is not None:
+            value = s.parse(data[s.key], f"{path}.{s.key}")
+            # config-defaults' whole seconds are seconds (float) like every other duration
+            changes[str(s.attr)] = float(value) if name == "config-defaults" else value
+    out = replace(cfg, **changes)
+    for s in mine:
+        s.check(getattr(out, str(s.attr)), f"{path}.{s.key}")
+    return out
+
+
 def autoscaler_config(data: Mapping[str, Any], base: AutoscalerConfig | None = None,
                       *, source: str = "config-autoscaler") -> AutoscalerConfig:  # fmt: skip
     """``config-autoscaler`` data on top of ``base`` (Knative's defaults)."""
-    cfg = base or AutoscalerConfig()
-    path = f"ConfigMap {source} data"
-    changes: dict[str, Any] = {}
-
-    def get(key: str) -> Any:
-        return data.get(key)
-
-    def pct(key: str) -> float:
-        v = _number(get(key), f"{path}.{key}")
-        return v / 100 if v > 1 else v  # config.go: values above 1 are percentages
-
-    numeric = {
-        "container-concurrency-target-default": "container_concurrency_target_default",
-        "requests-per-second-target-default": "requests_per_second_target_default",
-        "target-burst-capacity": "target_burst_capacity",
-        "panic-window-percentage": "panic_window_percentage",
-        "panic-threshold-percentage": "panic_threshold_percentage",
-        "max-scale-up-rate": "max_scale_up_rate",
-        "max-scale-down-rate": "max_scale_down_rate",
-        "activator-capacity": "activator_capacity",
-    }
-    for key, attr in numeric.items():
-        if get(key) is not None:
-            changes[attr] = _number(get(key), f"{path}.{key}")
-    durations = {
-        "stable-window": "stable_window",
-        "scale-to-zero-grace-period": "scale_to_zero_grace_period",
-        "scale-to-zero-pod-retention-period": "scale_to_zero_pod_retention_period",
-        "scale-down-delay": "scale_down_delay",
-    }
-    for key, attr in durations.items():
-        if get(key) is not None:
-            changes[attr] = parse_duration(get(key), f"{path}.{key}")
-    integers = {"initial-scale": "initial_scale", "min-scale": "min_scale",
-                "max-scale": "max_scale", "max-scale-limit": "max_scale_limit"}  # fmt: skip
-    for key, attr in integers.items():
-        if get(key) is not None:
-            changes[attr] = _integer(get(key), f"{path}.{key}")
-    for key, attr in (("enable-scale-to-zero", "enable_scale_to_zero"),
-                      ("allow-zero-initial-scale", "allow_zero_initial_scale")):  # fmt: skip
-        if get(key) is not None:
-            changes[attr] = _boolean(get(key), f"{path}.{key}")
-    if get("container-concurrency-target-percentage") is not None:
-        changes["container_concurrency_target_percentage"] = pct(
-            "container-concurrency-target-percentage")
-    out = replace(cfg, **changes)
-    if out.max_scale_up_rate <= 1:
-        raise ManifestError(f"{path}.max-scale-up-rate", "must be greater than 1")
-    if out.max_scale_down_rate <= 1:
-        raise ManifestError(f"{path}.max-scale-down-rate", "must be greater than 1")
-    if out.scale_to_zero_grace_period <= 0:
-        raise ManifestError(f"{path}.scale-to-zero-grace-period", "must be positive")
-    if not 6 <= out.stable_window <= 3600:
-        raise ManifestError(f"{path}.stable-window", "must be between 6s and 1h")
-    if out.target_burst_capacity < 0 and out.target_burst_capacity != -1:
-        raise ManifestError(f"{path}.target-burst-capacity", "must be -1 or at least 0")
-    return out
+    return _configmap(data, base or AutoscalerConfig(), "config-autoscaler", source)
 
 
 def _apply_configmap(doc: Mapping[str, Any], cfg: AutoscalerConfig, source: str,
                      ) -> AutoscalerConfig:  # fmt: skip
     name = (doc.get("metadata") or {}).get("name", "")
-    data = doc.get("data") or {}
-    if name == "config-autoscaler":
-        return autoscaler_config(data, cfg, source=name)
-    path = f"ConfigMap {name} data"
-    if name == "config-defaults":
-        changes = {}
-        for key, attr in (("revision-timeout-seconds", "revision_timeout_seconds"),
-                          ("max-revision-timeout-seconds", "max_revision_timeout_seconds")):
-            if key in data:
-                changes[attr] = float(_integer(data[key], f"{path}.{key}"))
-        return replace(cfg, **changes)
-    if name == "config-deployment" and "progress-deadline" in data:
-        return replace(cfg, progress_deadline=parse_duration(
-            data["progress-deadline"], f"{path}.progress-deadline"))
-    return cfg
+    if name not in ("config-autoscaler", "config-defaults", "config-deployment"):
+        return cfg
+    return _configmap(doc.get("data") or {}, cfg, name)
 
 
 # -- GPU ------------------------------------------------------------------------------------------
@@ -271,6 +359,9 @@ def gpu_from_product(value: str, path: str) -> str:
 
 
 # -- Services -------------------------------------------------------------------------------------
+_CLUSTER = object()  # a setting's default: the cluster's value
+
+
 def _annotation(ann: Mapping[str, str], *keys: str) -> tuple[str, Any] | None:
     for key in keys:
         if AUTOSCALING + key in ann:
@@ -372,82 +463,45 @@ def _revision(doc: Mapping[str, Any], index: int, cfg: AutoscalerConfig, source:
         _in_range(timeout, 1, cfg.max_revision_timeout_seconds,
                   "spec.template.spec.timeoutSeconds", " s")
 
-        def number(keys: tuple[str, ...], default: float, lo: float, hi: float) -> float:
-            found = _annotation(ann, *keys)
+        def setting(key: str, default: Any = _CLUSTER) -> Any:
+            """A revision's annotation of setting ``key``, or ``default`` (the cluster's)."""
+            s = SETTINGS[key]
+            found = _annotation(ann, *s.annotations)
             if not found:
-                return default
-            key, value = found
-            return _in_range(_number(value, ann_path(key)), lo, hi, ann_path(key))
-
-        def integer(keys: tuple[str, ...], default: int, lo: int) -> int:
-            found = _annotation(ann, *keys)
-            if not found:
-                return default
-            key, value = found
-            v = _integer(value, ann_path(key))
-            if v < lo:
-                raise err(ann_path(key), f"{v} is below {lo}")
-            return v
-
-        def duration(keys: tuple[str, ...], default: float, lo: float, hi: float,
-                     whole: bool = False) -> float:  # fmt: skip
-            found = _annotation(ann, *keys)
-            if not found:
-                return default
-            key, value = found
-            v = parse_duration(value, ann_path(key))
-            if not lo <= v <= hi:
-                raise err(ann_path(key), f"{value!r} is outside [{lo:g}s, {hi:g}s]")
-            if whole and v != int(v):
-                raise err(ann_path(key), f"{value!r} must be a whole number of seconds")
-            return v
+                return getattr(cfg, str(s.attr)) if default is _CLUSTER else default
+            return s.annotated(found[1], ann_path(found[0]))
 
         # target.go ResolveMetricTarget: RPS starts from the fixed TargetUtilization, not
         # container-concurrency-target-percentage; the annotation overrides either.
         default_tu = cfg.rps_target_utilization if metric is Metric.RPS else \
             cfg.container_concurrency_target_percentage
-        tu = number(("target-utilization-percentage", "targetUtilizationPercentage"),
-                    default_tu * 100, 1, 100) / 100
-        target_found = _annotation(ann, "target")
-        target_ann = None
-        if target_found:
-            key, value = target_found
-            target_ann = _number(value, ann_path(key))
-            if target_ann < 0.01:
-                raise err(ann_path(key), f"{target_ann:g} is below the minimum 0.01")
+        tu = setting("container-concurrency-target-percentage", default_tu * 100) / 100
+        target_ann = setting("target", None)
         target, total = resolve_target(cc, tu, target_ann, metric, cfg)
-        tbc = number(("target-burst-capacity", "targetBurstCapacity"),
-                     cfg.target_burst_capacity, -1, 1e9)
-        if tbc < 0 and tbc != -1:
-            raise err(ann_path(_annotation(ann, "target-burst-capacity",
-                                           "targetBurstCapacity")[0]),  # type: ignore[index]
-                      f"{tbc:g} must be -1 or at least 0")
-        window = duration(("window",), cfg.stable_window, 6, 3600, whole=True)
-        pwp = number(("panic-window-percentage", "panicWindowPercentage"),
-                     cfg.panic_window_percentage, 1, 100)
-        ptp = number(("panic-threshold-percentage", "panicThresholdPercentage"),
-                     cfg.panic_threshold_percentage, 110, 1000)
-        sdd = duration(("scale-down-delay",), cfg.scale_down_delay, 0, 3600, whole=True)
-        retention = duration(("scale-to-zero-pod-retention-period",),
-                             cfg.scale_to_zero_pod_retention_period, 0, 1e9)
-        min_scale = integer(("min-scale", "minScale"), cfg.min_scale, 0)
-        max_scale = integer(("max-scale", "maxScale"), cfg.max_scale, 0)
+        tbc = setting("target-burst-capacity")
+        window = setting("stable-window")
+        pwp = setting("panic-window-percentage")
+        ptp = setting("panic-threshold-percentage")
+        sdd = setting("scale-down-delay")
+        retention = setting("scale-to-zero-pod-retention-period")
+        min_scale = setting("min-scale")
+        max_scale = setting("max-scale")
         if max_scale and min_scale > max_scale:
-            key = _annotation(ann, "min-scale", "minScale")
+            key = _annotation(ann, *SETTINGS["min-scale"].annotations)
             raise err(ann_path(key[0]) if key else "min-scale",
                       f"min-scale {min_scale} is above max-scale {max_scale}")
         if cfg.max_scale_limit and (max_scale == 0 or max_scale > cfg.max_scale_limit):
-            key = _annotation(ann, "max-scale", "maxScale")
+            key = _annotation(ann, *SETTINGS["max-scale"].annotations)
             raise err(ann_path(key[0]) if key else ann_path(AUTOSCALING + "max-scale"),
                       f"max-scale must be set and at most max-scale-limit "
                       f"{cfg.max_scale_limit}")
-        initial = integer(("initial-scale", "initialScale"), cfg.initial_scale, 0)
+        initial = setting("initial-scale")
         if initial == 0 and not cfg.allow_zero_initial_scale:
-            key = _annotation(ann, "initial-scale", "initialScale")
+            key = _annotation(ann, *SETTINGS["initial-scale"].annotations)
             raise err(ann_path(key[0]) if key else "initial-scale",
                       "0 needs allow-zero-initial-scale: true in config-autoscaler")
-        activation = integer(("activation-scale",), 1, 1)
-        found = _annotation(ann, "activation-scale")
+        activation = setting("activation-scale", 1)
+        found = _annotation(ann, *SETTINGS["activation-scale"].annotations)
         if found and activation < 2:
             raise err(ann_path(found[0]), "activation-scale must be at least 2")
         algo = _annotation(ann, "metric-aggregation-algorithm", "metricAggregationAlgorithm")
@@ -485,7 +539,7 @@ def _revision(doc: Mapping[str, Any], index: int, cfg: AutoscalerConfig, source:
     except ManifestError as exc:
         if exc.source:
             raise
-        raise err(exc.field, str(exc).split(": ", 1)[-1]) from None
+        raise err(exc.field, exc.problem) from None
     cold = _cold_start(cold_start_for(gpu, platform), ann, tspec, err, ann_path)
     return RevisionSpec(
         name=rev_name, service=name, namespace=namespace, configuration=name,

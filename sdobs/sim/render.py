@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
+from sdobs_exporters.exposition_text import go_float, label_pairs
 
 from sdobs.errors import InputError
 from sdobs.knative.dialects import OPENCENSUS, Dialect, Family, get_dialect
@@ -84,31 +85,14 @@ class RenderStats:
 
 
 # -- writing ---------------------------------------------------------------------------------------
-def _escape(value: str) -> str:
-    if "\\" in value or '"' in value or "\n" in value:
-        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return value
-
-
 def labels_text(labels: dict[str, str]) -> str:
     """``a="1",b="2"`` sorted by name, ``le`` last (client_golang's order)."""
-    keys = sorted(k for k in labels if k != "le")
-    if "le" in labels:
-        keys.append("le")
-    return ",".join(f'{k}="{_escape(str(labels[k]))}"' for k in keys)
+    return label_pairs(labels, le_last=True)
 
 
-def fmt(value: float) -> str:
-    """Go's strconv.FormatFloat(v, 'g', -1, 64) for the values the twin writes."""
-    if isinstance(value, int):
-        return str(value)
-    if value != value:
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
+#: Go's strconv.FormatFloat(v, 'g', -1, 64) for the values the twin writes (one copy, shared
+#: with the live twin: :mod:`sdobs_exporters.exposition_text`).
+fmt = go_float
 
 
 class OpenMetricsWriter:

@@ -7,7 +7,7 @@ import pytest
 
 from sdobs.app.data import PageData, Result, Spec, Window
 from sdobs.app.pages import scaling
-from sdobs.app.pages.service import PANELS
+from sdobs.app.pages.service import GRAPHS
 from sdobs.app.state import ViewState
 from sdobs.catalog import Catalog, Selection
 
@@ -26,7 +26,7 @@ def _page(values: dict[str, list[float] | None]) -> PageData:
 
 
 def _figure(panel_id: str, page: PageData) -> dict:
-    panel = next(p for p in (*PANELS, *scaling.PANELS) if p.id == panel_id)
+    panel = next(p for p in (*GRAPHS, *scaling.GRAPHS) if p.id == panel_id)
     return panel.build(page, ViewState())
 
 

@@ -16,6 +16,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as _client_openmetrics
 from prometheus_client.utils import floatToGoString
 
+from ..exposition_text import escape_help, escape_value, label_pairs
+
 _SIMPLE_TYPES = frozenset({"gauge", "counter", "unknown", "info"})
 _SPECIAL_SUFFIXES = ("_created", "_gsum", "_gcount")
 
@@ -26,10 +28,6 @@ class Labels(dict):
     __slots__ = ("text",)
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-
-
 def label_text(labels: dict[str, str]) -> str:
     """``{k="v",...}`` with sorted keys, as prometheus-client formats it ('' when empty)."""
     if type(labels) is Labels:
@@ -37,8 +35,7 @@ def label_text(labels: dict[str, str]) -> str:
             return labels.text
         except AttributeError:
             pass
-    text = ("{" + ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items())) + "}"
-            if labels else "")
+    text = "{" + label_pairs(labels) + "}" if labels else ""
     if type(labels) is Labels:
         labels.text = text
     return text
@@ -53,7 +50,7 @@ def _header(metric: Metric, openmetrics: bool) -> str:
     if header is None:
         name, typ, doc = metric.name, metric.type, metric.documentation
         if openmetrics:
-            header = f"# HELP {name} {_escape(doc)}\n# TYPE {name} {typ}\n"
+            header = f"# HELP {name} {escape_value(doc)}\n# TYPE {name} {typ}\n"
             if metric.unit:
                 header += f"# UNIT {name} {metric.unit}\n"
         else:
@@ -64,8 +61,7 @@ def _header(metric: Metric, openmetrics: bool) -> str:
                 typ = "gauge"
             elif typ == "unknown":
                 typ = "untyped"
-            doc = doc.replace("\\", r"\\").replace("\n", r"\n")
-            header = f"# HELP {name} {doc}\n# TYPE {name} {typ}\n"
+            header = f"# HELP {name} {escape_help(doc)}\n# TYPE {name} {typ}\n"
         if len(_HEADERS) > 4096:
             _HEADERS.clear()
         _HEADERS[key] = header

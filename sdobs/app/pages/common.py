@@ -1,6 +1,6 @@
 """What every page shares: panels, stat cards, the failure banner and the data callback.
 
-A page declares its panels (graph id, title, the query keys it draws, a figure builder) and the
+A page declares its graphs (id, shared panel, the query keys it draws, a figure builder) and the
 extra outputs it renders; :func:`register_data_callback` wires one callback per page that loads
 the page's data once, keeps a panel's last good figure when its queries failed (marked stale)
 and says in a banner what failed and where.
@@ -16,6 +16,8 @@ from typing import Any
 
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
+from sdobs.catalog.panels import PANELS
+
 from ..data import PageData
 from ..figures import empty
 from ..state import ViewState, parse_search
@@ -26,15 +28,32 @@ FAILED_FIRST = "no data: the query failed (see the banner)"
 
 
 @dataclass(frozen=True)
-class Panel:
-    """One graph: its id, title, the result keys it draws and how to build its figure."""
+class Graph:
+    """One graph of a page: its id, the shared panel it draws, the result keys it draws and
+    how to build its figure.
+
+    The title and description come from the shared panel table (:mod:`sdobs.catalog.panels`),
+    which the Grafana dashboards read too, so both say the same about the same panel.
+    """
 
     id: str
-    title: str
+    panel: str  # a key of sdobs.catalog.panels.PANELS
     keys: tuple[str, ...]
     build: Callable[[PageData, ViewState], dict]
-    help: str = ""
     wide: bool = False
+
+    def __post_init__(self) -> None:
+        if self.panel not in PANELS:
+            raise ValueError(f"graph {self.id}: {self.panel!r} is not a panel of "
+                             "sdobs.catalog.panels")  # fmt: skip
+
+    @property
+    def title(self) -> str:
+        return PANELS[self.panel].shown_in_app
+
+    @property
+    def help(self) -> str:
+        return PANELS[self.panel].description
 
 
 @dataclass
@@ -47,14 +66,7 @@ class Extra:
     title: str = ""  # what the banner calls these keys
 
 
-def described(key: str) -> str:
-    """A shared panel's description (``sdobs.catalog.panels``): Grafana shows the same one."""
-    from sdobs.catalog.panels import PANELS
-
-    return PANELS[key].description
-
-
-def panel_box(panel: Panel) -> html.Div:
+def panel_box(panel: Graph) -> html.Div:
     return html.Div(
         id=f"{panel.id}-box",
         className="panel wide" if panel.wide else "panel",
@@ -86,7 +98,7 @@ def card(label: str, value: str, *, id_: str | None = None, hint: str = "") -> h
     ])  # fmt: skip
 
 
-def skeleton(name: str, title: str, subtitle: Any, panels: Sequence[Panel],
+def skeleton(name: str, title: str, subtitle: Any, panels: Sequence[Graph],
              before: Sequence[Any] = (), after: Sequence[Any] = ()) -> html.Div:  # fmt: skip
     """A page: banner, title, status line, then ``before``, the panel grid and ``after``."""
     return html.Div(className=f"page page-{name}", children=[
@@ -146,7 +158,7 @@ def status(page: PageData) -> str:
             f"updated {_clock(page.fetched_at)}")  # fmt: skip
 
 
-def register_data_callback(app: Dash, ctx: Any, name: str, panels: Sequence[Panel],
+def register_data_callback(app: Dash, ctx: Any, name: str, panels: Sequence[Graph],
                            extras: Sequence[Extra], load: Callable[[ViewState], PageData], *,
                            page_local: Sequence[str] = ()) -> Callable:  # fmt: skip
     """The page's one data callback: load once, then figures, extras, banner, status."""

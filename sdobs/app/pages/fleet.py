@@ -15,6 +15,7 @@ from .. import data
 from ..data import PageData
 from ..figures import fmt, sparkline
 from ..state import Parsed, ViewState, parse_search
+from ..units import UNIT_RATIO, UNIT_RPS, UNIT_SECONDS, UNIT_WHOLE
 from .common import Extra, card, register_data_callback, skeleton
 
 NAME = "fleet"
@@ -22,11 +23,11 @@ ROWS_PER_PAGE = 50
 COLUMNS = (
     ("service", "Service", None),
     ("namespace", "Namespace", None),
-    ("rps", "Traffic (avg)", "reqps"),
-    ("success", "Success", "percentunit"),
-    ("p95", "P95", "s"),
-    ("pods", "Pods now", "count"),
-    ("gpu", "GPU util", "percentunit"),
+    ("rps", "Traffic (avg)", UNIT_RPS),
+    ("success", "Success", UNIT_RATIO),
+    ("p95", "P95", UNIT_SECONDS),
+    ("pods", "Pods now", UNIT_WHOLE),
+    ("gpu", "GPU util", UNIT_RATIO),
     ("zero", "Scaled to zero", None),
 )
 
@@ -65,10 +66,10 @@ def _table(page: PageData, state: ViewState, ctx) -> list:
             html.Td(row.namespace),
             html.Td(className="traffic", children=[
                 html.Img(src=spark, alt="", className="spark") if spark else None,
-                html.Span(fmt(row.rps, "reqps"))]),
-            html.Td(fmt(row.success, "percentunit")),
-            html.Td(fmt(row.p95, "s")),
-            html.Td(fmt(row.pods, "count")),
+                html.Span(fmt(row.rps, UNIT_RPS))]),
+            html.Td(fmt(row.success, UNIT_RATIO)),
+            html.Td(fmt(row.p95, UNIT_SECONDS)),
+            html.Td(fmt(row.pods, UNIT_WHOLE)),
             html.Td(_gpu(row.gpu, row.gpus)),
             html.Td(zero, className="zero-cell"),
         ]))  # fmt: skip
@@ -89,7 +90,7 @@ def _gpu(util: float, gpus: float) -> str:
     if util is None or (isinstance(util, float) and math.isnan(util)):
         return "—"
     held = "" if gpus is None or math.isnan(gpus) else f" of {gpus:.0f}"
-    return f"{fmt(util, 'percentunit')}{held}"
+    return f"{fmt(util, UNIT_RATIO)}{held}"
 
 
 def _cards(page: PageData, state: ViewState) -> list:
@@ -97,10 +98,10 @@ def _cards(page: PageData, state: ViewState) -> list:
     zero = int(table["zero"].map(lambda z: z is True).sum()) if not table.empty else 0
     total = float(table["rps"].sum()) if not table.empty else None
     return [
-        card("Services", fmt(len(table), "count"), id_="card-services"),
-        card("Scaled to zero now", fmt(zero, "count"), id_="card-zero"),
-        card("Traffic (avg)", fmt(total, "reqps"), id_="card-fleet-rps"),
-        card("Pods now", fmt(float(table["pods"].sum()) if not table.empty else None, "count"),
+        card("Services", fmt(len(table), UNIT_WHOLE), id_="card-services"),
+        card("Scaled to zero now", fmt(zero, UNIT_WHOLE), id_="card-zero"),
+        card("Traffic (avg)", fmt(total, UNIT_RPS), id_="card-fleet-rps"),
+        card("Pods now", fmt(float(table["pods"].sum()) if not table.empty else None, UNIT_WHOLE),
              id_="card-fleet-pods"),
     ]  # fmt: skip
 

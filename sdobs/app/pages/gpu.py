@@ -10,7 +10,8 @@ from .. import data
 from ..data import PageData
 from ..figures import fmt, series, timeseries
 from ..state import Parsed, ViewState
-from .common import Extra, Panel, card, described, register_data_callback, skeleton
+from ..units import UNIT_BYTES, UNIT_COUNT, UNIT_GPU_TIME, UNIT_RATIO, UNIT_WATTS
+from .common import Extra, Graph, card, register_data_callback, skeleton
 
 NAME = "gpu"
 NO_GPU = "no GPU series in this range"
@@ -27,7 +28,7 @@ def _by(key: str, label: str, unit: str, y_range=None):
 def _allocated(page: PageData, state: ViewState) -> dict:
     lines = series(page.frame("allocated"), page.window, name="allocated")
     lines += series(page.frame("busy"), page.window, name="busy")
-    return timeseries(lines, page.window, "short", empty_text=NO_GPU, shape="linear",
+    return timeseries(lines, page.window, UNIT_COUNT, empty_text=NO_GPU, shape="linear",
                       dashes={"allocated": "dot"})  # fmt: skip
 
 
@@ -38,7 +39,7 @@ def _memory(label: str):
             lines += series(page.frame("memory_total"), page.window, (label,), name="total")
         else:
             lines = series(page.frame(f"memory_{label}"), page.window, (label,))
-        return timeseries(lines, page.window, "bytes", empty_text=NO_GPU,
+        return timeseries(lines, page.window, UNIT_BYTES, empty_text=NO_GPU,
                           dashes={"total": "dot"})  # fmt: skip
 
     return build
@@ -57,17 +58,16 @@ def _lines(keys: tuple[str, ...], names: tuple[str, ...], label: str | None, uni
 
 
 _THROTTLE_KEYS = tuple(f"throttle_{r}" for r in SLOWDOWN_REASONS)
-HEALTH_PANELS = (
-    Panel("gpu-xid", "XID errors by pod", ("xid_pod",),
-          _by("xid_pod", "pod", "short"), described("gpu_xid_by_pod")),
-    Panel("gpu-ecc", "ECC errors by pod", ("ecc_uncorrected", "ecc_corrected"),
+HEALTH_GRAPHS = (
+    Graph("gpu-xid", "gpu_xid_by_pod", ("xid_pod",), _by("xid_pod", "pod", UNIT_COUNT)),
+    Graph("gpu-ecc", "gpu_ecc_by_pod", ("ecc_uncorrected", "ecc_corrected"),
           _lines(("ecc_uncorrected", "ecc_corrected"), ("uncorrected", "corrected"), "pod",
-                 "short"), described("gpu_ecc_by_pod")),
-    Panel("gpu-repairs", "Memory repaired by pod", ("repairs_pod",),
-          _by("repairs_pod", "pod", "short"), described("gpu_row_remap_by_pod")),
-    Panel("gpu-throttle", "GPUs throttled, by reason", _THROTTLE_KEYS,
+                 UNIT_COUNT)),
+    Graph("gpu-repairs", "gpu_row_remap_by_pod", ("repairs_pod",),
+          _by("repairs_pod", "pod", UNIT_COUNT)),
+    Graph("gpu-throttle", "gpu_throttle_reasons", _THROTTLE_KEYS,
           _lines(_THROTTLE_KEYS, tuple(r.replace("_", " ") for r in SLOWDOWN_REASONS), None,
-                 "short"), described("gpu_throttle_reasons")),
+                 UNIT_COUNT)),
 )  # fmt: skip
 
 # The model pods' CPU and memory beside their GPUs (the Grafana scaling dashboard has the same
@@ -75,39 +75,34 @@ HEALTH_PANELS = (
 NO_DATA = "no container series in this range (cAdvisor, kube-state-metrics)"
 _MEMORY = ("memory_user", "memory_limit_user", "memory_queue_proxy")
 _RESTARTS = ("restarts_user", "oom_kills_user", "restarts_queue_proxy")
-RESOURCE_PANELS = (
-    Panel("res-cpu", "CPU by revision", ("cpu_user", "cpu_queue_proxy"),
+RESOURCE_GRAPHS = (
+    Graph("res-cpu", "revision_cpu", ("cpu_user", "cpu_queue_proxy"),
           _lines(("cpu_user", "cpu_queue_proxy"), ("model", "queue-proxy"), "revision",
-                 "short", NO_DATA), described("revision_cpu")),
-    Panel("res-memory", "Memory by revision: working set vs limit", _MEMORY,
-          _lines(_MEMORY, ("working set", "limit", "queue-proxy"), "revision", "bytes",
-                 NO_DATA), described("revision_memory")),
-    Panel("res-memory-ratio", "Memory used of limit, by pod", ("memory_ratio_pod",),
-          _lines(("memory_ratio_pod",), ("used",), "pod", "percentunit", NO_DATA),
-          described("memory_limit_ratio_by_pod")),
-    Panel("res-restarts", "Restarts and OOM kills by revision", _RESTARTS,
+                 UNIT_COUNT, NO_DATA)),
+    Graph("res-memory", "revision_memory", _MEMORY,
+          _lines(_MEMORY, ("working set", "limit", "queue-proxy"), "revision", UNIT_BYTES,
+                 NO_DATA)),
+    Graph("res-memory-ratio", "memory_limit_ratio_by_pod", ("memory_ratio_pod",),
+          _lines(("memory_ratio_pod",), ("used",), "pod", UNIT_RATIO, NO_DATA)),
+    Graph("res-restarts", "revision_restarts", _RESTARTS,
           _lines(_RESTARTS, ("restarts", "OOM kills", "queue-proxy restarts"), "revision",
-                 "short", NO_DATA), described("revision_restarts")),
+                 UNIT_COUNT, NO_DATA)),
 )  # fmt: skip
 
-PANELS = (
-    Panel("gpu-allocated", "GPUs allocated vs busy", ("allocated", "busy"), _allocated,
-          described("gpus_allocated_vs_busy"), wide=True),
-    Panel("gpu-util-pod", "Utilisation by pod", ("util_pod",),
-          _by("util_pod", "pod", "percentunit", (0, 1.02)), described("gpu_utilization_by_pod")),
-    Panel("gpu-util-revision", "Utilisation by revision", ("util_revision",),
-          _by("util_revision", "revision", "percentunit", (0, 1.02)),
-          described("gpu_utilization_by_revision")),
-    Panel("gpu-memory-pod", "Memory by pod: used and installed", ("memory_pod", "memory_total"),
-          _memory("pod"), described("gpu_memory_by_pod")),
-    Panel("gpu-memory-revision", "Memory used by revision", ("memory_revision",),
-          _memory("revision"), described("gpu_memory_by_revision")),
-    Panel("gpu-power-pod", "Power by pod", ("power_pod",), _by("power_pod", "pod", "watt"),
-          described("gpu_power_by_pod")),
-    Panel("gpu-power-revision", "Power by revision", ("power_revision",),
-          _by("power_revision", "revision", "watt"), described("gpu_power_by_revision")),
-    *HEALTH_PANELS,
-    *RESOURCE_PANELS,
+GRAPHS = (
+    Graph("gpu-allocated", "gpus_allocated_vs_busy", ("allocated", "busy"), _allocated, wide=True),
+    Graph("gpu-util-pod", "gpu_utilization_by_pod", ("util_pod",),
+          _by("util_pod", "pod", UNIT_RATIO, (0, 1.02))),
+    Graph("gpu-util-revision", "gpu_utilization_by_revision", ("util_revision",),
+          _by("util_revision", "revision", UNIT_RATIO, (0, 1.02))),
+    Graph("gpu-memory-pod", "gpu_memory_by_pod", ("memory_pod", "memory_total"), _memory("pod")),
+    Graph("gpu-memory-revision", "gpu_memory_by_revision", ("memory_revision",),
+          _memory("revision")),
+    Graph("gpu-power-pod", "gpu_power_by_pod", ("power_pod",), _by("power_pod", "pod", UNIT_WATTS)),
+    Graph("gpu-power-revision", "gpu_power_by_revision", ("power_revision",),
+          _by("power_revision", "revision", UNIT_WATTS)),
+    *HEALTH_GRAPHS,
+    *RESOURCE_GRAPHS,
 )  # fmt: skip
 
 
@@ -119,12 +114,12 @@ def _cards(page: PageData, state: ViewState) -> list:
     if h["allocated"] is not None and h["busy"] is not None:
         idle = h["allocated"] - h["busy"]
     return [
-        card("GPU-seconds allocated", fmt(h["allocated"], "gpu_seconds"), id_="card-allocated",
+        card("GPU-seconds allocated", fmt(h["allocated"], UNIT_GPU_TIME), id_="card-allocated",
              hint="GPU time held by the pods over the range (what is billed)"),
-        card("GPU-seconds busy", fmt(h["busy"], "gpu_seconds"), id_="card-busy",
+        card("GPU-seconds busy", fmt(h["busy"], UNIT_GPU_TIME), id_="card-busy",
              hint="GPU time a kernel ran over the range"),
-        card("Busy / allocated", fmt(h["busy_ratio"], "percentunit"), id_="card-busy-ratio"),
-        card("Idle GPU-seconds", fmt(idle, "gpu_seconds"), id_="card-idle",
+        card("Busy / allocated", fmt(h["busy_ratio"], UNIT_RATIO), id_="card-busy-ratio"),
+        card("Idle GPU-seconds", fmt(idle, UNIT_GPU_TIME), id_="card-idle",
              hint="allocated but not busy: what scaling down sooner would save"),
         card("GPU metrics from", data.gpu_sources_text(page), id_="card-gpu-source",
              hint="the exporter reporting the selected GPUs now: the sdobs GPU exporter or "
@@ -136,7 +131,7 @@ def layout(parsed: Parsed) -> html.Div:
     state = parsed.state
     who = state.service or "all services"
     where = state.namespace or "all namespaces"
-    return skeleton(NAME, f"GPU · {who}", where, PANELS,
+    return skeleton(NAME, f"GPU · {who}", where, GRAPHS,
                     before=[html.Div(id="gpu-cards", className="cards")])
 
 
@@ -144,6 +139,6 @@ def register(app: Dash, ctx) -> None:
     extras = [Extra(Output("gpu-cards", "children"), _cards, ("h_allocated", "h_busy"),
                     "GPU-seconds")]
     ctx.callbacks[NAME] = register_data_callback(
-        app, ctx, NAME, PANELS, extras,
+        app, ctx, NAME, GRAPHS, extras,
         lambda state: data.load_gpu(ctx.source, state, ctx.now()))
 

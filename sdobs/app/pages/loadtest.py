@@ -28,6 +28,7 @@ from sdobs.sim.live.routes import split_service_path
 from ..figures import axis, fmt
 from ..loadtests import RING, Busy, LoadTestRunner, RunView
 from ..state import CUSTOM, Parsed, ViewState, is_k8s_name
+from ..units import UNIT_RATIO, UNIT_RPS, UNIT_SECONDS
 
 NAME = "loadtest"
 LIMITS = DEFAULT_LIMITS  # the command line's maxima: one place owns them
@@ -262,7 +263,7 @@ def summary_table(s: Summary) -> html.Table:
         ("Requests", f"{s.requests} · {s.rate:.2f}/s sent · {s.throughput:.2f}/s succeeded"),
         ("Duration", f"{fmt_seconds(s.duration + s.wait)} (sending {fmt_seconds(s.duration)}, "
                      f"waiting {fmt_seconds(s.wait)})"),
-        ("Success", fmt(s.success, "percentunit")),
+        ("Success", fmt(s.success, UNIT_RATIO)),
         ("Images", str(s.images)),
         ("Status codes", codes), ("Errors", kinds),
         ("Most in flight", str(s.max_in_flight)), ("Cold starts", cold),
@@ -317,7 +318,7 @@ def histogram(view: RunView) -> dict:
         "height": 280, "margin": {"l": 56, "r": 16, "t": 10, "b": 40}, "barmode": "stack",
         "paper_bgcolor": "white", "plot_bgcolor": "white",
         "font": {"family": "system-ui, sans-serif", "size": 12},
-        "xaxis": {**axis("s"), "rangemode": "normal", "title": {"text": "latency"}},
+        "xaxis": {**axis(UNIT_SECONDS), "rangemode": "normal", "title": {"text": "latency"}},
         "yaxis": {"gridcolor": "#eceff3", "title": {"text": "requests"}, "rangemode": "tozero"},
         "bargap": 0, "legend": {"orientation": "h", "y": -0.25, "x": 0, "traceorder": "normal"},
     }}  # fmt: skip
@@ -325,8 +326,8 @@ def histogram(view: RunView) -> dict:
 
 def _cards(s: Summary) -> html.Div:
     d = s.latencies
-    values = [("requests", f"{s.requests:,}"), ("success", fmt(s.success, "percentunit")),
-              ("throughput", fmt(s.throughput, "reqps")),
+    values = [("requests", f"{s.requests:,}"), ("success", fmt(s.success, UNIT_RATIO)),
+              ("throughput", fmt(s.throughput, UNIT_RPS)),
               *((k, fmt_seconds(x) if d else "—") for k, x in (
                   ("P50", d.p50 if d else 0), ("P95", d.p95 if d else 0),
                   ("P99", d.p99 if d else 0))),

@@ -9,7 +9,8 @@ from .. import data, figures
 from ..data import PageData
 from ..figures import fmt, series, timeseries, with_events
 from ..state import Parsed, ViewState
-from .common import Extra, Panel, described, register_data_callback, skeleton
+from ..units import UNIT_COUNT, UNIT_WHOLE
+from .common import Extra, Graph, register_data_callback, skeleton
 
 NAME = "scaling"
 
@@ -19,14 +20,14 @@ def _concurrency(page: PageData, state: ViewState) -> dict:
     for kind in ("stable", "panic", "target"):
         lines += series(page.frame(f"concurrency_{kind}"), page.window, ("revision",),
                         name=kind)  # fmt: skip
-    return timeseries(lines, page.window, "short", empty_text=figures.NO_DATA,
+    return timeseries(lines, page.window, UNIT_COUNT, empty_text=figures.NO_DATA,
                       dashes={"target": "dot", "panic": "dash"})
 
 
 def _by_revision(key: str, *, shape: str = "linear", y_range=None):
     def build(page: PageData, state: ViewState) -> dict:
         return timeseries(series(page.frame(key), page.window, ("revision",)), page.window,
-                          "short", empty_text=figures.NO_DATA, shape=shape,
+                          UNIT_COUNT, empty_text=figures.NO_DATA, shape=shape,
                           y_range=y_range)  # fmt: skip
 
     return build
@@ -43,7 +44,7 @@ def _activator(page: PageData, state: ViewState) -> dict:
     lines = series(page.frame("activator_concurrency"), page.window, ("revision",))
     scaled = page.frame("pods_desired")
     text = NO_ACTIVATOR if scaled is not None and not scaled.empty else figures.NO_DATA
-    return timeseries(lines, page.window, "short", empty_text=text)
+    return timeseries(lines, page.window, UNIT_COUNT, empty_text=text)
 
 
 def _events(page: PageData) -> pd.DataFrame:
@@ -53,25 +54,20 @@ def _events(page: PageData) -> pd.DataFrame:
 def _pods(page: PageData, state: ViewState) -> dict:
     lines = series(page.frame("pods_desired"), page.window, ("revision",), name="desired")
     lines += series(page.frame("pods_actual"), page.window, ("revision",), name="actual")
-    fig = timeseries(lines, page.window, "short", shape="hv", empty_text=figures.NO_DATA)
+    fig = timeseries(lines, page.window, UNIT_COUNT, shape="hv", empty_text=figures.NO_DATA)
     return with_events(fig, _events(page), page.window)
 
 
-PANELS = (
-    Panel("scaling-pods", "Pods and scale events", ("pods_desired", "pods_actual"), _pods,
-          "Desired and actual pods per revision; markers: scale-up ▲, scale-down ▼, "
-          "scale-to-zero ✕", wide=True),
-    Panel("scaling-concurrency", "Concurrency: stable / panic / target",
-          ("concurrency_stable", "concurrency_panic", "concurrency_target"), _concurrency,
-          described("concurrency")),
-    Panel("scaling-panic", "Panic mode", ("panic_mode",),
-          _by_revision("panic_mode", shape="hv", y_range=(-0.05, 1.05)),
-          described("panic_mode")),
-    Panel("scaling-ebc", "Excess burst capacity", ("excess_burst_capacity",),
-          _by_revision("excess_burst_capacity"),
-          described("excess_burst_capacity")),
-    Panel("scaling-activator", "Activator concurrency", ("activator_concurrency",), _activator,
-          described("activator_concurrency")),
+GRAPHS = (
+    Graph("scaling-pods", "pods_and_scale_events", ("pods_desired", "pods_actual"), _pods,
+          wide=True),
+    Graph("scaling-concurrency", "concurrency",
+          ("concurrency_stable", "concurrency_panic", "concurrency_target"), _concurrency),
+    Graph("scaling-panic", "panic_mode", ("panic_mode",),
+          _by_revision("panic_mode", shape="hv", y_range=(-0.05, 1.05))),
+    Graph("scaling-ebc", "excess_burst_capacity", ("excess_burst_capacity",),
+          _by_revision("excess_burst_capacity")),
+    Graph("scaling-activator", "activator_concurrency", ("activator_concurrency",), _activator),
 )  # fmt: skip
 
 
@@ -85,7 +81,8 @@ def _event_table(page: PageData, state: ViewState) -> list:
         when = pd.Timestamp(ev["time"]).strftime("%Y-%m-%d %H:%M:%S")
         rows.append(html.Tr([html.Td(when), html.Td(ev["revision"]),
                              html.Td(ev["kind"], className=f"ev {ev['kind']}"),
-                             html.Td(f"{fmt(ev['from'], 'count')} → {fmt(ev['to'], 'count')}")]))
+                             html.Td(f"{fmt(ev['from'], UNIT_WHOLE)} → "
+                                     f"{fmt(ev['to'], UNIT_WHOLE)}")]))
     return [html.Table(className="events", id="events-table", children=rows)]
 
 
@@ -96,12 +93,12 @@ def layout(parsed: Parsed) -> html.Div:
     events = html.Section(className="section", children=[
         html.H2("Scale events"), html.Div(id="scaling-events"),
     ])  # fmt: skip
-    return skeleton(NAME, f"Scaling · {who}", where, PANELS, after=[events])
+    return skeleton(NAME, f"Scaling · {who}", where, GRAPHS, after=[events])
 
 
 def register(app: Dash, ctx) -> None:
     extras = [Extra(Output("scaling-events", "children"), _event_table, ("pods_actual",),
                     "Scale events")]
     ctx.callbacks[NAME] = register_data_callback(
-        app, ctx, NAME, PANELS, extras,
+        app, ctx, NAME, GRAPHS, extras,
         lambda state: data.load_scaling(ctx.source, state, ctx.now()))

@@ -11,7 +11,8 @@ from .. import data, figures, sdlatency
 from ..data import PageData
 from ..figures import CODE_CLASS_COLORS, fmt, series, timeseries
 from ..state import Parsed, ViewState, parse_search
-from .common import Extra, Panel, card, described, register_data_callback, skeleton
+from ..units import UNIT_COUNT, UNIT_RATIO, UNIT_RPS, UNIT_SECONDS, UNIT_WHOLE
+from .common import Extra, Graph, card, register_data_callback, skeleton
 
 NAME = "service"
 TITLE = "Service"
@@ -43,7 +44,7 @@ def _errors(key: str, code_class: str):
         lines = series(page.frame(key), page.window)
         if all(not np.nansum(np.abs(y)) for _, y in lines):
             return figures.empty(page.window, text)
-        return timeseries(lines, page.window, "reqps", empty_text=text)
+        return timeseries(lines, page.window, UNIT_RPS, empty_text=text)
 
     return build
 
@@ -65,17 +66,17 @@ def _latency(page: PageData, state: ViewState) -> dict:
                             name=f"P{q * 100:g} (SD exporter)")  # fmt: skip
         knative = "P99 (Knative queue-proxy)"
         lines += series(page.frame("latency_0.99"), page.window, name=knative)
-        return timeseries(lines, page.window, "s", dashes={knative: "dot"})
+        return timeseries(lines, page.window, UNIT_SECONDS, dashes={knative: "dot"})
     for q, key in zip(catalog.QUANTILES, LATENCY_KEYS, strict=True):
         lines += series(page.frame(key), page.window, name=f"P{q * 100:g}")
-    return timeseries(lines, page.window, "s")
+    return timeseries(lines, page.window, UNIT_SECONDS)
 
 
 def _pods(page: PageData, state: ViewState) -> dict:
     lines = []
     for s, key in zip(data.POD_TREND, POD_KEYS, strict=True):
         lines += series(page.frame(key), page.window, name=s)
-    return timeseries(lines, page.window, "short", shape="hv", empty_text=figures.NO_DATA,
+    return timeseries(lines, page.window, UNIT_COUNT, shape="hv", empty_text=figures.NO_DATA,
                       dashes={"desired": "dot", "requested": "dash"})  # fmt: skip
 
 
@@ -83,42 +84,33 @@ def _success(page: PageData, state: ViewState) -> dict:
     lines = series(page.frame("success"), page.window)
     low = min((float(np.nanmin(y)) for _, y in lines if np.isfinite(y).any()), default=0.0)
     # Success is near 100 %: show the dip, and never an axis above 100 %.
-    return timeseries(lines, page.window, "percentunit", y_range=(max(0.0, low - 0.02), 1.005))
+    return timeseries(lines, page.window, UNIT_RATIO, y_range=(max(0.0, low - 0.02), 1.005))
 
 
-PANELS = (
-    Panel("service-volume", "Request Volume", ("volume",), _one("volume", "reqps"),
-          described("request_volume")),
-    Panel("service-success", "Success Rate", ("success",), _success,
-          described("success_rate")),
-    Panel("service-4xx", "4xx", ("rate_4xx",),
-          _errors("rate_4xx", "4xx"),
-          described("rate_4xx")),
-    Panel("service-5xx", "5xx", ("rate_5xx",),
-          _errors("rate_5xx", "5xx"),
-          described("rate_5xx")),
-    Panel("service-by-revision", "Request Volume by Revision", ("by_revision",),
-          _grouped("by_revision", "revision", "reqps"), described("volume_by_revision")),
-    Panel("service-by-code", "Request Volume by Response Code Class", ("by_code_class",),
-          _grouped("by_code_class", "code_class", "reqps", CODE_CLASS_COLORS),
-          described("volume_by_code_class")),
-    Panel("service-latency", "Response Time P50 / P90 / P95 / P99", LATENCY_KEYS, _latency,
-          "Latency quantiles at queue-proxy, interpolated in Knative's histogram buckets"),
-    Panel("service-pods", "Pod Scaling Trend", POD_KEYS, _pods,
-          described("pod_trend")),
+GRAPHS = (
+    Graph("service-volume", "request_volume", ("volume",), _one("volume", UNIT_RPS)),
+    Graph("service-success", "success_rate", ("success",), _success),
+    Graph("service-4xx", "rate_4xx", ("rate_4xx",), _errors("rate_4xx", "4xx")),
+    Graph("service-5xx", "rate_5xx", ("rate_5xx",), _errors("rate_5xx", "5xx")),
+    Graph("service-by-revision", "volume_by_revision", ("by_revision",),
+          _grouped("by_revision", "revision", UNIT_RPS)),
+    Graph("service-by-code", "volume_by_code_class", ("by_code_class",),
+          _grouped("by_code_class", "code_class", UNIT_RPS, CODE_CLASS_COLORS)),
+    Graph("service-latency", "latency_quantiles", LATENCY_KEYS, _latency),
+    Graph("service-pods", "pod_trend", POD_KEYS, _pods),
 )  # fmt: skip
 
 
 def _headline(page: PageData, state: ViewState) -> list:
     h = data.headline(page)
-    span = fmt(page.window.span, "s") if page.window.span < 60 else _span(page.window.span)
+    span = fmt(page.window.span, UNIT_SECONDS) if page.window.span < 60 else _span(page.window.span)
     cards = [
-        card("Request Volume (avg)", fmt(h["volume"], "reqps"), id_="card-volume",
+        card("Request Volume (avg)", fmt(h["volume"], UNIT_RPS), id_="card-volume",
              hint=f"average over the {span} range"),
-        card("Requests in range", fmt(h["requests"], "count"), id_="card-requests"),
-        card("Success Rate", fmt(h["success"], "percentunit"), id_="card-success"),
-        card("4xx (avg)", fmt(h["rate_4xx"], "reqps"), id_="card-4xx"),
-        card("5xx (avg)", fmt(h["rate_5xx"], "reqps"), id_="card-5xx"),
+        card("Requests in range", fmt(h["requests"], UNIT_WHOLE), id_="card-requests"),
+        card("Success Rate", fmt(h["success"], UNIT_RATIO), id_="card-success"),
+        card("4xx (avg)", fmt(h["rate_4xx"], UNIT_RPS), id_="card-4xx"),
+        card("5xx (avg)", fmt(h["rate_5xx"], UNIT_RPS), id_="card-5xx"),
     ]
     src = sdlatency.source_of(page)
     prefix = "h_sd_latency" if src == sdlatency.SOURCE_SD else "h_latency"
@@ -135,10 +127,10 @@ def _headline(page: PageData, state: ViewState) -> list:
                           hint=f"P99 from Knative's queue-proxy histogram. {reason}".strip()))
         for phase in sdlatency.PHASES:
             cards.append(card(sdlatency.PHASE_TITLES[phase],
-                              fmt(data.scalar(page, f"h_sd_{phase}"), "s"),
+                              fmt(data.scalar(page, f"h_sd_{phase}"), UNIT_SECONDS),
                               id_=f"card-sd-{phase.replace('_', '-')}",
                               hint="Mean over the range, from the SD exporter"))  # fmt: skip
-    cards.append(card("Pods now", fmt(h["pods"], "count"), id_="card-pods"))
+    cards.append(card("Pods now", fmt(h["pods"], UNIT_WHOLE), id_="card-pods"))
     return cards
 
 
@@ -146,7 +138,7 @@ def _reading(page: PageData, key: str, value: float | None) -> tuple[str, str]:
     """A quantile as the histogram can honestly tell it ("> 10 s", "20–50 s") and why."""
     result = page.results.get(key)
     if value is None or result is None or not result.spec.query.bounds:
-        return fmt(value, "s"), ""
+        return fmt(value, UNIT_SECONDS), ""
     reading = result.spec.query.reading(value)
     return reading.text, reading.reason
 
@@ -188,10 +180,10 @@ def _compare(page: PageData, state: ViewState) -> list:
                                      for i, r in enumerate(table["revision"])])  # fmt: skip
     rows = [head]
     for col, label, unit in (
-        ("share", "Traffic share", "percentunit"), ("volume", "Requests/s", "reqps"),
-        ("success", "Success rate", "percentunit"), ("rate_4xx", "4xx/s", "reqps"),
-        ("rate_5xx", "5xx/s", "reqps"), ("latency_0.5", "P50", "s"),
-        ("latency_0.95", "P95", "s"), ("latency_0.99", "P99", "s"),
+        ("share", "Traffic share", UNIT_RATIO), ("volume", "Requests/s", UNIT_RPS),
+        ("success", "Success rate", UNIT_RATIO), ("rate_4xx", "4xx/s", UNIT_RPS),
+        ("rate_5xx", "5xx/s", UNIT_RPS), ("latency_0.5", "P50", UNIT_SECONDS),
+        ("latency_0.95", "P95", UNIT_SECONDS), ("latency_0.99", "P99", UNIT_SECONDS),
     ):  # fmt: skip
         if col.startswith("latency_"):
             cells = [_latency_cell(page, f"c_{col}", _num(v)) for v in table[col]]
@@ -216,12 +208,12 @@ def _compare(page: PageData, state: ViewState) -> list:
             html.Div(className="panel", children=[
                 html.H3("P95 by revision"),
                 dcc.Graph(id="compare-latency", figure=timeseries(
-                    lat, page.window, "s", colors=colors, height=220),
+                    lat, page.window, UNIT_SECONDS, colors=colors, height=220),
                     style={"height": "220px"}, config={"displaylogo": False})]),
             html.Div(className="panel", children=[
                 html.H3("Traffic share by revision"),
                 dcc.Graph(id="compare-share", figure=timeseries(
-                    share, page.window, "percentunit", colors=colors, height=220,
+                    share, page.window, UNIT_RATIO, colors=colors, height=220,
                     y_range=(0, 1)), style={"height": "220px"},
                     config={"displaylogo": False})]),
         ]),
@@ -261,7 +253,7 @@ def layout(parsed: Parsed) -> html.Div:
         ]),
         html.Div(id="compare-body"),
     ])  # fmt: skip
-    return skeleton(NAME, f"{who}", f"{where}{revs}", PANELS,
+    return skeleton(NAME, f"{who}", f"{where}{revs}", GRAPHS,
                     before=[html.Div(id="service-cards", className="cards")], after=[compare])
 
 
@@ -276,7 +268,7 @@ def register(app: Dash, ctx) -> None:
               _compare_values, COMPARE_KEYS, compare),
     ]
     ctx.callbacks[NAME] = register_data_callback(
-        app, ctx, NAME, PANELS, _flatten(extras),
+        app, ctx, NAME, GRAPHS, _flatten(extras),
         lambda state: data.load_service(ctx.source, state, ctx.now()),
         page_local=("compare_a", "compare_b"))
 

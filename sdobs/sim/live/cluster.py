@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sdobs_exporters.exposition_text import go_float
+
 from sdobs.sim import cluster as model
 from sdobs.sim.manifest import RevisionSpec
 from sdobs.sim.render import labels_text
 
 CLUSTER_JOB = "kube-cluster"  # the file-SD job; series keep their own job labels
-
-
-def _num(v: float) -> str:
-    return str(int(v)) if v == int(v) else repr(float(v))
 
 
 @dataclass
@@ -62,7 +60,7 @@ class PodResources:
                 for resource, (unit, value) in resources.items():
                     labels = {**ksm, "container": container, "node": node,
                               "resource": resource, "unit": unit}  # fmt: skip
-                    out.append(f"{family}{{{labels_text(labels)}}} {_num(value)}")
+                    out.append(f"{family}{{{labels_text(labels)}}} {go_float(value)}")
         out.append("# TYPE kube_pod_container_status_restarts_total counter")
         for container in (spec.container, model.QUEUE_PROXY):
             out.append("kube_pod_container_status_restarts_total{"
@@ -79,5 +77,5 @@ class PodResources:
                                   "id": f"/kubepods/pod{uid}/{container}",
                                   "name": f"k8s_{container}_{pod}"})  # fmt: skip
             cpu.append(f"container_cpu_usage_seconds_total{{{labels}}} {round(c, 6)!r}")
-            mem.append(f"container_memory_working_set_bytes{{{labels}}} {_num(m)}")
+            mem.append(f"container_memory_working_set_bytes{{{labels}}} {go_float(m)}")
         return ("\n".join(out + cpu + mem) + "\n").encode()

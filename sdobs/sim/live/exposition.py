@@ -14,19 +14,13 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from sdobs_exporters.exposition_text import go_float
+
 from sdobs.knative.dialects import Dialect, Family
 from sdobs.sim.manifest import RevisionSpec
 from sdobs.sim.render import labels_text, queue_proxy_labels, revision_labels, scope_labels
 
 DOMAIN = "example.com"
-
-
-def _num(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(float(value))
 
 
 @dataclass
@@ -70,14 +64,14 @@ class Text:
             self.parts.append(f"# HELP {name} {help_}\n# TYPE {name} {typ}\n")
 
     def sample(self, name: str, labels: dict[str, str], value: float) -> None:
-        self.parts.append(f"{name}{{{labels_text(labels)}}} {_num(value)}\n")
+        self.parts.append(f"{name}{{{labels_text(labels)}}} {go_float(value)}\n")
 
     def histogram(self, fam: Family, labels: dict[str, str], h: Histogram) -> None:
         self.family(fam)
         cum = 0
         for bound, count in zip(h.bounds, h.counts, strict=False):
             cum += count
-            self.sample(fam.bucket, {**labels, "le": _num(bound)}, cum)
+            self.sample(fam.bucket, {**labels, "le": go_float(bound)}, cum)
         self.sample(fam.bucket, {**labels, "le": "+Inf"}, h.n)
         self.sample(fam.sum, labels, h.total)
         self.sample(fam.count, labels, h.n)
