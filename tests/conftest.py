@@ -10,10 +10,23 @@ sys.path.insert(0, str(Path(__file__).parent))  # helpers such as knative_traffi
 pytest_plugins = ["sdobs.prom.pytest_plugin"]
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On an xdist worker of ``--dist loadgroup``: group and order the tests (xdist_groups.py)."""
-    if hasattr(config, "workerinput") and config.getvalue("loadgroup"):
-        from xdist_groups import assign
+def _grouped(config: pytest.Config) -> bool:
+    return config.getvalue("dist") == "loadgroup" or bool(config.getvalue("loadgroup"))
 
-        assign(items)
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker of ``--dist loadgroup``: longest groups first (xdist_groups.py)."""
+    if hasattr(config, "workerinput") and _grouped(config):
+        from xdist_groups import order
+
+        order(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadgroup``: a whole group (tests/xdist_groups.py) to one worker."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist_groups import scheduler
+
+    return scheduler(config, log)
