@@ -63,7 +63,9 @@ class Demo:
         self.clone, self.ports, self.lines = clone, ports, []
         cmd = ["./run", "demo", "--prometheus-port", str(ports["prometheus"]),
                "--gateway-port", str(ports["gateway"]), "--twin-metrics-port",
-               str(ports["metrics"]), "--app-port", str(ports["app"])]  # fmt: skip
+               str(ports["metrics"]), "--app-port", str(ports["app"]),
+               "--alertmanager-port", str(ports["alertmanager"]),
+               "--fault-port", str(ports["fault"])]  # fmt: skip
         self.history = os.environ.get("SDOBS_STORY_HISTORY", STORY_HISTORY)
         self.proc = subprocess.Popen(cmd, cwd=clone,
                                      env=env(clone, SDOBS_DEMO_HISTORY=self.history),
@@ -118,7 +120,8 @@ def _page(browser, url: str, shot: str | None = None):
 
 def test_the_reference_story_from_a_fresh_clone(tmp_path: Path) -> None:
     clone = make_clone(tmp_path)
-    ports = {k: free_port() for k in ("prometheus", "gateway", "metrics", "app")}
+    ports = {k: free_port() for k in ("prometheus", "gateway", "metrics", "app", "alertmanager",
+                                      "fault")}  # fmt: skip
     demo = Demo(clone, ports)
     try:
         demo.wait_for("Ctrl-C", timeout=900)  # a 24 h backfill (SDOBS_STORY_HISTORY) takes minutes
