@@ -14,6 +14,7 @@ def _grouped(config: pytest.Config) -> bool:
     return config.getvalue("dist") == "loadgroup" or bool(config.getvalue("loadgroup"))
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own ordering by fixture parameters, kept
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """On an xdist worker of ``--dist loadgroup``: longest groups first (xdist_groups.py)."""
     if hasattr(config, "workerinput") and _grouped(config):

@@ -24,11 +24,14 @@ BROWSER = frozenset({
 #: Files sharing a session fixture that backfills a history: one group per entry.
 SHARED = {
     "capacity/": "capacity",  # twin_history, demo_day (tests/capacity/conftest.py)
+    # known, one Prometheus per dialect (tests/app/conftest.py): file by file, pytest would
+    # build them again at each file's switch of dialect.
+    "app/": "app",
     "rules/test_rules_scenarios.py": "rules-history",  # fault_history (tests/rules/conftest.py)
     "rules/test_fleet_recorded.py": "rules-history",
 }
 #: The longest groups first (seconds on two cores, measured; see benchmarks/README.md).
-LONGEST = ("browser", "rules-history", "capacity", "twin/test_demo_state.py",
+LONGEST = ("browser", "rules-history", "capacity", "app", "twin/test_demo_state.py",
            "twin/test_live_scale_to_zero.py")
 
 
