@@ -125,7 +125,7 @@ def test_the_reference_story_from_a_fresh_clone(tmp_path: Path) -> None:
     demo = Demo(clone, ports)
     try:
         demo.wait_for("Ctrl-C", timeout=900)  # a 24 h backfill (SDOBS_STORY_HISTORY) takes minutes
-        assert "history ready" in demo.output  # the demo's backfill ran, on its own defaults
+        assert "history ready" in demo.output  # the demo backfilled (SDOBS_DEMO_HISTORY long)
         out = demo.output
         assert "note:" not in out and (clone / ".sdobs" / "demo" / "history.json").is_file()
         marker = json.loads((clone / ".sdobs" / "demo" / "history.json").read_text())
