@@ -44,6 +44,31 @@ def _prometheus_duration(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+#: The default of ``--history``: a quicker first start, and the fresh-clone test's shorter day.
+HISTORY_ENV = "SDOBS_DEMO_HISTORY"
+MAX_HISTORY_S = 31 * 86400
+
+
+def _history_length(text: str) -> float:
+    """A history length: a duration over 0 s and up to 31 days."""
+    from sdobs.duration import seconds_arg
+
+    return seconds_arg(0.0, MAX_HISTORY_S)(text)
+
+
+def history_length(args: argparse.Namespace) -> float | None:
+    """``--history``, else ``$SDOBS_DEMO_HISTORY``, else None (the scenario's own duration)."""
+    if getattr(args, "history", None) is not None:
+        return args.history
+    text = os.environ.get(HISTORY_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        return _history_length(text)
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(f"{HISTORY_ENV}: {exc}") from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", type=Path, default=STATE_DIR / "demo",
                         help="where the demo keeps its state (default .sdobs/demo)")
@@ -51,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="scenario YAML (default: the reference service plus a small fleet)")
     parser.add_argument("--no-history", action="store_true",
                         help="do not backfill the scenario's history into an empty TSDB")
+    parser.add_argument("--history", type=_history_length,
+                        help="how much history to backfill into an empty TSDB, e.g. 2h (default: "
+                             f"the scenario's, 24h for the default one; env {HISTORY_ENV})")
     parser.add_argument("--prometheus-port", type=int, default=LOCAL_PROMETHEUS_PORT)
     parser.add_argument("--gateway-port", type=int, default=GATEWAY_PORT,
                         help=f"the twin's A1111 gateway (default {GATEWAY_PORT})")
@@ -195,7 +223,9 @@ def _start(args: argparse.Namespace, lock: IO[str]) -> Demo:
                        (args.app_port, "the Dash app")):  # fmt: skip
         if what != "the Dash app" or not args.no_app:
             check_port_free("127.0.0.1", port, what)
-    scenario = load_scenario(args.scenario or DEFAULT_SCENARIO)
+    # --history replaces the scenario's duration: the same services and traffic, a shorter past.
+    scenario = load_scenario(args.scenario or DEFAULT_SCENARIO,
+                             overrides={"duration": history_length(args)})
     dialect = scenario.dialects[0]
     services = [run.service for run in scenario.runs]
     background = {s.name: Background(args.background_rate) for s in services

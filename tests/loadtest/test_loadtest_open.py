@@ -42,6 +42,7 @@ def test_open_loop_latency_counts_from_the_intended_send_time(fake_a1111) -> Non
     assert "Scheduling lag" in table and "open loop" in table
 
 
+@pytest.mark.timing
 def test_open_loop_with_headroom_has_little_lag(fake_a1111) -> None:
     server = fake_a1111(delay=0.005)
     s = LoadTest(

@@ -26,6 +26,7 @@ def _start(server_url: str, tmp_path: Path, *extra: str) -> subprocess.Popen[str
                             env=env)  # fmt: skip
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_keeps_what_was_measured(fake_a1111, tmp_path: Path, sig: int,
                                           status: int) -> None:  # fmt: skip

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from test_rules_scenarios import FAULTS, history
+from test_rules_scenarios import FAULTS
 
 from sdobs.app import data
 from sdobs.app import recorded as rec_page
@@ -19,12 +19,9 @@ pytestmark = pytest.mark.prometheus
 
 
 @pytest.fixture(scope="module")
-def prom(tmp_path_factory):
-    prom, _, _, end = history(tmp_path_factory.mktemp("fleet"), FAULTS / "5xx-burst.yaml")
-    try:
-        yield prom, end
-    finally:
-        prom.stop()
+def prom(fault_history):
+    prom, _, _, end = fault_history(FAULTS / "5xx-burst.yaml")  # shared, see conftest.py
+    return prom, end
 
 
 @pytest.mark.timeout(900)

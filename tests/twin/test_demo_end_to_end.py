@@ -176,6 +176,7 @@ def test_canary_split_shows_in_per_revision_volume(demo) -> None:
     assert 0.72 <= share <= 0.88, counts  # 80 % ± 4 binomial standard deviations
 
 
+@pytest.mark.timing
 def test_open_loop_run_reports_scheduling_lag_apart_from_latency(demo) -> None:
     _, ports, _ = demo
     summary = run_loadtest(LoadTestConfig(

@@ -49,7 +49,9 @@ def _scenario(tmp: Path) -> Path:
 def _demo(state: Path, *extra: str, tag: str = "") -> subprocess.Popen[str]:
     cmd = [sys.executable, "-m", "sdobs.cli", "demo", "--dir", str(state), "--no-app",
            "--background-rate", "0", "--prometheus-port", str(free_port()),
-           "--gateway-port", str(free_port()), "--twin-metrics-port", str(free_port()), *extra]
+           "--gateway-port", str(free_port()), "--twin-metrics-port", str(free_port()),
+           # The alerting hook's ports too: its defaults collide with a demo running beside.
+           "--alertmanager-port", str(free_port()), "--fault-port", str(free_port()), *extra]
     env = {**os.environ, "SDOBS_TEST_TAG": tag}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env)  # fmt: skip
