@@ -34,6 +34,8 @@ DIALECT_TAGS = {"opencensus": "oc", "opentelemetry": "otel", "opentelemetry-earl
 DIALECT_TITLES = {"opencensus": "Knative ≤ 1.18", "opentelemetry": "Knative ≥ 1.19.8",
                   "opentelemetry-early": "Knative 1.19.0-1.19.7, 1.20.0"}  # fmt: skip
 GRID_WIDTH = 24
+#: A dashboard's recorded variant is keyed ``<key>-recorded`` (see :func:`recorded_variant`).
+RECORDED_SUFFIX = "-recorded"
 
 Kind = Literal["timeseries", "stat", "table"]
 
@@ -177,7 +179,7 @@ def recorded_variant(spec: DashboardSpec, title_suffix: str = " (recorded)") -> 
                          f"{', '.join(missing)}; add them to sdobs.catalog.panels")  # fmt: skip
     rows = tuple(replace(r, cells=tuple(replace(c, panel=recorded_key(c.panel)) for c in r.cells))
                  for r in spec.rows)  # fmt: skip
-    return replace(spec, key=f"{spec.key}-recorded", title=spec.title + title_suffix,
+    return replace(spec, key=spec.key + RECORDED_SUFFIX, title=spec.title + title_suffix,
                    description=f"{spec.description} Reads sdobs' recording rules (sdobs rules "
                    "generate), so it stays fast at hundreds of services; empty where they do "
                    "not run.", rows=rows, window=RECORD_WINDOW, tags=(*spec.tags, "recorded"))
