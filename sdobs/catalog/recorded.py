@@ -162,6 +162,8 @@ class RecordedSignals:
         if window == RECORD_WINDOW:
             return series
         w = promql.check_window(sel.window)
+        if w.startswith("$"):  # a Grafana interval: the recorded 5-minute rate as it is
+            return series
         if duration_seconds(w) < duration_seconds(RECORD_WINDOW):
             return series
         return f"{fn}_over_time({series}[{w}:{RECORD_WINDOW}])"
