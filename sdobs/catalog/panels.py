@@ -326,6 +326,41 @@ _ALL += (
        sig("pods", "desired", by=REV), sig("pods", "actual", by=REV)),
 )
 
+# -- the fleet on recorded series: what sdobs' recording rules store (sdobs.catalog.recorded) --
+#: A panel's recorded twin is keyed ``<panel>_recorded``: same title, same columns, same
+#: grouping, read from the per-revision series the rules record every evaluation (5-minute
+#: rates), so a dashboard at hundreds of services does not aggregate every pod's raw buckets.
+RECORDED_SUFFIX = "_recorded"
+_RECORDED_NOTE = " Read from sdobs' recording rules (5-minute rates, as recorded)."
+
+
+def recorded_key(key: str) -> str:
+    """The key of a panel's recorded twin (which may not exist)."""
+    return key + RECORDED_SUFFIX
+
+
+def _rec(raw: Panel, *signals: Signal) -> Panel:
+    """The recorded twin of ``raw``: its title and columns, the recorded signals."""
+    if len(signals) != len(raw.signals):
+        raise RuntimeError(f"recorded twin of {raw.key} needs {len(raw.signals)} signals")
+    return Panel(recorded_key(raw.key), raw.title, raw.description + _RECORDED_NOTE,
+                 tuple(signals), raw.columns)  # fmt: skip
+
+
+_RAW = {p.key: p for p in _ALL}
+_ALL += (
+    _rec(_RAW["fleet_table"], sig("recorded_request_rate", by=SVC),
+         sig("recorded_success_ratio", by=SVC), sig("recorded_latency", 0.95, by=SVC),
+         sig("recorded_pods", "actual", by=SVC), sig("recorded_gpu_utilization", by=SVC)),
+    _rec(_RAW["services_at_zero"], sig("recorded_services_at_zero")),
+    _rec(_RAW["volume_by_service"], sig("recorded_request_rate", by=SVC)),
+    _rec(_RAW["rate_5xx_by_service"], sig("recorded_rate_5xx", by=SVC)),
+    _rec(_RAW["latency_p95_by_service"], sig("recorded_latency", 0.95, by=SVC)),
+    _rec(_RAW["ready_pods_by_service"], sig("recorded_pods", "actual", by=SVC)),
+    _rec(_RAW["gpus_allocated_by_service"], sig("recorded_gpus_allocated", by=SVC)),
+    _rec(_RAW["gpu_utilization_by_service"], sig("recorded_gpu_utilization", by=SVC)),
+)
+
 PANELS: Mapping[str, Panel] = {p.key: p for p in _ALL}
 if len(PANELS) != len(_ALL):  # pragma: no cover - a typo in the table above
     raise RuntimeError("duplicate panel keys in sdobs.catalog.panels")

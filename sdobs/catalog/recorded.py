@@ -162,6 +162,8 @@ class RecordedSignals:
         if window == RECORD_WINDOW:
             return series
         w = promql.check_window(sel.window)
+        if w.startswith("$"):  # a Grafana interval: the recorded 5-minute rate as it is
+            return series
         if duration_seconds(w) < duration_seconds(RECORD_WINDOW):
             return series
         return f"{fn}_over_time({series}[{w}:{RECORD_WINDOW}])"
@@ -186,7 +188,8 @@ class RecordedSignals:
         by = check_by(by, GROUPABLE)
         grouped = f"sum{promql.by((*by, 'le'))} ({self._over(BUCKETS, sel)})"
         return Query(f"latency_p{quantile * 100:g}", f"histogram_quantile({quantile:g}, {grouped})",
-                     UNIT_SECONDS, by, f"P{quantile * 100:g} response time (recorded), seconds")
+                     UNIT_SECONDS, by, f"P{quantile * 100:g} response time (recorded), seconds",
+                     bounds=self.latency_bounds())  # the raw histogram's, recorded in seconds
 
     def recorded_pods(self, sel: Selection, state: str = "actual",
                       by: Sequence[str] = ()) -> Query:  # fmt: skip
@@ -209,6 +212,20 @@ class RecordedSignals:
         by = check_by(by, GROUPABLE)
         expr = f"sum{promql.by(by)} ({self._recorded(GPUS_ALLOCATED, sel)})"
         return Query("gpus_allocated", expr, UNIT_COUNT, by, "GPUs held by the pods (recorded)")
+
+    def recorded_rate_5xx(self, sel: Selection, by: Sequence[str] = ()) -> Query:
+        """Server-error (5xx) responses per second from the recorded code classes: the raw
+        ``rate_5xx`` (queue-proxy's count, its own 503/504 included) at the recorded window."""
+        by = check_by(by, GROUPABLE)
+        series = self._over(REQUESTS, sel, [promql.raw(CODE_CLASS, "=", "5xx")])
+        return Query("rate_5xx", f"sum{promql.by(by)} ({series})", UNIT_RPS, by,
+                     "5xx responses per second (recorded)")
+
+    def recorded_services_at_zero(self, sel: Selection) -> Query:
+        """How many services have no ready pod at the last evaluation; 0 rather than no data."""
+        actual = self.recorded_pods(sel, "actual", by=SERVICE_LEVEL)
+        return Query("services_at_zero", f"count({actual.expr} == 0) or vector(0)", UNIT_COUNT,
+                     (), "Services scaled to zero (recorded)")
 
     # -- SLOs and alerts of a service (what the SLO rules record) -------------------------------
     @staticmethod

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import attr
 from grafanalib import core as g
 
 from sdobs.catalog import Catalog, Query, Selection, Var
-from sdobs.catalog.panels import PANELS, Panel
+from sdobs.catalog.panels import PANELS, Panel, recorded_key
+from sdobs.catalog.recorded import RECORD_WINDOW
 from sdobs.dashboards.modern import MIN_SCHEMA_VERSION, modernise
 from sdobs.errors import InputError
 from sdobs.knative.dialects import get_dialect
@@ -33,6 +34,8 @@ DIALECT_TAGS = {"opencensus": "oc", "opentelemetry": "otel", "opentelemetry-earl
 DIALECT_TITLES = {"opencensus": "Knative ≤ 1.18", "opentelemetry": "Knative ≥ 1.19.8",
                   "opentelemetry-early": "Knative 1.19.0-1.19.7, 1.20.0"}  # fmt: skip
 GRID_WIDTH = 24
+#: A dashboard's recorded variant is keyed ``<key>-recorded`` (see :func:`recorded_variant`).
+RECORDED_SUFFIX = "-recorded"
 
 Kind = Literal["timeseries", "stat", "table"]
 
@@ -114,13 +117,15 @@ class DashboardSpec:
     time_from: str = "now-3h"
     refresh: str = "1m"
     selection_extra: dict[str, Any] = field(default_factory=dict)
+    #: The rate window of every panel: Grafana's ``$__rate_interval``, or the recorded window.
+    window: str = "$__rate_interval"
 
     def uid(self, dialect: str) -> str:
         return f"sdobs-{self.key}-{DIALECT_TAGS[get_dialect(dialect).name]}"
 
     def selection(self) -> Selection:
         """The selection every panel uses: the variables as Grafana variables."""
-        kw: dict[str, Any] = {"window": "$__rate_interval"}
+        kw: dict[str, Any] = {"window": self.window}
         for v in self.variables:
             if v.name == "revision":
                 kw["revisions"] = Var("revision", multi=True)
@@ -158,6 +163,26 @@ class DashboardSpec:
             }],
             extra={"fiscalYearStartMonth": 0, "liveNow": False, "weekStart": ""},
         ).auto_panel_ids()
+
+
+def recorded_variant(spec: DashboardSpec, title_suffix: str = " (recorded)") -> DashboardSpec:
+    """``spec`` on sdobs' recorded series: each panel's recorded twin, the same layout.
+
+    Grafana cannot switch a panel's query on what a Prometheus holds, so a dashboard for a
+    Prometheus with sdobs' recording rules is a dashboard of its own (as the kube-prometheus
+    mixins read their recording rules directly): key ``<key>-recorded``, every rate the
+    recorded 5-minute one. A panel without a recorded twin is an error, not a raw fallback.
+    """
+    missing = [c.panel for r in spec.rows for c in r.cells if recorded_key(c.panel) not in PANELS]
+    if missing:
+        raise InputError(f"dashboard {spec.key!r}: no recorded twin for panel(s) "
+                         f"{', '.join(missing)}; add them to sdobs.catalog.panels")  # fmt: skip
+    rows = tuple(replace(r, cells=tuple(replace(c, panel=recorded_key(c.panel)) for c in r.cells))
+                 for r in spec.rows)  # fmt: skip
+    return replace(spec, key=spec.key + RECORDED_SUFFIX, title=spec.title + title_suffix,
+                   description=f"{spec.description} Reads sdobs' recording rules (sdobs rules "
+                   "generate), so it stays fast at hundreds of services; empty where they do "
+                   "not run.", rows=rows, window=RECORD_WINDOW, tags=(*spec.tags, "recorded"))
 
 
 # -- variables ---------------------------------------------------------------------------------

@@ -4,7 +4,8 @@
 
     config-observability.yaml            Knative: Prometheus pull metrics for the dialect's era
     monitors.yaml                        PodMonitors: queue-proxy, control plane, GPU exporter
-    grafana-dashboards.yaml              the dialect's dashboards for Grafana's sidecar
+    grafana-dashboards.yaml              the dialect's dashboards for Grafana's sidecar (with
+                                         the rules: the fleet dashboard's recorded variant)
     rules.yaml                           PrometheusRules, when the project has generated rules
     kustomization.yaml                   the files above
     values-kube-prometheus-stack.yaml    helm -f: kube-state-metrics pod labels, Grafana sidecar
@@ -29,6 +30,8 @@ from typing import Any
 
 import yaml
 
+from sdobs.catalog.recorded import MARKER
+from sdobs.dashboards.builders import RECORDED_SUFFIX
 from sdobs.dashboards.provisioning import configmap
 from sdobs.deploy.compile import scrape_jobs
 from sdobs.deploy.manifests import (
@@ -44,8 +47,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"
 GENERATED_DASHBOARDS = REPO_ROOT / "dashboards" / "generated"
 #: Hook for the alerting/recording rules: generated Prometheus rule files (``groups:``) or
-#: PrometheusRule objects under ``rules/generated/[<dialect>/]*.yaml`` join the install.
+#: PrometheusRule objects under ``rules/generated/[<dialect>/]*.yaml`` join the install, with
+#: the GPU rules of ``rules/generated/gpu/`` beside a dialect's.
 RULES_GENERATED = REPO_ROOT / "rules" / "generated"
+GPU_RULES = "gpu"
 
 
 def _header(opts: InstallOptions) -> str:
@@ -87,13 +92,24 @@ def _dump(docs: list[dict[str, Any]]) -> str:
                                    allow_unicode=True) for d in docs)
 
 
-def dashboard_configmaps(opts: InstallOptions,
-                         generated: Path = GENERATED_DASHBOARDS) -> list[dict[str, Any]]:
-    """The dialect's generated dashboards as sidecar ConfigMaps in the monitoring namespace."""
+def dashboard_configmaps(opts: InstallOptions, generated: Path = GENERATED_DASHBOARDS, *,
+                         recorded: bool = False) -> list[dict[str, Any]]:  # fmt: skip
+    """The dialect's generated dashboards as sidecar ConfigMaps in the monitoring namespace.
+
+    With ``recorded`` (the install carries sdobs' recording rules) a dashboard with a recorded
+    variant (``<key>-recorded.json``) ships as that variant only, which stays fast at hundreds
+    of services; without, the recorded variants (empty without the rules) are left out.
+    """
     folder = generated / get_dialect(opts.dialect).name
     files = sorted(folder.glob("*.json"))
     if not files:
         raise FileNotFoundError(f"no dashboards under {folder}; run sdobs dashboards generate")
+    variants = {f.stem.removesuffix(RECORDED_SUFFIX) for f in files
+                if f.stem.endswith(RECORDED_SUFFIX)}  # fmt: skip
+    if recorded:
+        files = [f for f in files if f.stem not in variants]
+    else:
+        files = [f for f in files if not f.stem.endswith(RECORDED_SUFFIX)]
     docs = []
     for f in files:
         doc = configmap(json.loads(f.read_text()), namespace=opts.namespace)
@@ -103,21 +119,36 @@ def dashboard_configmaps(opts: InstallOptions,
 
 
 def rule_groups(opts: InstallOptions, rules_dir: Path = RULES_GENERATED) -> list[tuple[str, Any]]:
-    """(name, rule-file content) of every generated rule file for the dialect (the hook)."""
+    """(name, rule-file content) of every generated rule file for the dialect and of the GPU
+    rules (the hook).
+
+    ``sdobs rules generate`` writes each folder's groups twice: as plain rule files and as one
+    PrometheusRule object. A folder with PrometheusRule objects contributes those only: a group
+    loaded twice is evaluated twice, and its series written twice.
+    """
     if not rules_dir.is_dir():
         return []
     dialect_dir = rules_dir / get_dialect(opts.dialect).name
-    folder = dialect_dir if dialect_dir.is_dir() else rules_dir
+    folders = [dialect_dir, rules_dir / GPU_RULES] if dialect_dir.is_dir() else [rules_dir]
     out = []
-    for path in sorted(folder.glob("*.y*ml")):
-        if path.name.endswith(("_test.yaml", "_test.yml")):
-            continue
-        for doc in yaml.safe_load_all(path.read_text()):
-            if isinstance(doc, dict) and doc.get("kind") == "PrometheusRule":
-                out.append((doc["metadata"]["name"], doc["spec"]))
-            elif isinstance(doc, dict) and "groups" in doc:
-                out.append((f"sdobs-{path.stem.replace('_', '-').lower()}", doc))
+    for folder in (f for f in folders if f.is_dir()):
+        objects, plain = [], []
+        for path in sorted(folder.glob("*.y*ml")):
+            if path.name.endswith(("_test.yaml", "_test.yml")):
+                continue
+            for doc in yaml.safe_load_all(path.read_text()):
+                if isinstance(doc, dict) and doc.get("kind") == "PrometheusRule":
+                    objects.append((doc["metadata"]["name"], doc["spec"]))
+                elif isinstance(doc, dict) and "groups" in doc:
+                    plain.append((f"sdobs-{path.stem.replace('_', '-').lower()}", doc))
+        out += objects or plain
     return out
+
+
+def records_fleet_series(groups: list[tuple[str, Any]]) -> bool:
+    """Whether the rule files record the series the recorded dashboards read."""
+    return any(rule.get("record") == MARKER for _, content in groups
+               for group in content.get("groups", []) for rule in group.get("rules", []))
 
 
 def prometheus_rules(opts: InstallOptions, rules_dir: Path = RULES_GENERATED) -> list[dict]:
@@ -136,7 +167,9 @@ def render_files(opts: InstallOptions, *, generated: Path = GENERATED_DASHBOARDS
     mons = monitors(opts)
     if opts.stack == "kube-prometheus-stack":
         files["monitors.yaml"] = head + _dump(mons)
-        files["grafana-dashboards.yaml"] = head + _dump(dashboard_configmaps(opts, generated))
+        recorded = records_fleet_series(rule_groups(opts, rules_dir))
+        files["grafana-dashboards.yaml"] = head + _dump(dashboard_configmaps(
+            opts, generated, recorded=recorded))
         rules = prometheus_rules(opts, rules_dir)
         if rules:
             files["rules.yaml"] = head + _dump(rules)

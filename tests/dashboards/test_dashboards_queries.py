@@ -4,9 +4,11 @@ known Knative traffic and the GPU exporter's series, in every dialect; no panel 
 from __future__ import annotations
 
 import math
+import re
 
 import gpu_traffic
 import knative_traffic as kt
+import pandas as pd
 import pytest
 import sd_traffic
 
@@ -78,7 +80,7 @@ def test_every_panel_returns_data(loaded, pick: str) -> None:
                 if not finite:
                     empty.append(f"{dash['uid']} / {panel['title']} [{target['refId']}]: {expr}")
     assert empty == [], "\n".join(empty)
-    assert len(dashboards) == 4 and ran >= 70
+    assert len(dashboards) == 5 and ran >= 80  # fleet-recorded joined the four
 
 
 def test_variables_list_the_reference_service(loaded) -> None:
@@ -136,3 +138,78 @@ def test_known_numbers_through_the_dashboards(loaded) -> None:
     alloc = value(gpu, "GPU-seconds allocated")[""]
     assert alloc == pytest.approx(3 * 600, rel=0.06)  # 20 or 21 subquery steps of 30 s
     assert idle == pytest.approx(alloc - value(gpu, "GPU-seconds busy")[""])
+
+
+#: A recorded series' name (``level:metric:operations``), to find when its rule group evaluated.
+RECORDED_NAME = re.compile(r"\b[a-z_]+:sdobs_[a-z0-9_]+:[a-z0-9_]+\b")
+
+
+def _rows(frame, shift: float = 0.0) -> dict[tuple, float]:
+    """Each sample keyed by its labels (and its time plus ``shift`` seconds)."""
+    keys = [c for c in frame.columns if c != "value"]
+    out = {}
+    for _, row in frame.iterrows():
+        key = tuple(str((row[k] + pd.Timedelta(seconds=shift)).round("1s")) if k == "time"
+                    else str(row[k])
+                    for k in keys)  # fmt: skip
+        out[key] = row["value"]
+    return out
+
+
+def _same(got: dict[tuple, float], want: dict[tuple, float], what: str) -> None:
+    assert got.keys() == want.keys(), what
+    for k, v in want.items():
+        assert (math.isnan(v) and math.isnan(got[k])) or got[k] == pytest.approx(v, rel=1e-9), \
+            (what, k, got[k], v)
+
+
+def _lag(client: PrometheusClient, expr: str, at: float) -> float:
+    """Seconds from the last evaluation of the rule group ``expr`` reads to ``at``."""
+    names = set(RECORDED_NAME.findall(expr))
+    assert names, expr
+    stamps = {client.query(f"max(timestamp({n}))", time=at)["value"].iloc[0] for n in names}
+    assert len(stamps) == 1, (expr, stamps)  # one target reads one rule group
+    return at - stamps.pop()
+
+
+def test_recorded_fleet_matches_raw_fleet(loaded) -> None:
+    """Every target of the recorded fleet dashboard shows the raw fleet dashboard's numbers.
+
+    Two differences are expected, and each is pinned here rather than hidden in a tolerance:
+    the recorded rates are 5-minute rates (so the raw target is read with a 5-minute
+    ``$__rate_interval``; Grafana's is usually shorter), and a recorded value is its rule
+    group's last evaluation's (every 30 s, at a phase Prometheus derives from the group), so
+    the recorded target at T equals the raw one at that evaluation, 0-30 s before T. With both
+    named, they agree to rounding.
+    """
+    client, dashboards, t0 = loaded
+    raw = next(d for d in dashboards if d["uid"].startswith("sdobs-fleet-")
+               and "recorded" not in d["uid"])  # fmt: skip
+    rec = next(d for d in dashboards if d["uid"].startswith("sdobs-fleet-recorded-"))
+    five = Windows(rate_interval="5m", interval="30s", range="10m", range_seconds=600)
+    te, start = t0 + kt.WINDOW_END, t0 + kt.WINDOW_START + 60
+    twins = {p["title"]: p for p in _leaf_panels(raw)}
+    compared, nonempty = 0, 0
+    for panel in _leaf_panels(rec):
+        twin = twins[panel["title"]]
+        assert [t["refId"] for t in panel["targets"]] == [t["refId"] for t in twin["targets"]]
+        for target, raw_target in zip(panel["targets"], twin["targets"], strict=True):
+            assert "$__rate_interval" not in target["expr"], target["expr"]
+            lag = _lag(client, target["expr"], te)
+            assert 0 <= lag < 30, (panel["title"], lag)
+            for ns in ("$__all", kt.NS):
+                expr = interpolate(target["expr"], rec["templating"]["list"], {"namespace": ns},
+                                   five)  # fmt: skip
+                want = interpolate(raw_target["expr"], raw["templating"]["list"],
+                                   {"namespace": ns}, five)  # fmt: skip
+                what = f"{panel['title']} [{target['refId']}] namespace={ns}"
+                if target.get("instant"):
+                    exact = _rows(client.query(want, time=te - lag).drop(columns="time"))
+                    got = _rows(client.query(expr, time=te).drop(columns="time"))
+                else:  # every step (30 s, as the rules) lags its evaluation by the same
+                    exact = _rows(client.query_range(want, start - lag, te - lag, step=30), lag)
+                    got = _rows(client.query_range(expr, start, te, step=30))
+                _same(got, exact, what)
+                nonempty += any(not math.isnan(v) for v in exact.values())
+                compared += 1
+    assert compared == 2 * 12 and nonempty == compared

@@ -129,7 +129,7 @@ def test_payload_shape_and_headers(grafana: FakeGrafana, dashboards) -> None:
     get_folder, make_folder, *posts = grafana.requests
     assert (get_folder["method"], get_folder["path"]) == ("GET", "/api/folders/sdobs")
     assert make_folder["body"] == {"uid": "sdobs", "title": "sdobs dashboards"}
-    assert len(posts) == 4
+    assert len(posts) == 5  # fleet, fleet-recorded, gpu, scaling, service
     for req, dash in zip(posts, dashboards, strict=True):
         assert (req["method"], req["path"]) == ("POST", "/api/dashboards/db")
         assert req["headers"]["Authorization"] == "Bearer glsa_secret"
@@ -187,7 +187,7 @@ def test_cli_upload(grafana: FakeGrafana, capsys: pytest.CaptureFixture[str]) ->
     code = main(["dashboards", "upload", "--grafana-url", grafana.url, "--token", "tok",
                  "--folder", "sdobs", "--dialect", "opencensus"])
     assert code == 0
-    assert len(grafana.requests) == 4
+    assert len(grafana.requests) == 5
     assert all(r["body"]["dashboard"]["uid"].endswith("-oc") for r in grafana.requests)
     grafana.answers[("POST", "/api/dashboards/db")] = (401, {"message": "invalid API key"})
     assert main(["dashboards", "upload", "--grafana-url", grafana.url, "--token", "bad"]) == 2
@@ -207,7 +207,7 @@ def test_provisioning_and_configmaps(tmp_path: Path, dashboards,
     assert main(["dashboards", "configmap", "--dialect", "opentelemetry", "--namespace",
                  "obs"]) == 0
     docs = list(yaml.safe_load_all(capsys.readouterr().out))
-    assert len(docs) == 4 and {d["metadata"]["namespace"] for d in docs} == {"obs"}
+    assert len(docs) == 5 and {d["metadata"]["namespace"] for d in docs} == {"obs"}
     for doc in docs:
         (name, text), = doc["data"].items()
         assert json.loads(text)["uid"] == name.removesuffix(".json")
@@ -221,9 +221,9 @@ def test_cli_generate_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["dashboards", "generate", "--out", str(tmp_path), "--dialect",
                  "opencensus"]) == 0
     assert sorted(p.name for p in (tmp_path / "opencensus").iterdir()) == [
-        "fleet.json", "gpu.json", "scaling.json", "service.json"]
+        "fleet-recorded.json", "fleet.json", "gpu.json", "scaling.json", "service.json"]
     assert main(["dashboards", "check", "--dir", str(tmp_path)]) == 0
-    assert "4 dashboards, 0 problems" in capsys.readouterr().out
+    assert "5 dashboards, 0 problems" in capsys.readouterr().out
     assert main(["dashboards", "check", "--dir", str(tmp_path),
                  "--schema-dir", str(tmp_path / "none")]) == 2
     assert "missing" in capsys.readouterr().err

@@ -141,3 +141,33 @@ def test_render_command_and_its_errors(tmp_path) -> None:
     assert main(["deploy", "render", "--release", "not valid", "--out", str(out)]) == 2
     with pytest.raises(ValueError, match="namespace"):
         replace(InstallOptions(), namespace="Bad_NS")
+
+
+def _dashboard_names(files: dict[str, str]) -> list[str]:
+    return [d["metadata"]["name"] for d in yaml.safe_load_all(files["grafana-dashboards.yaml"])]
+
+
+def test_install_ships_the_recorded_fleet_dashboard_with_its_rules(tmp_path) -> None:
+    """With sdobs' rules in the install, the fleet dashboard ships as its recorded variant, every
+    recorded series it reads is recorded by a shipped rule, and no rule group ships twice."""
+    import json
+    import re
+
+    files = r.render_files(InstallOptions())
+    names = _dashboard_names(files)
+    assert "sdobs-fleet-recorded-otel-dashboard" in names
+    assert "sdobs-fleet-otel-dashboard" not in names and len(names) == 4
+    rules = list(yaml.safe_load_all(files["rules.yaml"]))
+    groups = [g for doc in rules for g in doc["spec"]["groups"]]
+    assert len({g["name"] for g in groups}) == len(groups), [g["name"] for g in groups]
+    recorded = {rule["record"] for g in groups for rule in g["rules"] if "record" in rule}
+    fleet = next(d for d in yaml.safe_load_all(files["grafana-dashboards.yaml"])
+                 if d["metadata"]["name"] == "sdobs-fleet-recorded-otel-dashboard")
+    exprs = [t["expr"] for text in fleet["data"].values() for p in json.loads(text)["panels"]
+             for t in p.get("targets", [])]  # fmt: skip
+    read = {n for e in exprs for n in re.findall(r"\b[a-z_]+:sdobs_[a-z0-9_]+:[a-z0-9_]+\b", e)}
+    assert read and read <= recorded, read - recorded  # the GPU rules ship too
+    # Without the Knative recording rules the raw fleet dashboard ships, not an empty variant.
+    bare = r.render_files(InstallOptions(), rules_dir=_rules(tmp_path / "rules"))
+    names = _dashboard_names(bare)
+    assert "sdobs-fleet-otel-dashboard" in names and not any("recorded" in n for n in names)

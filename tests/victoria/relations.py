@@ -66,6 +66,12 @@ RELATIONS: dict[str, Relation] = {
         "gpu_memory_repairs", "gpu_throttled", "container_memory", "container_memory_limit",
         "container_memory_limit_ratio", "services_at_zero", "slo_budget_remaining",
         "slo_burn_rate", "alerts_firing")},
+    # Recorded series read as stored (empty in this harness, which runs no rules); the rates
+    # over windows past 5 minutes are subqueries of the recorded 5-minute rates.
+    **{m: _SUBQUERY for m in ("recorded_request_rate", "recorded_success_ratio",
+                              "recorded_latency", "recorded_rate_5xx")},
+    **{m: _SAME for m in ("recorded_pods", "recorded_gpu_utilization", "recorded_gpus_allocated",
+                          "recorded_services_at_zero")},
 }  # fmt: skip
 
 
