@@ -239,21 +239,27 @@ def _queries(cat: Catalog, namespace: str | None, service: str | None, t0: float
         return RangeQuery(expr, lo, hi, step)
 
     per_rev = (*by, "revision")
+    # Grouped on the dialect's own label names: label_replace runs on the few result series,
+    # not on every raw series at every step (a fleet's read: most of its cost), and each group
+    # is summed in selector order, so a group of a fleet's read is bit for bit the query of
+    # that service alone (a label_replace'd vector is summed in map order).
+    native = True
 
     def latency(sel: Selection, q: float) -> str:
         return (cat.latency_per_group(sel, q, by).expr if by else
                 cat.latency(sel, q).expr)  # fmt: skip
     queries: list[RangeQuery | InstantQuery] = [
-        RangeQuery(cat.request_counter(base, by=(*by, "revision", "pod", "code_class")).expr,
+        RangeQuery(cat.request_counter(base, by=(*by, "revision", "pod", "code_class"),
+                                       native=native).expr,
                    t0, t1, step),
-        *(ranged(cat.pods(base, s, by=per_rev).expr) for s in POD_STATES),
+        *(ranged(cat.pods(base, s, by=per_rev, native=native).expr) for s in POD_STATES),
         ranged(cat.gpus_busy(base, by=by).expr),
         ranged(cat.gpus_allocated(base, by=by).expr),
         *(ranged(latency(smooth, q)) for q in QUANTILES),
-        InstantQuery(cat.latency_histogram(whole, by=per_rev, app=True,
-                                           code_class="2xx").expr, t1),
-        InstantQuery(cat.latency_mean(whole, by=per_rev, app=True,
-                                      code_class="2xx").expr, t1),
+        InstantQuery(cat.latency_histogram(whole, by=per_rev, app=True, code_class="2xx",
+                                           native=native).expr, t1),
+        InstantQuery(cat.latency_mean(whole, by=per_rev, app=True, code_class="2xx",
+                                      native=native).expr, t1),
         InstantQuery(cat.gpu_models_any_source(whole, by=per_rev).expr, t1),
         *(InstantQuery(latency(whole, q), t1) for q in QUANTILES),
     ]
