@@ -225,10 +225,15 @@ def _trimmed(t0: int, t1: int, step: float, probe: pd.DataFrame) -> tuple[float,
 
 
 def _queries(cat: Catalog, namespace: str | None, service: str | None, t0: float, t1: float,
-             step: float, by: tuple[str, ...] = (),
-             client_target: str | None = None) -> list[RangeQuery | InstantQuery]:  # fmt: skip
+             step: float, by: tuple[str, ...] = (), client_target: str | None = None,
+             native: bool = True) -> list[RangeQuery | InstantQuery]:  # fmt: skip
     """The history's queries, in the order :func:`_assemble` reads them; ``by`` is prepended to
-    every grouping (``("namespace", "service")`` reads a whole fleet in one query per signal)."""
+    every grouping (``("namespace", "service")`` reads a whole fleet in one query per signal).
+
+    ``native=False`` (the plain catalog forms but the latency quantiles': canonical labels
+    copied onto every raw series) is kept for ``benchmarks/capacity_fleet.py``, which measures
+    what grouping natively saves.
+    """
     base = Selection(namespace=namespace, service=service)
     whole = Selection(namespace=namespace, service=service, window=_window(t1 - t0))
     smooth = Selection(namespace=namespace, service=service,
@@ -240,10 +245,9 @@ def _queries(cat: Catalog, namespace: str | None, service: str | None, t0: float
 
     per_rev = (*by, "revision")
     # Grouped on the dialect's own label names: label_replace runs on the few result series,
-    # not on every raw series at every step (a fleet's read: most of its cost), and each group
-    # is summed in selector order, so a group of a fleet's read is bit for bit the query of
-    # that service alone (a label_replace'd vector is summed in map order).
-    native = True
+    # not on every raw series at every step (over a fleet: most of the plain forms' cost), and
+    # each group is summed in selector order, so a group of a fleet's read is bit for bit the
+    # query of that service alone (Prometheus sums a label_replace'd vector in map order).
 
     def latency(sel: Selection, q: float) -> str:
         return (cat.latency_per_group(sel, q, by).expr if by else
@@ -360,8 +364,9 @@ def load_histories(
     name = dialect or detect_dialect(client, t0, t1).name
     cat = Catalog(name)
     requests = 0 if dialect else 1
-    probe = client.query_range(cat.pods(Selection(namespace=namespace), "desired",
-                                        by=SERVICE_KEYS).expr, t0, t1, step)  # fmt: skip
+    services_seen = cat.pods(Selection(namespace=namespace), "desired", by=SERVICE_KEYS,
+                             native=True)  # fmt: skip
+    probe = client.query_range(services_seen.expr, t0, t1, step)
     requests += 1
     where = f"namespace {namespace}" if namespace else "any namespace"
     if probe.empty:
