@@ -287,3 +287,57 @@ def test_native_grouping_keeps_canonical_labels_only(demo_fleet):
             assert set(got.columns) == {"time", "value", *native.by}, name
             assert got["service"].nunique() >= 5, name
             _assert_plain(name, got, client.query_range(plain.expr, start + 1800, end, 300))
+
+
+@pytest.fixture(scope="module")
+def warm_at_night(tmp_path_factory: pytest.TempPathFactory):
+    """The fault scenario's service kept at one pod (min-scale 1), 01:00–03:00 UTC, when its
+    diurnal traffic (floor 0) sends no request."""
+    from sdobs.sim.backfill import backfill_scenario
+    from sdobs.sim.scenarios import SCENARIO_DIR, load_scenario
+
+    scenario = replace(load_scenario(SCENARIO_DIR / "faults" / "warm-at-night.yaml"),
+                       duration=2 * 3600.0)  # fmt: skip
+    prom = LocalPrometheus(Path(tmp_path_factory.mktemp("warm")) / "prometheus")
+    night = END - 17 * 3600  # END is 20:00 UTC
+    summary = backfill_scenario(scenario, prom.tsdb, end_epoch=night, jobs=1)
+    prom.start()
+    try:
+        yield prom, summary.start_epoch, summary.end_epoch, scenario.runs[0].service
+    finally:
+        prom.stop()
+
+
+def test_a_service_kept_warm_without_requests_is_in_the_fleet_report(warm_at_night, tmp_path):
+    from sdobs.capacity.cost import PriceTable
+    from sdobs.capacity.fleet import FleetError
+    from sdobs.capacity.whatif import pod_hourly_usd, price_spec
+
+    prom, start, end, svc = warm_at_night
+    key = (svc.namespace, svc.name)
+    prices = PriceTable()
+    with PrometheusClient(prom.url) as client:
+        fleet = analyse_fleet(client, start, end, namespace=None, slo_seconds=SLO,
+                              manifests={key: svc}, settings=SETTINGS[:1], prices=prices)
+        # The same history with a manifest at min-scale 0: nothing billed to explain, skipped.
+        cold = replace(svc, revisions=tuple(
+            replace(r, kpa=replace(r.kpa, min_scale=0)) for r in svc.revisions))
+        with pytest.raises(FleetError, match="no requests"):
+            analyse_fleet(client, start, end, namespace=None, slo_seconds=SLO,
+                          manifests={key: cold}, settings=SETTINGS[:1])  # fmt: skip
+    assert fleet.analyses == {} and fleet.skipped == {} and list(fleet.idle) == [key]
+    idle = fleet.idle[key]
+    assert idle.history.requests() == 0 and idle.min_scale == 1
+    row = fleet.frame().set_index("service").loc[svc.name]
+    rev = idle.revision
+    one_pod_a_day = pod_hourly_usd(rev, prices, price_spec(rev, prices, None)) * 24
+    # One pod held all night, billed as deployed and kept as recommended.
+    assert row["deployed_pods"] == pytest.approx(1.0)
+    assert row["deployed_usd_day"] == pytest.approx(one_pod_a_day, rel=1e-6)
+    assert row["recommended_usd_day"] == row["deployed_usd_day"] and row["savings_usd_day"] == 0
+    assert row["recommended"] == "keep min-scale 1 (no requests: not sized)"
+    summary = "\n".join(fleet.summary())
+    assert "1 services analysed (1 kept warm without requests)" in summary
+    assert f"{svc.namespace}/{svc.name} had no requests in the range but min-scale 1" in summary
+    assert f"${one_pod_a_day:,.2f}/day" in summary
+    assert "sd-warm" in fleet.write_html(tmp_path / "fleet.html").read_text()
