@@ -245,9 +245,9 @@ def _queries(cat: Catalog, namespace: str | None, service: str | None, t0: float
 
     per_rev = (*by, "revision")
     # Grouped on the dialect's own label names: label_replace runs on the few result series,
-    # not on every raw series at every step (over a fleet: most of the plain forms' cost), and
-    # each group is summed in selector order, so a group of a fleet's read is bit for bit the
-    # query of that service alone (Prometheus sums a label_replace'd vector in map order).
+    # not on every raw series at every step, and each group is summed in selector order, so a
+    # group of a fleet's read is bit for bit the query of that service alone (Prometheus sums
+    # a label_replace'd vector in map order).
 
     def latency(sel: Selection, q: float) -> str:
         return (cat.latency_per_group(sel, q, by).expr if by else
