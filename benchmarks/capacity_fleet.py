@@ -4,7 +4,9 @@ The fleet is the demo's six busy services cycled to 50 (each copy renamed, with 
 two hours of history ending at a fixed time, backfilled into a real Prometheus. Measured side by
 side in one run:
 
-- the history read: batched (one query per signal for the fleet) vs one read per service;
+- the history read: batched (one query per signal for the fleet) vs one read per service, and
+  both again with the plain catalog forms (canonical labels copied onto every raw series: the
+  queries before they grouped on the dialect's own label names);
 - the replays of every (service, setting) task: serially in this process (the baseline) vs on
   a ``LocalCluster`` of ``--workers`` single-threaded worker processes (started before the
   clock; its start-up is printed apart). Parallel efficiency = serial / (dask x workers).
@@ -14,6 +16,7 @@ figures are written into benchmarks/README.md by hand). The results of the two r
 checked to be identical, value for value.
 
 Run: .venv/bin/python benchmarks/capacity_fleet.py [--services 50] [--hours 2] [--workers 2]
+     [--rounds 2] [--read-only]
 """
 
 from __future__ import annotations
@@ -31,8 +34,10 @@ import pandas as pd
 from sdobs.capacity.analysis import conclude
 from sdobs.capacity.cost import PriceTable
 from sdobs.capacity.fleet import dask_client, dask_runner, prepare_fleet, run_serial
-from sdobs.capacity.history import load_histories, load_history
+from sdobs.capacity.history import SERVICE_KEYS, _queries, load_histories, load_history
 from sdobs.capacity.whatif import Setting
+from sdobs.catalog import Catalog, Selection
+from sdobs.knative.detect import detect_dialect
 from sdobs.prom.client import PrometheusClient
 from sdobs.prom.harness import LocalPrometheus
 from sdobs.sim.manifest import ServiceSpec, TrafficTarget
@@ -77,6 +82,8 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=50)
     parser.add_argument("--hours", type=float, default=2.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2, help="history reads of each way")
+    parser.add_argument("--read-only", action="store_true", help="measure the reads only")
     args = parser.parse_args()
     from sdobs.sim.backfill import backfill_scenario
 
@@ -112,15 +119,42 @@ def run(client, prom_pid, start, end, manifests, args) -> None:
         for ns, svc in fleet.histories:
             load_history(client, ns, svc, start, end)
 
-    fleet = load_histories(client, start, end)  # warms Prometheus' caches for both ways
+    fleet = load_histories(client, start, end)  # warms Prometheus' caches for every way
     n = len(fleet.histories)
-    rounds = [(measured(lambda: load_histories(client, start, end)), measured(each))
-              for _ in range(2)]  # alternated; the best of each is kept  # fmt: skip
-    (b_wall, b_cpu), (e_wall, e_cpu) = (min(r[i] for r in rounds) for i in (0, 1))
-    print(f"history read (best of 2, alternated, after a warm-up): batched {fleet.queries} "
-          f"requests, {b_wall:5.2f} s wall, Prometheus CPU {b_cpu:5.2f} s; per service "
-          f"{n} x {fleet.queries} requests, {e_wall:5.2f} s wall, Prometheus CPU {e_cpu:5.2f} s; "
-          f"per service / batched: wall {e_wall / b_wall:.2f}, CPU {e_cpu / b_cpu:.2f}")
+    cat = Catalog(next(iter(fleet.histories.values())).dialect)
+    step = next(iter(fleet.histories.values())).step
+    spans = sorted({(h.start, h.end) for h in fleet.histories.values()})
+
+    def plain_read(sel: Selection, by: tuple[str, ...],
+                   reads: list[tuple[str | None, str | None, float, float]]) -> None:  # fmt: skip
+        """A read's requests with the plain catalog forms (before native grouping): the
+        dialect's detection and the probe as the read makes them, then its queries."""
+        detect_dialect(client, start, end)
+        client.query_range(cat.pods(sel, "desired", by=by).expr, start, end, step)
+        for ns, svc, a, b in reads:
+            client.query_many(_queries(cat, ns, svc, a, b, step, by=by, native=False))
+
+    def plain_batched() -> None:
+        plain_read(Selection(), SERVICE_KEYS, [(None, None, a, b) for a, b in spans])
+
+    def plain_each() -> None:
+        for (ns, svc), h in fleet.histories.items():
+            plain_read(Selection(namespace=ns, service=svc), (), [(ns, svc, h.start, h.end)])
+
+    ways = {"batched": lambda: load_histories(client, start, end), "per service": each,
+            "batched, plain forms": plain_batched, "per service, plain forms": plain_each}
+    rounds = [{k: measured(f) for k, f in ways.items()} for _ in range(args.rounds)]
+    best = {k: tuple(min(r[k][i] for r in rounds) for i in (0, 1)) for k in ways}
+    print(f"history read, {fleet.queries} requests batched, {n} x {fleet.queries} per service "
+          f"(best of {args.rounds}, alternated, after a warm-up; wall s, Prometheus CPU s):")
+    for k, (wall, cpu) in best.items():
+        print(f"  {k:26s} wall {wall:6.2f}  CPU {cpu:6.2f}")
+    (b_wall, b_cpu), (e_wall, e_cpu) = best["batched"], best["per service"]
+    print(f"per service / batched: wall {e_wall / b_wall:.2f}, CPU {e_cpu / b_cpu:.2f}; "
+          f"batched plain / native CPU {best['batched, plain forms'][1] / b_cpu:.2f}; "
+          f"per service plain / native CPU {best['per service, plain forms'][1] / e_cpu:.2f}")
+    if args.read_only:
+        return
     prices = PriceTable()
     works, skipped = prepare_fleet(fleet, manifests, slo_seconds=SLO, prices=prices,
                                    settings=SETTINGS)  # fmt: skip

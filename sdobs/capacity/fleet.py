@@ -33,6 +33,7 @@ from sdobs.capacity.analysis import (
 )
 from sdobs.capacity.cost import PriceTable
 from sdobs.capacity.history import FleetHistory, load_histories
+from sdobs.capacity.idle import WarmIdle, warm_idle
 from sdobs.capacity.report import BASELINE, format_cell
 from sdobs.capacity.whatif import ReplayResult, Setting, replay
 from sdobs.errors import InputError
@@ -68,6 +69,8 @@ class FleetAnalysis:
     skipped: dict[Key, str] = field(default_factory=dict)  # services not analysed, and why
     queries: int = 0  # PromQL requests the history read made
     engine: str = "serial"  # where the replays ran, in words
+    #: services without a request kept warm by min-scale: in the table at their billed cost
+    idle: dict[Key, WarmIdle] = field(default_factory=dict)
 
     def frame(self) -> pd.DataFrame:
         """One row per service: pods and cost as deployed vs recommended, savings, SLO.
@@ -98,6 +101,8 @@ class FleetAnalysis:
                 "recommended": a.recommendation.setting.name,
                 "recommended_meets_slo": bool(a.recommendation.meets_slo),
             })  # fmt: skip
+        rows += [_idle_row(key, w) for key, w in self.idle.items()]
+        rows.sort(key=lambda row: (row["namespace"], row["service"]))
         return pd.DataFrame(rows, columns=list(FLEET_COLUMNS))
 
     def breaking_slo(self) -> list[Key]:
@@ -111,6 +116,7 @@ class FleetAnalysis:
         broken = self.breaking_slo()
         lines = [
             f"Fleet capacity of {where}: {len(f)} services analysed"
+            + (f" ({len(self.idle)} kept warm without requests)" if self.idle else "")
             + (f", {len(self.skipped)} skipped" if self.skipped else "")
             + f"; history read with {self.queries} PromQL requests; replays on {self.engine}.",
             f"As deployed ${dep:,.2f}/day, as recommended ${rec:,.2f}/day: saves "
@@ -118,6 +124,7 @@ class FleetAnalysis:
             f"{len(broken)} of {len(f)} services miss P99 ≤ {self.slo_seconds:g} s as deployed"
             + (": " + ", ".join(f"{ns}/{svc}" for ns, svc in broken) if broken else "") + ".",
         ]
+        lines += [f"{w.note}." for w in self.idle.values()]
         lines += [f"Skipped {ns}/{svc}: {why}." for (ns, svc), why in self.skipped.items()]
         return lines
 
@@ -149,6 +156,21 @@ class FleetAnalysis:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(parts), encoding="utf-8")
         return path
+
+
+def _idle_row(key: Key, w: WarmIdle) -> dict[str, Any]:
+    """A fleet row of a service kept warm without requests: deployed = recommended = billed."""
+    per_day = 86400.0 / w.history.duration
+    cost = float(w.observed["cost_usd"]) * per_day
+    pods = float(w.observed["mean_pods"])
+    return {
+        "namespace": key[0], "service": key[1], "gpu": w.observed["gpu"], "requests": 0.0,
+        "deployed_pods": pods, "recommended_pods": pods, "deployed_usd_day": cost,
+        "recommended_usd_day": cost, "savings_usd_day": 0.0, "savings_share": 0.0,
+        "deployed_p99_s": math.nan, "deployed_meets_slo": True,  # no request missed it
+        "observed_p99_s": math.nan, "recommended": w.recommendation,
+        "recommended_meets_slo": True,
+    }  # fmt: skip
 
 
 def _display(frame: pd.DataFrame) -> pd.DataFrame:
@@ -343,13 +365,20 @@ def analyse_fleet(
                            scrape_interval=scrape_interval, dialect=dialect)  # fmt: skip
     works, skipped = prepare_fleet(fleet, manifests, slo_seconds=slo_seconds, prices=prices,
                                    settings=settings, grid=grid, seed=seed)  # fmt: skip
-    if not works:
+    idle: dict[Key, WarmIdle] = {}
+    for key in list(skipped):
+        history, svc = fleet.histories.get(key), manifests.get(key)
+        found = warm_idle(history, svc, prices) if history and svc else None
+        if found is not None:
+            idle[key] = found
+            del skipped[key]
+    if not works and not idle:
         where = f"namespace {namespace}" if namespace else "the fleet"
         reasons = "; ".join(f"{ns}/{svc}: {why}" for (ns, svc), why in list(skipped.items())[:3])
         if len(skipped) > 3:
             reasons += f"; and {len(skipped) - 3} more"
         raise FleetError(f"no service of {where} can be analysed ({reasons})")
-    results = runner(works)
+    results = runner(works) if works else []
     analyses = {(w.history.namespace, w.history.service): conclude(w, r)
                 for w, r in zip(works, results, strict=True)}  # fmt: skip
-    return FleetAnalysis(namespace, slo_seconds, analyses, skipped, fleet.queries, engine)
+    return FleetAnalysis(namespace, slo_seconds, analyses, skipped, fleet.queries, engine, idle)

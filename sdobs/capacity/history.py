@@ -225,10 +225,15 @@ def _trimmed(t0: int, t1: int, step: float, probe: pd.DataFrame) -> tuple[float,
 
 
 def _queries(cat: Catalog, namespace: str | None, service: str | None, t0: float, t1: float,
-             step: float, by: tuple[str, ...] = (),
-             client_target: str | None = None) -> list[RangeQuery | InstantQuery]:  # fmt: skip
+             step: float, by: tuple[str, ...] = (), client_target: str | None = None,
+             native: bool = True) -> list[RangeQuery | InstantQuery]:  # fmt: skip
     """The history's queries, in the order :func:`_assemble` reads them; ``by`` is prepended to
-    every grouping (``("namespace", "service")`` reads a whole fleet in one query per signal)."""
+    every grouping (``("namespace", "service")`` reads a whole fleet in one query per signal).
+
+    ``native=False`` (the plain catalog forms but the latency quantiles': canonical labels
+    copied onto every raw series) is kept for ``benchmarks/capacity_fleet.py``, which measures
+    what grouping natively saves.
+    """
     base = Selection(namespace=namespace, service=service)
     whole = Selection(namespace=namespace, service=service, window=_window(t1 - t0))
     smooth = Selection(namespace=namespace, service=service,
@@ -239,21 +244,26 @@ def _queries(cat: Catalog, namespace: str | None, service: str | None, t0: float
         return RangeQuery(expr, lo, hi, step)
 
     per_rev = (*by, "revision")
+    # Grouped on the dialect's own label names: label_replace runs on the few result series,
+    # not on every raw series at every step, and each group is summed in selector order, so a
+    # group of a fleet's read is bit for bit the query of that service alone (Prometheus sums
+    # a label_replace'd vector in map order).
 
     def latency(sel: Selection, q: float) -> str:
         return (cat.latency_per_group(sel, q, by).expr if by else
                 cat.latency(sel, q).expr)  # fmt: skip
     queries: list[RangeQuery | InstantQuery] = [
-        RangeQuery(cat.request_counter(base, by=(*by, "revision", "pod", "code_class")).expr,
+        RangeQuery(cat.request_counter(base, by=(*by, "revision", "pod", "code_class"),
+                                       native=native).expr,
                    t0, t1, step),
-        *(ranged(cat.pods(base, s, by=per_rev).expr) for s in POD_STATES),
+        *(ranged(cat.pods(base, s, by=per_rev, native=native).expr) for s in POD_STATES),
         ranged(cat.gpus_busy(base, by=by).expr),
         ranged(cat.gpus_allocated(base, by=by).expr),
         *(ranged(latency(smooth, q)) for q in QUANTILES),
-        InstantQuery(cat.latency_histogram(whole, by=per_rev, app=True,
-                                           code_class="2xx").expr, t1),
-        InstantQuery(cat.latency_mean(whole, by=per_rev, app=True,
-                                      code_class="2xx").expr, t1),
+        InstantQuery(cat.latency_histogram(whole, by=per_rev, app=True, code_class="2xx",
+                                           native=native).expr, t1),
+        InstantQuery(cat.latency_mean(whole, by=per_rev, app=True, code_class="2xx",
+                                      native=native).expr, t1),
         InstantQuery(cat.gpu_models_any_source(whole, by=per_rev).expr, t1),
         *(InstantQuery(latency(whole, q), t1) for q in QUANTILES),
     ]
@@ -354,8 +364,9 @@ def load_histories(
     name = dialect or detect_dialect(client, t0, t1).name
     cat = Catalog(name)
     requests = 0 if dialect else 1
-    probe = client.query_range(cat.pods(Selection(namespace=namespace), "desired",
-                                        by=SERVICE_KEYS).expr, t0, t1, step)  # fmt: skip
+    services_seen = cat.pods(Selection(namespace=namespace), "desired", by=SERVICE_KEYS,
+                             native=True)  # fmt: skip
+    probe = client.query_range(services_seen.expr, t0, t1, step)
     requests += 1
     where = f"namespace {namespace}" if namespace else "any namespace"
     if probe.empty:

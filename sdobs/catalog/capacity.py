@@ -23,7 +23,7 @@ GPU_MODEL_GROUPABLE = ("namespace", "service", "configuration", "revision")
 
 class CapacitySignals:
     """Mixed into :class:`sdobs.catalog.Catalog`; uses its dialect and its request helpers
-    (``_check_by``, ``_series``, ``_canonical``, ``_class_matcher``, ``_counter``)."""
+    (``_check_by``, ``_series``, ``_canonical``, ``_sum_by``, ``_class_matcher``, ``_counter``)."""
 
     dialect: Dialect
 
@@ -38,17 +38,19 @@ class CapacitySignals:
         return self._latency_family(app).scale_to_base
 
     def latency_histogram(self, sel: Selection, by: Sequence[str] = (), *, app: bool = False,
-                          code_class: str | None = None) -> Query:  # fmt: skip
+                          code_class: str | None = None,
+                          native: bool = False) -> Query:  # fmt: skip
         """Requests per second falling at or under each ``le`` bound (cumulative buckets).
 
         ``le`` keeps the dialect's unit (multiply by :meth:`latency_bucket_scale` for seconds);
-        ``code_class`` (e.g. ``"2xx"``) keeps only those responses.
+        ``code_class`` (e.g. ``"2xx"``) keeps only those responses; ``native`` groups on the
+        dialect's own label names (``Catalog._sum_by``), for reads that cover a whole fleet.
         """
         by = self._check_by(by)
         family = self._latency_family(app)
         series = self._series(family.bucket, sel, self._code_matchers(code_class))
         inner = f"rate({series}[{sel.window}])"
-        expr = f"sum{promql.by((*by, 'le'))} ({self._canonical(inner, by)})"
+        expr = self._sum_by(inner, by, ("le",), native=native)
         stage = "model container" if app else "queue-proxy"
         return Query("latency_histogram", expr, UNIT_RPS, (*by, "le"),
                      f"Requests per second at or under each latency bound at the {stage}")
@@ -86,15 +88,16 @@ class CapacitySignals:
                      bounds=self.latency_bounds(app=app))
 
     def latency_mean(self, sel: Selection, by: Sequence[str] = (), *, app: bool = False,
-                     code_class: str | None = None) -> Query:  # fmt: skip
-        """Mean response time in seconds over the window, from the histogram's sum and count."""
+                     code_class: str | None = None, native: bool = False) -> Query:  # fmt: skip
+        """Mean response time in seconds over the window, from the histogram's sum and count
+        (``native``: as in :meth:`latency_histogram`)."""
         by = self._check_by(by)
         family = self._latency_family(app)
         extra = self._code_matchers(code_class)
         parts = []
         for name in (family.sum, family.count):
             inner = f"rate({self._series(name, sel, extra)}[{sel.window}])"
-            parts.append(f"sum{promql.by(by)} ({self._canonical(inner, by)})")
+            parts.append(self._sum_by(inner, by, native=native))
         expr = f"{parts[0]} / {parts[1]}"
         if family.scale_to_base != 1:
             expr = f"({expr}) / {1 / family.scale_to_base:g}"
@@ -104,16 +107,17 @@ class CapacitySignals:
 
     def request_counter(self, sel: Selection,
                         by: Sequence[str] = ("revision", "pod", "code_class"), *,
-                        app: bool = False) -> Query:  # fmt: skip
+                        app: bool = False, native: bool = False) -> Query:  # fmt: skip
         """Requests counted so far (the raw counters summed per group, no ``rate()``).
 
         ``rate()`` cannot count what a series held at its first sample, and every pod that
         scales up from zero starts new series; grouped per pod, the increments of this query
-        (a new group counting from zero) give exact request counts per step.
+        (a new group counting from zero) give exact request counts per step. ``native``: as in
+        :meth:`latency_histogram`.
         """
         by = self._check_by(by)
         inner = self._series(self._counter(app), sel)
-        return Query("request_counter", f"sum{promql.by(by)} ({self._canonical(inner, by)})",
+        return Query("request_counter", self._sum_by(inner, by, native=native),
                      UNIT_COUNT, by, "Requests counted since each series started")
 
     def gpu_models(self, sel: Selection, by: Sequence[str] = ("revision",)) -> Query:

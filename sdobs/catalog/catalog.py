@@ -78,6 +78,30 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
                     expr = promql.copy_label(expr, label, key)
         return expr
 
+    def _native_key(self, label: str) -> str:
+        """The dialect's own label a canonical ``label`` is read from (``code_class``: the
+        dialect's class label, or its numeric status code label)."""
+        if label == CODE_CLASS:
+            return self.dialect.code_class_label or self.dialect.code_label
+        return self.dialect.labels.key(label)
+
+    def _sum_by(self, inner: str, by: Sequence[str], extra: Sequence[str] = (),
+                native: bool = False) -> str:  # fmt: skip
+        """``sum by (by, extra)`` of ``inner`` with canonical label names on the result.
+
+        Plain: the canonical names are copied onto every raw series before the sum. ``native``:
+        the sum groups on the dialect's own names and the canonical names are copied onto its
+        few result series, then summed once more by the canonical names (which merges status
+        codes of one class); the same answer for a fraction of the ``label_replace`` work when
+        the query covers many series (a whole fleet), and Prometheus sums each group in selector
+        order (it sums a ``label_replace``'d vector in map order).
+        """
+        if not native:
+            return f"sum{promql.by((*by, *extra))} ({self._canonical(inner, by)})"
+        keys = tuple(dict.fromkeys(self._native_key(label) for label in by))
+        grouped = f"sum{promql.by((*keys, *extra))} ({inner})"
+        return f"sum{promql.by((*by, *extra))} ({self._canonical(grouped, by)})"
+
     def _code_class(self, expr: str) -> str:
         d = self.dialect
         if d.code_class_label:
@@ -189,8 +213,12 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
                      UNIT_COUNT, by, "Requests queued in queue-proxy")
 
     # -- autoscaler and activator --------------------------------------------------------------
-    def autoscaler(self, sel: Selection, signal: str, by: Sequence[str] = ()) -> Query:
-        """One autoscaler gauge (see ``AUTOSCALER_SIGNALS``), summed over revisions."""
+    def autoscaler(self, sel: Selection, signal: str, by: Sequence[str] = (), *,
+                   native: bool = False) -> Query:  # fmt: skip
+        """One autoscaler gauge (see ``AUTOSCALER_SIGNALS``), summed over revisions.
+
+        ``native``: grouped on the dialect's own label names (see :meth:`_sum_by`), for reads
+        that cover a whole fleet."""
         if signal not in self.dialect.autoscaler:
             raise InputError(f"unknown autoscaler signal {signal!r}; "
                              f"use one of: {', '.join(AUTOSCALER_SIGNALS)}")  # fmt: skip
@@ -199,14 +227,15 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
             raise InputError("autoscaler signals are per revision; group by revision at most")
         family = self.dialect.autoscaler[signal]
         inner = self._series(family.name, sel, queue_proxy=False)
-        return Query(signal, f"sum{promql.by(by)} ({self._canonical(inner, by)})",
-                     UNIT_COUNT, by, family.help)
+        return Query(signal, self._sum_by(inner, by, native=native), UNIT_COUNT, by,
+                     family.help)
 
-    def pods(self, sel: Selection, state: str = "actual", by: Sequence[str] = ()) -> Query:
+    def pods(self, sel: Selection, state: str = "actual", by: Sequence[str] = (), *,
+             native: bool = False) -> Query:  # fmt: skip
         """Pod count of one state: desired, requested, actual (ready), pending, not_ready, ..."""
         if state not in POD_STATES:
             raise InputError(f"unknown pod state {state!r}; use one of: {', '.join(POD_STATES)}")
-        return self.autoscaler(sel, f"pods_{state}", by)
+        return self.autoscaler(sel, f"pods_{state}", by, native=native)
 
     def pod_trend(self, sel: Selection, by: Sequence[str] = ()) -> list[Query]:
         """The console's pod scaling trend: desired, requested, actual, pending, terminating."""

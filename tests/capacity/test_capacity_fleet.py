@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,3 +200,144 @@ def test_latency_per_group_is_the_per_service_latency_in_both_dialects(twin_hist
             assert len(alone) > 100
             pd.testing.assert_series_equal(grouped["value"], alone["value"], check_exact=True)
             pd.testing.assert_series_equal(grouped["time"], alone["time"])
+
+
+def _native_pairs(cat, sel_of, by):
+    """(name, native query, plain query) of every signal the fleet's read groups natively."""
+    from sdobs.catalog.query import Query
+
+    def pair(name: str, build) -> tuple[str, Query, Query]:
+        return name, build(True), build(False)
+
+    per_rev = (*by, "revision")
+    return [
+        pair("request_counter", lambda n: cat.request_counter(
+            sel_of("1m"), by=(*by, "revision", "pod", "code_class"), native=n)),
+        *(pair(f"pods {s}", lambda n, s=s: cat.pods(sel_of("1m"), s, by=per_rev, native=n))
+          for s in ("actual", "desired", "not_ready", "terminating")),
+        pair("latency_histogram", lambda n: cat.latency_histogram(
+            sel_of("30m"), by=per_rev, app=True, code_class="2xx", native=n)),
+        pair("latency_mean", lambda n: cat.latency_mean(
+            sel_of("30m"), by=per_rev, app=True, code_class="2xx", native=n)),
+        pair("rates by class", lambda n: cat.latency_histogram(
+            sel_of("5m"), by=(*by, "code_class"), native=n)),
+    ]  # fmt: skip
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    keys = sorted(c for c in frame.columns if c != "value")
+    return frame[[*keys, "value"]].sort_values(keys).reset_index(drop=True)
+
+
+#: Signals whose values are sums of floats (rates): the plain form sums a label_replace'd
+#: vector in map order, so it may differ from the native form in the last bits.
+FLOAT_SUMS = ("latency_histogram", "latency_mean", "rates by class")
+
+
+def _assert_plain(name: str, native: pd.DataFrame, plain: pd.DataFrame) -> None:
+    """The same series; the same values (exactly for counts, to 1e-12 for sums of floats)."""
+    exact = name not in FLOAT_SUMS
+    pd.testing.assert_frame_equal(_sorted(native), _sorted(plain), check_exact=exact,
+                                  rtol=1e-12, atol=0.0, obj=name)  # fmt: skip
+
+
+@pytest.mark.parametrize("dialect", ["opencensus", "opentelemetry"])
+def test_native_grouping_is_the_per_service_query_in_both_dialects(twin_history, dialect):
+    """Each signal grouped on the dialect's own label names over the whole fleet answers, per
+    group, bit for bit the same query for that service alone, and what the plain
+    (canonical-label) form answers; the native form never copies labels onto raw series."""
+    from sdobs.catalog import Catalog, Selection
+
+    cat = Catalog(dialect)
+    keys = ("namespace", "service")
+    t0, t1 = twin_history.start + 1800, twin_history.end
+    fleet = lambda w: Selection(window=w)  # noqa: E731
+    one = lambda w: Selection(namespace="default", service="knative-sd-demo", window=w)  # noqa: E731
+    with PrometheusClient(twin_history.url) as client:
+        for (name, native, plain), (_, alone, alone_plain) in zip(
+                _native_pairs(cat, fleet, keys), _native_pairs(cat, one, ()), strict=True):
+            assert native.by == plain.by and native.expr != plain.expr, name
+            # label_replace never on a raw series: the innermost ones wrap a sum.
+            innermost = re.findall(r"label_replace\((?!label_replace\()(\w+)", native.expr)
+            assert innermost and set(innermost) == {"sum"}, name
+            got = client.query_range(native.expr, t0, t1, 300)
+            assert not got.empty and len(got) > 10, name
+            assert set(zip(got["namespace"], got["service"], strict=True)) == {
+                ("default", "knative-sd-demo")}, name
+            per_service = client.query_range(alone.expr, t0, t1, 300)
+            pd.testing.assert_frame_equal(_sorted(got.drop(columns=list(keys))),
+                                          _sorted(per_service), check_exact=True,
+                                          obj=f"{name} per service")  # fmt: skip
+            _assert_plain(name, got, client.query_range(plain.expr, t0, t1, 300))
+            _assert_plain(name, per_service, client.query_range(alone_plain.expr, t0, t1, 300))
+
+
+def test_native_grouping_keeps_canonical_labels_only(demo_fleet):
+    """Over the nine services of two namespaces: the native forms return the canonical label
+    names only (no dialect names left over), series for series the plain forms' answer."""
+    from sdobs.catalog import Catalog, Selection
+    from sdobs.knative.detect import detect_dialect
+
+    prom, start, end, _ = demo_fleet
+    with PrometheusClient(prom.url) as client:
+        cat = Catalog(detect_dialect(client, start, end).name)
+        for name, native, plain in _native_pairs(cat, lambda w: Selection(window=w),
+                                                 ("namespace", "service")):
+            got = client.query_range(native.expr, start + 1800, end, 300)
+            assert set(got.columns) == {"time", "value", *native.by}, name
+            assert got["service"].nunique() >= 5, name
+            _assert_plain(name, got, client.query_range(plain.expr, start + 1800, end, 300))
+
+
+@pytest.fixture(scope="module")
+def warm_at_night(tmp_path_factory: pytest.TempPathFactory):
+    """The fault scenario's service kept at one pod (min-scale 1), 01:00–03:00 UTC, when its
+    diurnal traffic (floor 0) sends no request."""
+    from sdobs.sim.backfill import backfill_scenario
+    from sdobs.sim.scenarios import SCENARIO_DIR, load_scenario
+
+    scenario = replace(load_scenario(SCENARIO_DIR / "faults" / "warm-at-night.yaml"),
+                       duration=2 * 3600.0)  # fmt: skip
+    prom = LocalPrometheus(Path(tmp_path_factory.mktemp("warm")) / "prometheus")
+    night = END - 17 * 3600  # END is 20:00 UTC
+    summary = backfill_scenario(scenario, prom.tsdb, end_epoch=night, jobs=1)
+    prom.start()
+    try:
+        yield prom, summary.start_epoch, summary.end_epoch, scenario.runs[0].service
+    finally:
+        prom.stop()
+
+
+def test_a_service_kept_warm_without_requests_is_in_the_fleet_report(warm_at_night, tmp_path):
+    from sdobs.capacity.cost import PriceTable
+    from sdobs.capacity.fleet import FleetError
+    from sdobs.capacity.whatif import pod_hourly_usd, price_spec
+
+    prom, start, end, svc = warm_at_night
+    key = (svc.namespace, svc.name)
+    prices = PriceTable()
+    with PrometheusClient(prom.url) as client:
+        fleet = analyse_fleet(client, start, end, namespace=None, slo_seconds=SLO,
+                              manifests={key: svc}, settings=SETTINGS[:1], prices=prices)
+        # The same history with a manifest at min-scale 0: nothing billed to explain, skipped.
+        cold = replace(svc, revisions=tuple(
+            replace(r, kpa=replace(r.kpa, min_scale=0)) for r in svc.revisions))
+        with pytest.raises(FleetError, match="no requests"):
+            analyse_fleet(client, start, end, namespace=None, slo_seconds=SLO,
+                          manifests={key: cold}, settings=SETTINGS[:1])  # fmt: skip
+    assert fleet.analyses == {} and fleet.skipped == {} and list(fleet.idle) == [key]
+    idle = fleet.idle[key]
+    assert idle.history.requests() == 0 and idle.min_scale == 1
+    row = fleet.frame().set_index("service").loc[svc.name]
+    rev = idle.revision
+    one_pod_a_day = pod_hourly_usd(rev, prices, price_spec(rev, prices, None)) * 24
+    # One pod held all night, billed as deployed and kept as recommended.
+    assert row["deployed_pods"] == pytest.approx(1.0)
+    assert row["deployed_usd_day"] == pytest.approx(one_pod_a_day, rel=1e-6)
+    assert row["recommended_usd_day"] == row["deployed_usd_day"] and row["savings_usd_day"] == 0
+    assert row["recommended"] == "keep min-scale 1 (no requests: not sized)"
+    summary = "\n".join(fleet.summary())
+    assert "1 services analysed (1 kept warm without requests)" in summary
+    assert f"{svc.namespace}/{svc.name} had no requests in the range but min-scale 1" in summary
+    assert f"${one_pod_a_day:,.2f}/day" in summary
+    assert "sd-warm" in fleet.write_html(tmp_path / "fleet.html").read_text()
