@@ -50,7 +50,7 @@ def prometheus_alone(session: requests.Session, url: str, specs, window) -> floa
         else:
             step = clamp_step(window.start, window.end, spec.step or window.step)
             form = {"query": spec.query.expr, "start": f"{window.start:.3f}",
-                    "end": f"{window.end:.3f}", "step": f"{step:g}"}  # fmt: skip
+                    "end": f"{window.end:.3f}", "step": f"{step:g}"}
             path = "/api/v1/query_range"
         resp = session.post(url + path, data=form, timeout=60)
         resp.raise_for_status()
@@ -75,7 +75,7 @@ def callback_body(app, page: str, search: str) -> dict:
             "inputs": [{"id": "url", "property": "search", "value": search},
                        {"id": "tick", "property": "n_intervals", "value": 0}],
             "state": [{"id": f"{page}-meta", "property": "data", "value": {}}],
-            "changedPropIds": ["url.search"]}  # fmt: skip
+            "changedPropIds": ["url.search"]}
 
 
 def app_page(session: requests.Session, url: str, body: dict) -> tuple[float, int]:
@@ -98,7 +98,7 @@ def browser_times(handle, views: dict[str, str], rounds: int) -> dict[str, float
     if not Path("/usr/bin/chromium").exists():
         return {}
     args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--disable-background-networking", "--no-first-run"]  # fmt: skip
+            "--disable-background-networking", "--no-first-run"]
     out = {}
     drawn = ("() => { const s = document.querySelector('#PAGE-status');"
              " if (!s || !s.textContent.includes('queries')) return false;"
@@ -137,7 +137,7 @@ def main() -> None:
         prom.backfill_text("\n".join(at.service_day(day_t0)) + "\n")
         prom.backfill_text(at.fleet_text(fleet_t0, 500, span=900))
         print(f"backfilled 24 h of one service and 15 min of 500 services in "
-              f"{time.perf_counter() - t:.1f} s")  # fmt: skip
+              f"{time.perf_counter() - t:.1f} s")
         prom.start()
         handle = serve(create_app(prom.url, cache_seconds=0), threads=8)
         source = handle.app.sdobs.source
@@ -173,14 +173,14 @@ def main() -> None:
             prom.stop()
 
     print(f"\n{'page':<26}{'queries':>8}{'Prometheus':>12}{'app':>10}{'overhead':>10}"
-          f"{'answer':>10}")  # fmt: skip
+          f"{'answer':>10}")
     labels = {"service": "service, 24 h", "fleet": "fleet, 500 services"}
     for name, n, p, a, size in rows:
         print(f"{labels[name]:<26}{n:>8}{p * 1000:>10.0f}ms{a * 1000:>8.0f}ms"
-              f"{(a - p) / p:>9.0%}{size / 1024:>8.0f}KiB")  # fmt: skip
+              f"{(a - p) / p:>9.0%}{size / 1024:>8.0f}KiB")
     for name, seconds in browser.items():
         print(f"{labels[name]:<26} headless Chromium, navigation to every graph drawn: "
-              f"{seconds * 1000:.0f} ms")  # fmt: skip
+              f"{seconds * 1000:.0f} ms")
     print("\nqueries: one data callback per page load, all sent at once; the selectors add "
           "3 label-value look-ups (namespaces, services, revisions).")
 

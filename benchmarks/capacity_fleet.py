@@ -47,7 +47,7 @@ END = 1_779_998_400  # 2026-05-28T20:00Z, as the capacity tests
 SLO = 60.0
 #: The reduced sweep: the deployed settings, a warm pod, a lower utilisation target.
 SETTINGS = [Setting("as deployed"), Setting("warm pod", min_scale=1),
-            Setting("TU 70 %", target_utilization=70)]  # fmt: skip
+            Setting("TU 70 %", target_utilization=70)]
 
 
 def renamed(svc: ServiceSpec, name: str) -> ServiceSpec:
@@ -56,7 +56,7 @@ def renamed(svc: ServiceSpec, name: str) -> ServiceSpec:
         return name + old[len(svc.name):] if old.startswith(svc.name) else f"{name}-{old}"
 
     revisions = tuple(replace(r, name=rev_name(r.name), service=name,
-                              configuration=name) for r in svc.revisions)  # fmt: skip
+                              configuration=name) for r in svc.revisions)
     traffic = tuple(TrafficTarget(rev_name(t.revision), t.percent, t.tag) for t in svc.traffic)
     return replace(svc, name=name, revisions=revisions, traffic=traffic)
 
@@ -126,7 +126,7 @@ def run(client, prom_pid, start, end, manifests, args) -> None:
     spans = sorted({(h.start, h.end) for h in fleet.histories.values()})
 
     def plain_read(sel: Selection, by: tuple[str, ...],
-                   reads: list[tuple[str | None, str | None, float, float]]) -> None:  # fmt: skip
+                   reads: list[tuple[str | None, str | None, float, float]]) -> None:
         """A read's requests with the plain catalog forms (before native grouping): the
         dialect's detection and the probe as the read makes them, then its queries."""
         detect_dialect(client, start, end)
@@ -157,7 +157,7 @@ def run(client, prom_pid, start, end, manifests, args) -> None:
         return
     prices = PriceTable()
     works, skipped = prepare_fleet(fleet, manifests, slo_seconds=SLO, prices=prices,
-                                   settings=SETTINGS)  # fmt: skip
+                                   settings=SETTINGS)
     assert not skipped, skipped
     tasks = sum(len(w.settings) for w in works)
     t, c = time.perf_counter(), time.process_time()

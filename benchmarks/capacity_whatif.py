@@ -56,7 +56,7 @@ def replay_input(days: float, seed: int = 7) -> ReplayInput:
 
 def settings(n: int) -> list[Setting]:
     grid = itertools.product((60, 70, 80, 90, 100), (0, 1),
-                             (None, "ecs.gn6i-c4g1.xlarge"))  # fmt: skip
+                             (None, "ecs.gn6i-c4g1.xlarge"))
     out = []
     for tu, warm, spec in grid:
         name = f"TU {tu} %, min-scale {warm}, {spec or 'P100'}"
@@ -73,7 +73,7 @@ def main() -> None:
     chosen = settings(args.settings)
     n = len(inp.revisions[0].arrivals)
     print(f"{args.days:g} days, {n:,} requests ({n / inp.duration:.3f}/s), {len(chosen)} "
-          f"settings, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+          f"settings, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
     t0 = time.perf_counter()
     parallel = sweep(inp, chosen, jobs=2)
     t_par = time.perf_counter() - t0

@@ -89,7 +89,7 @@ print(json.dumps(out))
 
 def _extract(commit: str, into: Path) -> None:
     data = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "sdobs", "exporters",
-                           "benchmarks"], check=True, capture_output=True).stdout  # fmt: skip
+                           "benchmarks"], check=True, capture_output=True).stdout
     archive = into / "src.tar"
     archive.write_bytes(data)
     with tarfile.open(archive) as tar:
@@ -98,7 +98,7 @@ def _extract(commit: str, into: Path) -> None:
 
 def _one(tree: Path, hours: float) -> dict[str, float | str]:
     out = subprocess.run([sys.executable, "-c", _CODE.format(tree=str(tree), hours=hours)],
-                         check=True, capture_output=True, text=True).stdout  # fmt: skip
+                         check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.rounds} rounds, alternating; best of each (output bytes identical on both sides)")
     for key, what in (("history_s", f"history render, {args.hours:g} h, CPU s"),
                       ("live_us", "live twin expositions, CPU µs/call"),
-                      ("gpu_us", "GPU exporter scrape, CPU µs/call")):  # fmt: skip
+                      ("gpu_us", "GPU exporter scrape, CPU µs/call")):
         b = min(float(r[key]) for r in runs["baseline"])
         t = min(float(r[key]) for r in runs["this"])
         print(f"  {what:40s} baseline {b:10.3f}  this {t:10.3f}  ratio {b / t:.3f}")

@@ -70,12 +70,12 @@ def rule_cost(url: str) -> tuple[float, list[tuple[str, float, float]]]:
             elif s.name == "prometheus_rule_group_interval_seconds":
                 interval[group] = s.value
     rows = sorted(((g.rsplit(";", 1)[1], last[g], interval[g]) for g in last),
-                  key=lambda r: -r[1])  # fmt: skip
+                  key=lambda r: -r[1])
     return sum(sec / ival for _, sec, ival in rows), rows
 
 
 def fleet_pods(t0: int, n: int, *, span: int, step: int = 30, codes=(("200", 0.96),
-               ("400", 0.02), ("500", 0.02))) -> str:  # fmt: skip
+               ("400", 0.02), ("500", 0.02))) -> str:
     """``n`` services as the app benchmark's fleet, but with each service's ready pods as
     separate queue-proxy targets and three response codes, as a real fleet scrapes them."""
     name = "http_server_request_duration_seconds"
@@ -136,7 +136,7 @@ def main() -> int:
         print(f"recorded history backfilled in {time.perf_counter() - started:.0f} s", flush=True)
         try:
             source = Source(PrometheusClient(prom.url, timeout=120), "opentelemetry",
-                            scrape_interval=30)  # fmt: skip
+                            scrape_interval=30)
             state = ViewState(range="1h")
             window = data.window_for(state, now, 30)
             cat = source.catalog()

@@ -90,20 +90,20 @@ def wait_compacted(prom: LocalPrometheus, hours: float, limit: float = 1800) -> 
 
 
 def dashboard_queries(start: float, end: float,
-                      key: str = "fleet") -> list[RangeQuery | InstantQuery]:  # fmt: skip
+                      key: str = "fleet") -> list[RangeQuery | InstantQuery]:
     dash = json.loads((GENERATED / "opentelemetry" / f"{key}.json").read_text())
     variables = dash["templating"]["list"]
     span = int(end - start)
     windows = Windows(rate_interval=f"{4 * SCRAPE}s", interval=f"{SCRAPE}s", range=f"{span}s",
-                      range_seconds=span)  # fmt: skip
+                      range_seconds=span)
     out: list[RangeQuery | InstantQuery] = []
     panels = [q for p in dash["panels"] for q in (p.get("panels", []) if p["type"] == "row"
-                                                  else [p])]  # fmt: skip
+                                                  else [p])]
     for panel in panels:
         for target in panel.get("targets", []):
             expr = interpolate(target["expr"], variables, {"namespace": "$__all"}, windows)
             out.append(InstantQuery(expr, end) if target.get("instant")
-                       else RangeQuery(expr, start, end, SCRAPE))  # fmt: skip
+                       else RangeQuery(expr, start, end, SCRAPE))
     return out
 
 
@@ -147,7 +147,7 @@ def measure(n: int, hours: float, rounds: int, work: Path) -> dict[str, float]:
               f"blocks, {out['bytes_compacted'] / 2**20:.0f} MiB")
         start = end - hours * 3600
         groups = [g for t in ("opentelemetry", "gpu") for gs in rule_groups(t).values()
-                  for g in gs if g.name in ("sdobs-revision", "sdobs-gpu-recording")]  # fmt: skip
+                  for g in gs if g.name in ("sdobs-revision", "sdobs-gpu-recording")]
         out["record_backfill_s"] = timed(lambda: backfill_records(
             prom, groups, start, end, eval_interval=f"{SCRAPE}s", timeout=3600))
         print(f"[{n}] recorded series backfilled in {out['record_backfill_s']:.0f} s")
@@ -160,14 +160,14 @@ def measure(n: int, hours: float, rounds: int, work: Path) -> dict[str, float]:
         rec_specs = rec_page.fleet_specs(cat, state, window, SCRAPE)
         out["rows_raw"] = len(data.fleet_table(data.load(source, lambda c: raw_specs, window)))
         out["rows_recorded"] = len(data.fleet_table(data.load(source, lambda c: rec_specs,
-                                                              window)))  # fmt: skip
+                                                              window)))
         queries = dashboard_queries(start, end)
         rec_queries = dashboard_queries(start, end, "fleet-recorded")
         out["dashboard_queries"] = len(queries)
         # The same panels in the same order: a recorded target is empty only where the raw is.
         empty = [q.expr for q, f, w in zip(rec_queries, client.query_many(rec_queries),
                                            client.query_many(queries), strict=True)
-                 if f.empty and not w.empty]  # fmt: skip
+                 if f.empty and not w.empty]
         if empty:
             raise SystemExit(f"recorded fleet dashboard targets empty at {n} services: {empty}")
         raw, rec, dash, dash_rec = [], [], [], []

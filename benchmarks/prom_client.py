@@ -59,7 +59,7 @@ def main() -> None:
     now = int(time.time())
     text = ["# TYPE demo_total counter"]
     text += [f'demo_total{{pod="p{i}"}} {j} {now - 7200 + j * 15}' for i in range(50)
-             for j in range(400)]  # fmt: skip
+             for j in range(400)]
     with LocalPrometheus() as prom:
         prom.backfill_text("\n".join([*text, "# EOF", ""]))
         pc, sc = PrometheusConnect(prom.url), PrometheusClient(prom.url)

@@ -40,7 +40,7 @@ from sdobs_exporters.sd import (
 )
 
 BODY = json.dumps({"prompt": "a lighthouse at dusk", "steps": 20, "width": 512, "height": 512,
-                   "sampler_name": "Euler a", "seed": 42}).encode()  # fmt: skip
+                   "sampler_name": "Euler a", "seed": 42}).encode()
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -75,7 +75,7 @@ SCOPE = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "met
          "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5000),
          "server": ("127.0.0.1", 7860),
          "headers": [(b"content-type", b"application/json"),
-                     (b"content-length", str(len(BODY)).encode())]}  # fmt: skip
+                     (b"content-length", str(len(BODY)).encode())]}
 
 
 async def call(app) -> tuple[float, float]:
@@ -118,7 +118,7 @@ async def main(pairs: int, requests: int) -> None:
     plain = make_app()
     instrumented = make_app()
     metrics = install(instrumented, SdMetrics(identity=Identity(namespace="default", pod="p"),
-                                              gpu_model="NVIDIA A10"))  # fmt: skip
+                                              gpu_model="NVIDIA A10"))
     for _ in range(2000):  # warm both (route compilation, pydantic, middleware stacks)
         await call(plain)
         await call(instrumented)
@@ -154,7 +154,7 @@ async def main(pairs: int, requests: int) -> None:
             samples.append(rss_mib())
     text, _ = metrics.render()
     counted = next(line for line in text.decode().splitlines()
-                   if line.startswith("sdobs_sd_request_duration_seconds_count"))  # fmt: skip
+                   if line.startswith("sdobs_sd_request_duration_seconds_count"))
     print(f"\nRSS over {requests:,} instrumented requests, MiB every 10,000: "
           + " ".join(f"{s:.1f}" for s in samples))
     growth = samples[-1] - samples[0]

@@ -52,7 +52,7 @@ def fleet_serial(duration: str) -> None:
     scenario = load_scenario(overrides={"duration": duration})
     start = 1_717_200_000.0
     options = RenderOptions(start_epoch=start, scrape_interval=scenario.scrape_interval,
-                            dialects=scenario.dialects)  # fmt: skip
+                            dialects=scenario.dialects)
     work = Path(tempfile.mkdtemp(prefix="sdobs-bench-"))
     gen = ingest = 0.0
     samples = size = 0

@@ -26,7 +26,7 @@ _CPU = re.compile(r"^cpu ([0-9.]+)$", re.M)
 
 def _extract(commit: str, into: Path) -> None:
     data = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "sdobs", "benchmarks"],
-                          check=True, capture_output=True).stdout  # fmt: skip
+                          check=True, capture_output=True).stdout
     archive = into / "src.tar"
     archive.write_bytes(data)
     with tarfile.open(archive) as tar:
@@ -39,9 +39,9 @@ def _one(tree: Path, days: float) -> tuple[float, str]:
             f"assert sdobs.__file__.startswith({str(tree)!r}), sdobs.__file__\n"
             "import time; c0 = time.process_time()\n"
             f"sim_speed.one_revision({days!r})\n"
-            "print(f'cpu {time.process_time() - c0:.3f}')\n")  # fmt: skip
+            "print(f'cpu {time.process_time() - c0:.3f}')\n")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                         text=True).stdout  # fmt: skip
+                         text=True).stdout
     m, cpu = _WALL.search(out), _CPU.search(out)
     if m is None or cpu is None:
         raise SystemExit(f"unexpected output from {tree}: {out[:300]}")

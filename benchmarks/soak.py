@@ -107,7 +107,7 @@ def run(minutes: float, concurrency: int = 5, requests: int = 20, steps: int = 5
              "--gateway-port", str(ports["gateway"]),
              "--twin-metrics-port", str(ports["twin"]), "--app-port", str(ports["app"])],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        )
         try:
             _wait_http(f"http://127.0.0.1:{ports['prometheus']}/-/ready", demo)
             _wait_http(f"http://127.0.0.1:{ports['twin']}/healthz", demo)
@@ -130,13 +130,13 @@ def run(minutes: float, concurrency: int = 5, requests: int = 20, steps: int = 5
                      str(concurrency), "-n", str(requests), "--steps", str(steps), "--no-progress",
                      "--summary", str(summary), "--timeout", "120s"],
                     env=env, capture_output=True, text=True, timeout=600, check=False,
-                )  # fmt: skip
+                )
                 doc = json.loads(summary.read_text()) if summary.exists() else {}
                 soak.runs.append({"rc": lt.returncode, "requests": doc.get("requests"),
                                   "ok": round(doc.get("success", 0) * doc.get("requests", 0)),
                                   # vegeta's JSON: nanoseconds
                                   "p99": (doc.get("latencies", {}).get("99th") or 0) / 1e9,
-                                  "errors": doc.get("errors", [])})  # fmt: skip
+                                  "errors": doc.get("errors", [])})
                 sample()
             # Open files follow the pods: each pod is a scrape target with its own connection.
             # Back to baseline means once the reference service is back at zero (about a
@@ -147,7 +147,7 @@ def run(minutes: float, concurrency: int = 5, requests: int = 20, steps: int = 5
                 sample()
                 warm = soak.samples[1]
                 if all(soak.samples[-1].fds[k] <= warm.fds[k] + FD_SLACK for k in procs) or \
-                        time.monotonic() > quiet_until:  # fmt: skip
+                        time.monotonic() > quiet_until:
                     break
             soak.quiet_s = soak.samples[-1].t - soak.samples[len(soak.runs)].t
         finally:
@@ -167,17 +167,17 @@ def _check(soak: Soak, requests: int) -> None:
     for i, r in enumerate(soak.runs):
         if r["rc"] != 0 or r["requests"] != requests or r["ok"] != requests:
             soak.problems.append(f"load test {i + 1}: {r['ok']}/{r['requests']} answered "
-                                 f"(exit {r['rc']}, {r['errors'][:3]})")  # fmt: skip
+                                 f"(exit {r['rc']}, {r['errors'][:3]})")
     warm, last = soak.samples[1], soak.samples[-1]
     for name, rss in last.rss.items():
         limit = warm.rss[name] * RSS_SLACK[0] + RSS_SLACK[1]
         if rss > limit:
             soak.problems.append(f"{name}: memory grew from {warm.rss[name] / 2**20:.0f} MiB "
-                                 f"(warm) to {rss / 2**20:.0f} MiB")  # fmt: skip
+                                 f"(warm) to {rss / 2**20:.0f} MiB")
     for name, fds in last.fds.items():
         if fds > warm.fds[name] + FD_SLACK:
             soak.problems.append(f"{name}: {fds} open files after the load, {warm.fds[name]} "
-                                 "when warm")  # fmt: skip
+                                 "when warm")
 
 
 def report(soak: Soak) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SLICE = ["tests/twin/test_live_scale_to_zero.py", "tests/twin/test_demo_state.py",
-         "tests/rules/test_fleet_recorded.py"]  # fmt: skip
+         "tests/rules/test_fleet_recorded.py"]
 XDIST = ["-n", "2", "--dist", "loadgroup", "--no-loadscope-reorder"]
 
 
@@ -41,9 +41,9 @@ def _demo(history: str | None) -> float:
 
     with tempfile.TemporaryDirectory(prefix="sdobs-suite-time-") as tmp:
         cmd = [sys.executable, "-m", "sdobs.cli", "demo", "--check", "--no-app", "--dir", tmp,
-               "--background-rate", "0"]  # fmt: skip
+               "--background-rate", "0"]
         for flag in ("--prometheus-port", "--gateway-port", "--twin-metrics-port",
-                     "--alertmanager-port", "--fault-port"):  # fmt: skip
+                     "--alertmanager-port", "--fault-port"):
             cmd += [flag, str(free_port())]
         if history:
             cmd += ["--history", history]

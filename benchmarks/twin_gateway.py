@@ -69,17 +69,17 @@ async def client(port: int, n: int, deadline: float, lat: list[float], offset: f
 
 
 async def load(port: int, clients: int, per_client: int, seconds: float,
-               spread: float = 0.0) -> list[float]:  # fmt: skip
+               spread: float = 0.0) -> list[float]:
     lat: list[float] = []
     deadline = time.perf_counter() + seconds
     await asyncio.gather(*[client(port, per_client, deadline, lat, spread * i / clients)
-                           for i in range(clients)])  # fmt: skip
+                           for i in range(clients)])
     return lat
 
 
 def twin(manifest: Path, seconds: float) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", SERVER, str(manifest),
-                             str(seconds)], stdout=subprocess.PIPE, text=True)  # fmt: skip
+                             str(seconds)], stdout=subprocess.PIPE, text=True)
     return proc, int(proc.stdout.readline())
 
 

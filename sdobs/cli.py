@@ -63,7 +63,7 @@ def parse_time(text: str, flag: str = "--time") -> float:
     """Unix seconds of ``now``, of Unix seconds (``1767261600``) or of an ISO time (UTC unless
     it says otherwise)."""
     problem = UserError(f"{flag} {text[:40]!r} is not a time; write 'now', Unix seconds or an "
-                        "ISO time like 2024-06-01T00:00:00Z")  # fmt: skip
+                        "ISO time like 2024-06-01T00:00:00Z")
     try:
         value = float(text)
     except ValueError:

@@ -88,7 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how often Prometheus scrapes the live twin (default 5s)")
     parser.add_argument("--background-rate", type=float, default=0.02,
                         help="requests/s of light traffic to each fleet service (default 0.02; "
-                             "the reference service gets none)")  # fmt: skip
+                             "the reference service gets none)")
     parser.add_argument("--no-app", action="store_true", help="do not start the Dash app")
     parser.add_argument("--check", action="store_true",
                         help="start everything, print the URLs, and stop at once")
@@ -199,7 +199,7 @@ def start(args: argparse.Namespace) -> Demo:
     """Bring the stack up; raises PortInUse / HarnessError / ScenarioError with one sentence."""
 
     ports = {"prometheus": args.prometheus_port, "gateway": args.gateway_port,
-             "twin metrics": args.twin_metrics_port}  # fmt: skip
+             "twin metrics": args.twin_metrics_port}
     if not args.no_app:
         ports["app"] = args.app_port
     lock = lock_state_dir(args.dir, ports)
@@ -220,7 +220,7 @@ def _start(args: argparse.Namespace, lock: IO[str]) -> Demo:
 
     for port, what in ((args.gateway_port, "the twin's gateway"),
                        (args.twin_metrics_port, "the twin's metrics"),
-                       (args.app_port, "the Dash app")):  # fmt: skip
+                       (args.app_port, "the Dash app")):
         if what != "the Dash app" or not args.no_app:
             check_port_free("127.0.0.1", port, what)
     # --history replaces the scenario's duration: the same services and traffic, a shorter past.
@@ -232,23 +232,23 @@ def _start(args: argparse.Namespace, lock: IO[str]) -> Demo:
                   if (s.namespace, s.name) != REFERENCE and args.background_rate > 0}
     twin = LiveTwin(services, dialect=dialect, gateway_port=args.gateway_port,
                     metrics_port=args.twin_metrics_port, background=background,
-                    cluster=scenario.cluster, seed=scenario.seed)  # fmt: skip
+                    cluster=scenario.cluster, seed=scenario.seed)
     interval = args.scrape_interval
     file_sd_jobs = {QUEUE_PROXY_JOB: {}, GPU_JOB: {}, SD_JOB: {},
                     # kube-state-metrics and cAdvisor keep their job
-                    CLUSTER_JOB: {"honor_labels": True}}  # fmt: skip
+                    CLUSTER_JOB: {"honor_labels": True}}
     victoria = getattr(args, "store", "prometheus") == "victoriametrics"
     if victoria:  # store hook: VictoriaMetrics, vmagent and vmalert (sdobs.demo_store)
         from sdobs.demo_store import ensure_history, victoria_stack
 
         prom = victoria_stack(args.dir, port=args.prometheus_port, scrape_interval=interval,
                               scrape_configs=twin.scrape_configs(interval),
-                              file_sd_jobs=file_sd_jobs)  # fmt: skip
+                              file_sd_jobs=file_sd_jobs)
     else:
         prom = LocalPrometheus(args.dir / "prometheus", port=args.prometheus_port,
                                scrape_interval=interval,
                                scrape_configs=twin.scrape_configs(interval),
-                               file_sd_jobs=file_sd_jobs)  # fmt: skip
+                               file_sd_jobs=file_sd_jobs)
     demo = Demo(prom, lock=lock)
     lines = demo.lines
     history_end = None
@@ -342,12 +342,12 @@ def _ensure_history(state: Path, scenario, tsdb: Path) -> float | None:
         "then writing them into the TSDB")
     try:
         summary = backfill_scenario(scenario, tsdb, replace=True, progress=progress,
-                                    work_dir=state / "backfill-work")  # fmt: skip
+                                    work_dir=state / "backfill-work")
     finally:
         progress.close()
     _write_history_state(state, state="complete", scenario=scenario.name,
                          start=summary.start_epoch, end=summary.end_epoch,
-                         samples=summary.samples)  # fmt: skip
+                         samples=summary.samples)
     end = datetime.fromtimestamp(summary.end_epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     print(f"history ready in {summary.wall_seconds:.0f} s ({summary.samples:,} samples, "
           f"ending {end})")

@@ -18,16 +18,16 @@ STORES = ("prometheus", "victoriametrics")
 def add_store_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", choices=STORES, default="prometheus",
                         help="the metrics store the demo runs (default prometheus; "
-                             "victoriametrics: VictoriaMetrics, vmagent, vmalert)")  # fmt: skip
+                             "victoriametrics: VictoriaMetrics, vmagent, vmalert)")
 
 
 def victoria_stack(state: Path, *, port: int, scrape_interval: str, scrape_configs,
-                   file_sd_jobs):  # fmt: skip
+                   file_sd_jobs):
     from sdobs.prom.victoria_stack import VictoriaStack
 
     return VictoriaStack(state / "victoriametrics", port=port, scrape_interval=scrape_interval,
                          evaluation_interval=scrape_interval, scrape_configs=scrape_configs,
-                         file_sd_jobs=file_sd_jobs)  # fmt: skip
+                         file_sd_jobs=file_sd_jobs)
 
 
 def ensure_history(state: Path, scenario, stack) -> float | None:
@@ -55,12 +55,12 @@ def ensure_history(state: Path, scenario, stack) -> float | None:
     try:
         summary = backfill_scenario(scenario, folder / "import-scratch", replace=True,
                                     progress=progress, work_dir=state / "backfill-work",
-                                    promtool=ingest)  # fmt: skip
+                                    promtool=ingest)
     finally:
         progress.close()
     _write_history_state(folder, state="complete", scenario=scenario.name,
                          start=summary.start_epoch, end=summary.end_epoch,
-                         samples=summary.samples)  # fmt: skip
+                         samples=summary.samples)
     end = datetime.fromtimestamp(summary.end_epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     print(f"history ready in {summary.wall_seconds:.0f} s ({summary.samples:,} samples, "
           f"ending {end})")

@@ -19,7 +19,7 @@ from sdobs.errors import InputError
 
 #: Seconds per unit.
 SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
-           "d": 86400.0, "w": 604800.0, "y": 31536000.0}  # fmt: skip
+           "d": 86400.0, "w": 604800.0, "y": 31536000.0}
 #: What Go's time.ParseDuration takes (Knative annotations and config fields).
 GO_UNITS: tuple[str, ...] = ("ns", "us", "µs", "ms", "s", "m", "h")
 #: sdobs' own flags and scenario fields: Go's units plus days and weeks.
@@ -43,12 +43,12 @@ class DurationError(InputError):
         example = "90s, 1m30s, 500ms, 2h" + (" or 7d" if "d" in units else "")
         self.problem = (f"{str(value)[:40]!r} is not a duration; write seconds (90) or a number "
                         f"with a unit ({', '.join(u for u in units if u != 'µs')}) "
-                        f"such as {example}")  # fmt: skip
+                        f"such as {example}")
         super().__init__(f"{where}: {self.problem}" if where else self.problem)
 
 
 def parse_duration(value: Any, where: str = "", *, units: Sequence[str] = UNITS,
-                   spaces: bool = True) -> float:  # fmt: skip
+                   spaces: bool = True) -> float:
     """Seconds in ``value``: a non-negative number, or parts like ``1m30s`` in ``units``.
 
     Whitespace around the value is allowed, and with ``spaces`` between a number and its unit
@@ -86,7 +86,7 @@ def duration_type(value: str) -> float:
 
 
 def seconds_arg(low: float = 0.0, high: float = 365 * 86400.0, *,
-                low_open: bool = True) -> Callable[[str], float]:  # fmt: skip
+                low_open: bool = True) -> Callable[[str], float]:
     """``argparse`` type of a bounded duration flag: in ``(low, high]`` (``[low, high]`` when not
     ``low_open``). For flags that were ``type=float``: nan, inf and -1 passed, and a timeout of
     0 or less is no timeout."""
@@ -97,7 +97,7 @@ def seconds_arg(low: float = 0.0, high: float = 365 * 86400.0, *,
         if (seconds <= low if low_open else seconds < low) or seconds > high:
             side = "more than" if low_open else "at least"
             raise argparse.ArgumentTypeError(f"{str(value)[:40]!r} is out of range: use {side} "
-                                             f"{low:g} s and at most {high:g} s")  # fmt: skip
+                                             f"{low:g} s and at most {high:g} s")
         return seconds
 
     parse.__name__ = "duration"  # argparse names the type in its own messages

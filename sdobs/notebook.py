@@ -49,13 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _wait_ready(proc: subprocess.Popen, url: str, token: str, timeout: float,
-                stop: dict[str, bool]) -> None:  # fmt: skip
+                stop: dict[str, bool]) -> None:
     """Until JupyterLab answers its status API (or we are stopped), or say why it did not."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not stop["now"]:
         if proc.poll() is not None:
             raise UserError(f"JupyterLab exited with status {proc.returncode} before it "
-                            "answered; its log is above")  # fmt: skip
+                            "answered; its log is above")
         try:
             req = urllib.request.Request(f"{url}api/status",
                                          headers={"Authorization": f"token {token}"})
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
     if importlib.util.find_spec("jupyterlab") is None:
         raise UserError("JupyterLab is not installed; run ./run notebook, or pip install "
-                        "'sdobs[notebook]'")  # fmt: skip
+                        "'sdobs[notebook]'")
     folder = (args.dir or default_dir()).resolve()
     if not (folder / NOTEBOOK).is_file() and not any(folder.glob("*.ipynb")):
         raise UserError(f"{folder} holds no notebook; pass --dir the clone's notebooks/ folder")
@@ -91,11 +91,11 @@ def run(args: argparse.Namespace) -> int:
     token = secrets.token_hex(24)
     base = f"http://127.0.0.1:{args.port}/"
     env = {**os.environ, "SDOBS_PROMETHEUS_URL": args.prometheus_url,
-           "JUPYTER_TOKEN": token}  # fmt: skip
+           "JUPYTER_TOKEN": token}
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
            f"--port={args.port}", "--port-retries=0", f"--ServerApp.root_dir={folder}",
            "--ServerApp.open_browser=False", "--ServerApp.allow_remote_access=False",
-           "--ServerApp.terminals_enabled=False", "--ServerApp.log_level=WARN"]  # fmt: skip
+           "--ServerApp.terminals_enabled=False", "--ServerApp.log_level=WARN"]
     if os.geteuid() == 0:  # containers and CI run as root; JupyterLab refuses that unless told
         cmd.append("--allow-root")
     # Its own process group: Ctrl-C reaches JupyterLab once, from us, not twice.
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         if stop["now"]:
             return 0
         print(f"JupyterLab on {folder} (pid {proc.pid}), notebooks reading Prometheus at "
-              f"{args.prometheus_url}:", flush=True)  # fmt: skip
+              f"{args.prometheus_url}:", flush=True)
         print(f"  {base}lab/tree/{NOTEBOOK}?token={token}", flush=True)
         print("Ctrl-C stops it.", flush=True)
         while not stop["now"] and proc.poll() is None:

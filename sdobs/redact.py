@@ -20,13 +20,13 @@ SECRET_PARAMS = frozenset({
     "api_key", "apikey", "key", "password", "passwd", "pass", "pwd", "secret", "client_secret",
     "sig", "signature", "x_amz_signature", "x_amz_credential", "x_amz_security_token",
     "x_goog_signature", "x_goog_credential", "jwt", "session", "sessionid", "private_token",
-})  # fmt: skip
+})
 # scheme://userinfo@ inside free text: userinfo is everything up to the last '@' before the host.
 _USERINFO_IN_TEXT = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#'\"<>]*@")
 _QUERY_SECRET_IN_TEXT = re.compile(
     r"(?i)([?&;](?:" + "|".join(sorted((p.replace("_", "[_-]") for p in SECRET_PARAMS),
                                         key=len, reverse=True)) + r")=)[^&#\s'\"<>]*"
-)  # fmt: skip
+)
 # A VictoriaMetrics cluster tenant: /select/<accountID>[:<projectID>]/prometheus.
 _VM_TENANT_IN_PATH = re.compile(r"(/select/)[^/\s?#'\"<>]+(?=/prometheus\b)")
 

@@ -12,7 +12,7 @@ import pytest
 CHROMIUM = os.environ.get("SDOBS_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run"]  # fmt: skip
+        "--no-first-run"]
 
 
 @contextmanager

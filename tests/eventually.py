@@ -17,7 +17,7 @@ T = TypeVar("T")
 
 def eventually(probe: Callable[[], T], *, timeout: float, interval: float = 0.2,
                until: Callable[[T], object] = bool, what: str = "",
-               ignoring: tuple[type[Exception], ...] = ()) -> T:  # fmt: skip
+               ignoring: tuple[type[Exception], ...] = ()) -> T:
     """Call ``probe`` until ``until(value)`` holds and return that value.
 
     Fails with ``AssertionError`` after ``timeout`` seconds, naming ``what`` (default: the

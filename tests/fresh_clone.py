@@ -24,11 +24,11 @@ def files() -> list[str]:
     """The repository's files, relative to its root, as a clone (plus local edits) has them."""
     if (REPO / ".git").exists() and shutil.which("git"):
         out = subprocess.run(["git", "ls-files", "-z", "-c", "-o", "--exclude-standard"],
-                             cwd=REPO, capture_output=True, check=True).stdout  # fmt: skip
+                             cwd=REPO, capture_output=True, check=True).stdout
         return [f for f in out.decode().split("\0") if f and (REPO / f).is_file()]
     skip = {".venv", ".sdobs", ".git", "artifacts", "__pycache__", ".pytest_cache", ".ruff_cache"}
     return [str(p.relative_to(REPO)) for p in REPO.rglob("*")
-            if p.is_file() and not skip & set(p.relative_to(REPO).parts)]  # fmt: skip
+            if p.is_file() and not skip & set(p.relative_to(REPO).parts)]
 
 
 def make_clone(parent: Path, name: str = "sdobs") -> Path:
@@ -52,7 +52,7 @@ def env(clone: Path, **extra: str) -> dict[str, str]:
     """
     venv = Path(sys.executable).parent.parent
     want = hashlib.sha256((clone / "pyproject.toml").read_bytes()
-                          + (clone / "constraints.txt").read_bytes()).hexdigest()  # fmt: skip
+                          + (clone / "constraints.txt").read_bytes()).hexdigest()
     stamp = venv / ".sdobs-installed"
     have = (stamp.read_text().split() or [""])[0] if stamp.is_file() else ""
     if have != want:

@@ -46,7 +46,7 @@ PODS = (
     # Decoys: a service whose revision name a regex like "svc.*" would match, another namespace.
     Pod("svc-00001-deployment-6c7d8e9f0-pqrst", NS, "svc", "svc-00001", {200: 30, 503: 3}),
     Pod("knative-sd-demo-00001-deployment-1a2b3c4d5-uvwxy", "team-b", SVC, REV_A, {200: 50}),
-)  # fmt: skip
+)
 # Latencies (seconds) cycled per request, by status code; none sits on a bucket bound.
 LATENCIES = {
     200: (2.2, 3.1, 3.4, 4.6, 6.2, 12.5, 3.3, 2.9),
@@ -68,11 +68,11 @@ AUTOSCALER = {
     ("team-b", REV_A): dict(desired=5, requested=5, actual=5, pending=0, not_ready=0,
                             terminating=0, stable=3.0, panic=3.0, target=1, ebc=-206.0,
                             panic_mode=0, activator=0.0),
-}  # fmt: skip
+}
 SERVICE_OF = {(p.namespace, p.revision): p.service for p in PODS}
 
 OC_BOUNDS_MS = (5, 10, 20, 40, 60, 80, 100, 150, 200, 250, 300, 350, 400, 450, 500, 600, 700,
-                800, 900, 1000, 2000, 5000, 10000, 20000, 50000, 100000)  # fmt: skip
+                800, 900, 1000, 2000, 5000, 10000, 20000, 50000, 100000)
 OTEL_BOUNDS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 
 
@@ -158,7 +158,7 @@ def _counter_at(times: list[float], t: int) -> int:
 
 
 def _histogram(w: Writer, name: str, labels: dict[str, str], times: list[float],
-               values: list[float], dialect: str) -> None:  # fmt: skip
+               values: list[float], dialect: str) -> None:
     first = min(times)
     for t in _offsets():
         if t < first:  # the series appears with its first request
@@ -186,7 +186,7 @@ def _series_per_code(pod: Pod, app: bool) -> list[tuple[int, list[float], list[f
 def _target(pod: Pod, i: int) -> dict[str, str]:
     # Target labels of the official queue-proxy scrape job: namespace and pod from kubernetes_sd.
     return {"job": "queue-proxy", "instance": f"10.0.0.{i + 10}:9091",
-            "namespace": pod.namespace, "pod": pod.name}  # fmt: skip
+            "namespace": pod.namespace, "pod": pod.name}
 
 
 def opencensus(t0: int) -> str:
@@ -196,7 +196,7 @@ def opencensus(t0: int) -> str:
         ("revision_request_count", "The number of requests that are routed to queue-proxy", False),
         ("revision_app_request_count", "The number of requests that are routed to user-container",
          True),
-    ):  # fmt: skip
+    ):
         w.family(metric, "counter", help_)
         for i, pod in enumerate(PODS):
             for code, times, _ in _series_per_code(pod, app):
@@ -205,17 +205,17 @@ def opencensus(t0: int) -> str:
                     if t >= min(times):
                         w.sample(metric, labels, _counter_at(times, t), t)
     for metric, app in (("revision_request_latencies", False),
-                        ("revision_app_request_latencies", True)):  # fmt: skip
+                        ("revision_app_request_latencies", True)):
         w.family(metric, "histogram", "The response time in millisecond")
         for i, pod in enumerate(PODS):
             for code, times, values in _series_per_code(pod, app):
                 _histogram(w, metric, _oc_pod_labels(pod, i, code, app), times, values,
-                           "opencensus")  # fmt: skip
+                           "opencensus")
     w.family("revision_queue_depth", "gauge", "The number of items queued at this queue proxy.")
     for i, pod in enumerate(PODS):
         labels = {**_oc_resource(pod), **_target(pod, i), "pod_name": pod.name,
                   "container_name": "queue-proxy", "response_code": "",
-                  "response_code_class": ""}  # fmt: skip
+                  "response_code_class": ""}
         for t in _offsets():
             w.sample("revision_queue_depth", labels, 0, t)
     oc_gauges = {
@@ -236,7 +236,7 @@ def opencensus(t0: int) -> str:
         "target": ("autoscaler_target_concurrency_per_pod",
                    "The desired number of concurrent requests for each pod"),
         "panic_mode": ("autoscaler_panic_mode", "1 if autoscaler is in panic mode, 0 otherwise"),
-    }  # fmt: skip
+    }
     for key, (metric, help_) in oc_gauges.items():
         w.family(metric, "gauge", help_)
         for (ns, rev), values in AUTOSCALER.items():
@@ -247,13 +247,13 @@ def opencensus(t0: int) -> str:
             for t in _offsets():
                 w.sample(metric, labels, values[key], t)
     w.family("activator_request_concurrency", "gauge",
-             "Concurrent requests that are routed to Activator")  # fmt: skip
+             "Concurrent requests that are routed to Activator")
     for (ns, rev), values in AUTOSCALER.items():
         labels = {"namespace_name": ns, "configuration_name": _cfg(rev), "revision_name": rev,
                   "service_name": SERVICE_OF[(ns, rev)], "container_name": "activator",
                   "pod_name": "activator-7b9d6c5f4-qwert", "job": "activator",
                   "instance": "10.0.1.6:9090", "namespace": "knative-serving",
-                  "pod": "activator-7b9d6c5f4-qwert"}  # fmt: skip
+                  "pod": "activator-7b9d6c5f4-qwert"}
         for t in _offsets():
             w.sample("activator_request_concurrency", labels, values["activator"], t)
     return w.text()
@@ -265,13 +265,13 @@ def _cfg(revision: str) -> str:
 
 def _oc_resource(pod: Pod) -> dict[str, str]:
     return {"namespace_name": pod.namespace, "service_name": pod.service,
-            "configuration_name": _cfg(pod.revision), "revision_name": pod.revision}  # fmt: skip
+            "configuration_name": _cfg(pod.revision), "revision_name": pod.revision}
 
 
 def _oc_pod_labels(pod: Pod, i: int, code: int, app: bool) -> dict[str, str]:
     labels = {**_oc_resource(pod), **_target(pod, i), "pod_name": pod.name,
               "container_name": "queue-proxy", "response_code": str(code),
-              "response_code_class": f"{code // 100}xx"}  # fmt: skip
+              "response_code_class": f"{code // 100}xx"}
     if not app:
         labels["route_tag"] = "DISABLED"
     return labels
@@ -281,27 +281,27 @@ def _otel_target(pod: Pod, i: int) -> dict[str, str]:
     # The reference PodMonitor relabelling: pod identity copied to OTLP-style label names.
     return {**_target(pod, i), "k8s_namespace_name": pod.namespace, "k8s_pod_name": pod.name,
             "kn_revision_name": pod.revision, "kn_configuration_name": _cfg(pod.revision),
-            "kn_service_name": pod.service}  # fmt: skip
+            "kn_service_name": pod.service}
 
 
 def opentelemetry(t0: int, *, early: bool = False) -> str:
     """The traffic as Knative v1.19.8+ (or, ``early``, v1.19.0-v1.19.7) exposes it."""
     w = Writer(t0)
     qp_scope = {"otel_scope_name": "knative.dev/serving/pkg/queue", "otel_scope_version": "",
-                "otel_scope_schema_url": ""}  # fmt: skip
+                "otel_scope_schema_url": ""}
     http_scope = {
         "otel_scope_name": "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp",
         "otel_scope_version": "0.64.0", "otel_scope_schema_url": "",
-    }  # fmt: skip
+    }
     w.family("http_server_request_duration_seconds", "histogram",
-             "Duration of HTTP server requests.")  # fmt: skip
+             "Duration of HTTP server requests.")
     for i, pod in enumerate(PODS):
         for code, times, values in _series_per_code(pod, False):
             labels = {**_otel_target(pod, i), **http_scope, "http_request_method": "POST",
                       "http_response_status_code": str(code), "kn_route_tag": "kn:disabled",
                       "network_protocol_name": "http", "network_protocol_version": "1.1",
                       "server_address": f"{pod.service}.{pod.namespace}.svc.cluster.local",
-                      "url_scheme": "http"}  # fmt: skip
+                      "url_scheme": "http"}
             _histogram(w, "http_server_request_duration_seconds", labels, times, values, "otel")
     # The activator's http_server series: kn_* labels but no k8s_pod_name (must not be counted).
     act = {"k8s_namespace_name": NS, "kn_service_name": SVC, "kn_configuration_name": _cfg(REV_A),
@@ -310,7 +310,7 @@ def opentelemetry(t0: int, *, early: bool = False) -> str:
            "network_protocol_version": "1.1", "url_scheme": "http",
            "server_address": f"{SVC}.{NS}.svc.cluster.local", "job": "activator",
            "instance": "10.0.1.6:9090", "namespace": "knative-serving",
-           "pod": "activator-7b9d6c5f4-qwert"}  # fmt: skip
+           "pod": "activator-7b9d6c5f4-qwert"}
     act_pod = Pod("activator", NS, SVC, REV_A, {200: 25})
     _histogram(w, "http_server_request_duration_seconds", act,
                request_times(act_pod, 200), [3.0] * (25 + act_pod.before), "otel")
@@ -323,12 +323,12 @@ def opentelemetry(t0: int, *, early: bool = False) -> str:
             _histogram(w, app_name, labels, times, values, "otel")
     depth = "kn_queueproxy_depth" if early else "kn_serving_queue_depth"
     w.family(depth, "gauge", "Number of current items in the queue" if early
-             else "Number of current requests in the queue")  # fmt: skip
+             else "Number of current requests in the queue")
     for i, pod in enumerate(PODS):
         for t in _offsets():
             w.sample(depth, {**_otel_target(pod, i), **qp_scope}, 0, t)
     as_scope = {"otel_scope_name": "knative.dev/serving/pkg/autoscaler",
-                "otel_scope_version": "", "otel_scope_schema_url": ""}  # fmt: skip
+                "otel_scope_version": "", "otel_scope_schema_url": ""}
     otel_gauges = {
         "desired": "kn_revision_pods_desired", "requested": "kn_revision_pods_requested",
         "actual": "kn_revision_pods_count", "not_ready": "kn_revision_pods_not_ready_count",
@@ -336,7 +336,7 @@ def opentelemetry(t0: int, *, early: bool = False) -> str:
         "terminating": "kn_revision_pods_terminating_count", "ebc": "kn_revision_capacity_excess",
         "stable": "kn_revision_concurrency_stable", "panic": "kn_revision_concurrency_panic",
         "target": "kn_revision_concurrency_target", "panic_mode": "kn_revision_panic_mode",
-    }  # fmt: skip
+    }
     for key, metric in otel_gauges.items():
         w.family(metric, "gauge", "autoscaler gauge")
         for (ns, rev), values in AUTOSCALER.items():
@@ -353,7 +353,7 @@ def opentelemetry(t0: int, *, early: bool = False) -> str:
                   "otel_scope_name": "knative.dev/serving/pkg/activator",
                   "otel_scope_version": "", "otel_scope_schema_url": "", "job": "activator",
                   "instance": "10.0.1.6:9090", "namespace": "knative-serving",
-                  "pod": "activator-7b9d6c5f4-qwert"}  # fmt: skip
+                  "pod": "activator-7b9d6c5f4-qwert"}
         for t in _offsets():
             w.sample("kn_revision_request_concurrency", labels, values["activator"], t)
     return w.text()
@@ -389,12 +389,12 @@ def cluster(t0: int) -> str:
     w = Writer(t0)
     ksm = [{"namespace": p.namespace, "pod": p.name, "uid": f"uid-{i}",
             "job": "kube-state-metrics", "instance": "10.0.9.9:8080"}
-           for i, p in enumerate(PODS)]  # fmt: skip
+           for i, p in enumerate(PODS)]
     w.family("kube_pod_labels", "gauge", "Kubernetes labels converted to Prometheus labels.")
     for p, base in zip(PODS, ksm, strict=True):
         labels = {**base, "label_serving_knative_dev_service": p.service,
                   "label_serving_knative_dev_configuration": _cfg(p.revision),
-                  "label_serving_knative_dev_revision": p.revision}  # fmt: skip
+                  "label_serving_knative_dev_revision": p.revision}
         for t in _offsets():
             w.sample("kube_pod_labels", labels, 1, t)
     w.family("kube_pod_container_resource_limits", "gauge", "Container limits.")
@@ -418,7 +418,7 @@ def cluster(t0: int) -> str:
                              {**base, "container": "user-container", "reason": "OOMKilled"}, 1, t)
     kubelet = [{"namespace": p.namespace, "pod": p.name, "job": "kubelet",
                 "metrics_path": "/metrics/cadvisor", "instance": f"10.0.2.{i}:10250"}
-               for i, p in enumerate(PODS)]  # fmt: skip
+               for i, p in enumerate(PODS)]
     w.family("container_cpu_usage_seconds", "counter", "Cumulative cpu time consumed.")
     for base in kubelet:
         for container, cores in CPU_CORES.items():

@@ -30,7 +30,7 @@ def tracked_files(root: Path) -> list[str]:
     """Repository-relative paths of the tracked files (every file but caches when not a clone)."""
     try:
         out = subprocess.run(["git", "-C", str(root), "ls-files", "-z"], capture_output=True,
-                             check=True, timeout=60).stdout  # fmt: skip
+                             check=True, timeout=60).stdout
         return [p for p in out.decode().split("\0") if p]
     except (OSError, subprocess.SubprocessError):
         return [str(p.relative_to(root)) for p in root.rglob("*")

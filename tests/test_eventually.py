@@ -18,7 +18,7 @@ def test_a_timeout_names_what_and_the_last_value() -> None:
     started = time.monotonic()
     with pytest.raises(AssertionError, match=r"pods at zero: not so within 0.2 s \(last: 2\)"):
         eventually(lambda: 2, until=lambda n: n == 0, timeout=0.2, interval=0.05,
-                   what="pods at zero")  # fmt: skip
+                   what="pods at zero")
     assert 0.2 <= time.monotonic() - started < 2
 
 
@@ -35,4 +35,4 @@ def test_ignored_exceptions_mean_not_yet_and_others_propagate() -> None:
         eventually(lambda: {}["x"], timeout=5, ignoring=(OSError,))
     with pytest.raises(AssertionError, match="ConnectionRefusedError"):
         eventually(lambda: (_ for _ in ()).throw(ConnectionRefusedError()), timeout=0.1,
-                   interval=0.05, ignoring=(OSError,))  # fmt: skip
+                   interval=0.05, ignoring=(OSError,))

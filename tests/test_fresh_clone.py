@@ -24,7 +24,7 @@ def test_dashboard_tests_pass_in_a_clone_without_shared(tmp_path: Path) -> None:
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
          "tests/dashboards/test_dashboards_generate.py"],
         cwd=clone, env=env(clone), capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     assert "test_every_field_survives_grafanas_typed_models" not in out  # not skipped

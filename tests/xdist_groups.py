@@ -20,7 +20,7 @@ TESTS = Path(__file__).resolve().parent
 BROWSER = frozenset({
     "twin/test_story.py", "app/test_app_browser.py", "app/test_app_loadtest_page.py",
     "app/test_app_sd_browser.py", "rules/test_alerting_end_to_end.py",
-})  # fmt: skip
+})
 #: Files sharing a session fixture that backfills a history: one group per entry.
 SHARED = {
     "capacity/": "capacity",  # twin_history, demo_day (tests/capacity/conftest.py)

@@ -22,7 +22,7 @@ from sdobs.prom.harness import check_port_free, free_port
 
 INSTALL_HINT = ("install Alertmanager: on Debian or Ubuntu run 'apt-get install "
                 "prometheus-alertmanager' as root (./run demo does), elsewhere put "
-                "alertmanager on PATH")  # fmt: skip
+                "alertmanager on PATH")
 BINARIES = ("prometheus-alertmanager", "alertmanager")
 RECEIVER = "sdobs-demo"
 
@@ -30,7 +30,7 @@ RECEIVER = "sdobs-demo"
 def find_alertmanager() -> str:
     for name in BINARIES:
         path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists()
-                                      else None)  # fmt: skip
+                                      else None)
         if path:
             return path
     raise HarnessError(f"alertmanager was not found on PATH; {INSTALL_HINT}")
@@ -45,14 +45,14 @@ def config(group_wait: str = "5s") -> dict[str, Any]:
         "inhibit_rules": [{"source_matchers": ['slo_severity="page"'],
                            "target_matchers": ['slo_severity="ticket"'],
                            "equal": ["namespace", "service", "slo"]}],
-    }  # fmt: skip
+    }
 
 
 class LocalAlertmanager:
     """An Alertmanager child process with its config and storage under ``workdir``."""
 
     def __init__(self, workdir: Path, *, host: str = "127.0.0.1", port: int | None = None,
-                 ready_timeout: float = 30.0) -> None:  # fmt: skip
+                 ready_timeout: float = 30.0) -> None:
         self.workdir = Path(workdir)
         self.host = host
         self.port = port
@@ -90,7 +90,7 @@ class LocalAlertmanager:
         cfg.write_text(yaml.safe_dump(config(), sort_keys=False))
         args = [binary, f"--config.file={cfg}", f"--storage.path={self.workdir / 'data'}",
                 f"--web.listen-address={self.address}", "--cluster.listen-address=",
-                f"--web.external-url={self.url}"]  # fmt: skip
+                f"--web.external-url={self.url}"]
         self.proc = child.spawn(args, self.log_path)
         child.own(self)
         self._wait_ready()
@@ -105,7 +105,7 @@ class LocalAlertmanager:
                                      f"ready; see {self.log_path}"),
                 late=lambda: (f"alertmanager on {self.address} was not ready within "
                               f"{self.ready_timeout:.0f} s; see {self.log_path}"),
-            )  # fmt: skip
+            )
         except child.ChildExited:
             self.proc = None
             raise

@@ -29,7 +29,7 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"the demo's Alertmanager (default {ALERTMANAGER_PORT})")
     parser.add_argument("--fault-port", type=int, default=FAULT_PORT,
                         help=f"the fault-injection control port for 'sdobs fault' "
-                             f"(default {FAULT_PORT})")  # fmt: skip
+                             f"(default {FAULT_PORT})")
     parser.add_argument("--no-alerting", action="store_true",
                         help="load no rules and start no Alertmanager")
 
@@ -55,7 +55,7 @@ def start_alerting(prom, twin_thread, *, workdir: Path, dialect: str, services=(
                    alertmanager_port: int | None = ALERTMANAGER_PORT,
                    fault_port: int | None = FAULT_PORT,
                    evaluation_interval: str | None = None,
-                   slo_file: Path | None = None) -> DemoAlerting:  # fmt: skip
+                   slo_file: Path | None = None) -> DemoAlerting:
     """Generate the rules, start Alertmanager and the fault injector, reload Prometheus.
 
     ``services`` are the twin's ServiceSpecs (their annotations override the SLO file);
@@ -96,7 +96,7 @@ def start_alerting(prom, twin_thread, *, workdir: Path, dialect: str, services=(
             prom.reload()
         except OSError as exc:
             raise HarnessError(f"Prometheus did not take the sdobs rules ({exc}); see "
-                               f"{prom.log_path}") from None  # fmt: skip
+                               f"{prom.log_path}") from None
         if twin_thread is not None:
             out.injector = FaultInjector(twin_thread).start()
             out.control = ControlServer(out.injector, port=fault_port or 0).start()
@@ -113,7 +113,7 @@ def start_alerting(prom, twin_thread, *, workdir: Path, dialect: str, services=(
                     if s.name != "knative-sd-demo"), ("default", "knative-sd-demo"))
         out.lines.append(f"Faults       {out.control.url}/faults   (inject one into the live "
                          f"twin: sdobs fault inject gpu-xid --namespace {svc[0]} "
-                         f"--service {svc[1]}{_port_flag(fault_port)})")  # fmt: skip
+                         f"--service {svc[1]}{_port_flag(fault_port)})")
     return out
 
 

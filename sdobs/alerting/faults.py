@@ -89,7 +89,7 @@ class FaultInjector:
             self._thread.join(5)
 
     def inject(self, kind: str, namespace: str, service: str, duration: float = 600.0,
-               rate: float = 1.0) -> Fault:  # fmt: skip
+               rate: float = 1.0) -> Fault:
         fault = check_fault(kind, namespace, service, duration, rate)
         if (namespace, service) not in self.twin.services:
             known = ", ".join(f"{ns}/{name}" for ns, name in self.twin.services)
@@ -158,7 +158,7 @@ class ControlServer:
         self.server = ThreadingHTTPServer((host, port), handler)
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever,
-                                        name="sdobs-fault-control", daemon=True)  # fmt: skip
+                                        name="sdobs-fault-control", daemon=True)
 
     @property
     def url(self) -> str:

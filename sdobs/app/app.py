@@ -66,7 +66,7 @@ class AppContext:
 
     def cached_load(self, name: str, state: ViewState, tick: int | None,
                     load: Callable[[ViewState], PageData],
-                    page_local: Sequence[str] = ()) -> PageData:  # fmt: skip
+                    page_local: Sequence[str] = ()) -> PageData:
         """Load a page, reusing a load of the same selection (search, sort, picks differ).
 
         A refresh tick is part of the key, so auto-refresh always asks Prometheus again; loads
@@ -90,7 +90,7 @@ class AppContext:
 
 
 def _source(prometheus: ClientLike | None, dialect: str | None, scrape_interval: float,
-            timeout: float) -> Source:  # fmt: skip
+            timeout: float) -> Source:
     if isinstance(prometheus, Source):
         return prometheus
     if prometheus is None:
@@ -137,7 +137,7 @@ def create_app(prometheus: ClientLike | None = None, *, dialect: str | None = No
                cache_seconds: float = 10.0, timeout: float = 15.0,
                now: Callable[[], float] | None = None,
                url_base_pathname: str = "/", loadtest_target: str = "",
-               loadtest_host: str = "") -> Dash:  # fmt: skip
+               loadtest_host: str = "") -> Dash:
     """A Dash app over one Prometheus (a URL, a client, a client factory or a Source).
 
     ``dialect`` forces a Knative dialect instead of detecting it; ``auth`` is a basic-auth
@@ -150,7 +150,7 @@ def create_app(prometheus: ClientLike | None = None, *, dialect: str | None = No
         __name__, title="sdobs", update_title=None, suppress_callback_exceptions=True,
         serve_locally=True, assets_ignore=".*", url_base_pathname=url_base_pathname,
         index_string=INDEX,
-    )  # fmt: skip
+    )
     ctx = AppContext(app, source, now or time.time, cache_seconds,
                      loadtests=LoadTestRunner(loadtest_target, loadtest_host))
     app.sdobs = ctx  # type: ignore[attr-defined]
@@ -167,7 +167,7 @@ def create_app(prometheus: ClientLike | None = None, *, dialect: str | None = No
 # -- the shell -------------------------------------------------------------------------------
 def _ctl(label: str, child, id_: str, wide: bool = False) -> html.Label:
     return html.Label(className="ctl wide" if wide else "ctl", id=id_,
-                      children=[html.Span(label), child])  # fmt: skip
+                      children=[html.Span(label), child])
 
 
 def shell(ctx: AppContext) -> html.Div:
@@ -201,14 +201,14 @@ def shell(ctx: AppContext) -> html.Div:
         ]),
         html.Div(id="url-problems", className="problems"),
         html.Main(id="page"),
-    ])  # fmt: skip
+    ])
 
 
 def _shared(state: ViewState) -> ViewState:
     """What navigation keeps: the selection, range and refresh (not page-local choices)."""
     return ViewState(namespace=state.namespace, service=state.service,
                      revisions=state.revisions, range=state.range, start=state.start,
-                     end=state.end, refresh=state.refresh)  # fmt: skip
+                     end=state.end, refresh=state.refresh)
 
 
 def _problems(problems: Sequence[str]) -> list:
@@ -220,18 +220,18 @@ def not_found(ctx: AppContext, pathname: str) -> html.Div:
         html.H2("No such page"),
         html.P(f"There is no page at {pathname[:80]}; the pages are:"),
         html.Ul([html.Li(dcc.Link(label, href=ctx.path(p))) for p, label in NAV.items()]),
-    ])  # fmt: skip
+    ])
 
 
 def apply_control(state: ViewState, trigger: str, values: dict, now: float,
-                  problems: list[str]) -> ViewState:  # fmt: skip
+                  problems: list[str]) -> ViewState:
     """The view state after the user changed one control."""
     if trigger == "ctl-ns":
         return state.with_(namespace=values["ctl-ns"] or None, service=None, revisions=(),
-                           compare_a=None, compare_b=None, page=1)  # fmt: skip
+                           compare_a=None, compare_b=None, page=1)
     if trigger == "ctl-service":
         return state.with_(service=values["ctl-service"] or None, revisions=(),
-                           compare_a=None, compare_b=None)  # fmt: skip
+                           compare_a=None, compare_b=None)
     if trigger == "ctl-rev":
         revs = values["ctl-rev"] or []
         return state.with_(revisions=tuple(revs if isinstance(revs, list) else [revs]))
@@ -277,7 +277,7 @@ def _register_shell(app: Dash, ctx: AppContext) -> None:
         *[Output(f"nav-{p}", "className") for p in PAGES],
         Output("wrap-service", "style"), Output("wrap-rev", "style"), Output("controls", "style"),
         Input("url", "pathname"), State("url", "search"),
-    )  # fmt: skip
+    )
     def route(pathname: str | None, search: str | None):
         """Render the skeleton of the page the path names."""
         page = page_of(app.strip_relative_path(pathname or "/") or "")
@@ -298,7 +298,7 @@ def _register_shell(app: Dash, ctx: AppContext) -> None:
         Input("url", "search"), *[Input(c, "value") for c in CONTROLS],
         *[State(c, "options") for c in LISTED],
         prevent_initial_call="initial_duplicate",
-    )  # fmt: skip
+    )
     def sync(search: str | None, *values):
         """URL to controls when the URL changed; controls to URL when the user changed one.
 
@@ -327,12 +327,12 @@ def _register_shell(app: Dash, ctx: AppContext) -> None:
         hrefs = [ctx.path(p) + _shared(state).to_search() for p in PAGES]
         options = [_with_values(listed[c], wanted[c]) for c in LISTED]
         return [new_search, *outs, (seconds or 60) * 1000, seconds == 0, _problems(problems),
-                *hrefs, *options]  # fmt: skip
+                *hrefs, *options]
 
     @app.callback(
         Output("ctl-ns", "options"), Output("ctl-service", "options"),
         Output("ctl-rev", "options"), Input("url", "search"),
-    )  # fmt: skip
+    )
     def fill_options(search: str | None):
         """Selector choices from Prometheus (the current values always among them)."""
         state = parse_search(search, ctx.now()).state
@@ -342,7 +342,7 @@ def _register_shell(app: Dash, ctx: AppContext) -> None:
             found = None
         out = []
         for label, current in (("namespace", [state.namespace]), ("service", [state.service]),
-                               ("revision", list(state.revisions))):  # fmt: skip
+                               ("revision", list(state.revisions))):
             if found is None:
                 out.append(no_update)
                 continue

@@ -16,7 +16,7 @@ DEFAULT_PORT = 8050
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; anything else should "
-                             "have --auth-user)")  # fmt: skip
+                             "have --auth-user)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
     parser.add_argument("--threads", type=int, default=8, help="server threads (default 8)")
@@ -24,22 +24,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="require HTTP basic auth with this user ($SDOBS_APP_USER)")
     parser.add_argument("--auth-password-env", default="SDOBS_APP_PASSWORD", metavar="VAR",
                         help="environment variable holding the basic-auth password "
-                             "(default SDOBS_APP_PASSWORD)")  # fmt: skip
+                             "(default SDOBS_APP_PASSWORD)")
     parser.add_argument("--dialect", default="auto",
                         help="Knative metric dialect: opencensus, opentelemetry, "
                              "opentelemetry-early or auto (default: detect, and re-check "
-                             "when a page fails)")  # fmt: skip
+                             "when a page fails)")
     parser.add_argument("--scrape-interval", type=seconds_arg(0, 3600), default=15.0,
                         help="Prometheus' scrape interval in seconds, for rate windows "
-                             "(default 15)")  # fmt: skip
+                             "(default 15)")
     parser.add_argument("--base-path", default="/",
                         help="URL path the app is served under, e.g. /sdobs/ behind a proxy")
     parser.add_argument("--loadtest-target", default="", metavar="URL",
                         help="A1111 base URL the load test page starts with (e.g. the demo's "
-                             "live twin gateway)")  # fmt: skip
+                             "live twin gateway)")
     parser.add_argument("--loadtest-host", default="", metavar="HOST",
                         help="Host header the load test page starts with (Knative addressing: "
-                             "{service}.{namespace}.{domain})")  # fmt: skip
+                             "{service}.{namespace}.{domain})")
     add_connection_arguments(parser)
 
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         password = os.environ.get(args.auth_password_env)
         if not password:
             raise UserError(f"--auth-user is set but ${args.auth_password_env} is empty; "
-                            "export the password in that variable")  # fmt: skip
+                            "export the password in that variable")
         auth = (args.auth_user, password)
     if args.loadtest_target:
         from sdobs.loadtest import LoadTestConfigError
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(client_from_args(args), dialect=dialect, auth=auth,
                      scrape_interval=args.scrape_interval, url_base_pathname=base,
                      loadtest_target=args.loadtest_target,
-                     loadtest_host=args.loadtest_host)  # fmt: skip
+                     loadtest_host=args.loadtest_host)
     print(f"Prometheus   {app.sdobs.source.url}: {app.sdobs.source.start()}")
     try:
         handle = serve(app, host=args.host, port=args.port, threads=args.threads)
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
                         "stop what holds the port or pass another --port") from exc
     if not _loopback(args.host) and auth is None:
         print(f"warning: serving on {args.host} without --auth-user: anyone who can reach it "
-              "can read your metrics and start load tests from it", file=sys.stderr)  # fmt: skip
+              "can read your metrics and start load tests from it", file=sys.stderr)
     print(f"sdobs app    {handle.url}{base}   (Ctrl-C stops it)", flush=True)
     try:
         wait_for_signal()

@@ -29,7 +29,7 @@ from .state import ViewState
 
 #: Steps a range query snaps to, seconds.
 NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
-              43200, 86400)  # fmt: skip
+              43200, 86400)
 POINTS = 200
 SPARK_POINTS = 24
 POD_TREND = ("desired", "requested", "actual", "pending", "terminating")
@@ -52,7 +52,7 @@ class Window:
 
     @classmethod
     def of(cls, start: float, end: float, *, scrape_interval: float = 15.0,
-           points: int = POINTS) -> Window:  # fmt: skip
+           points: int = POINTS) -> Window:
         span = max(end - start, 1.0)
         raw = span / max(points, 1)
         step = next((s for s in NICE_STEPS if s >= raw), math.ceil(raw))
@@ -151,7 +151,7 @@ def run_specs(source: Source, specs: Sequence[Spec], window: Window) -> dict[str
         else RangeQuery(s.query.expr, window.start - s.lead * (s.step or window.step),
                         window.end, s.step or window.step)
         for s in specs
-    ]  # fmt: skip
+    ]
     answers = source.client.query_many(queries, return_exceptions=True)
     out: dict[str, Result] = {}
     for spec, answer in zip(specs, answers, strict=True):
@@ -187,7 +187,7 @@ def window_for(state: ViewState, now: float, scrape_interval: float = 15.0) -> W
 def _selection(state: ViewState, window: str, *, revisions: bool = True) -> Selection:
     return Selection(namespace=state.namespace, service=state.service,
                      revisions=(state.revisions or None) if revisions else None,
-                     window=window)  # fmt: skip
+                     window=window)
 
 
 # -- service page ----------------------------------------------------------------------------
@@ -234,7 +234,7 @@ def load_service(source: Source, state: ViewState, now: float | None = None) -> 
 
     window = window_for(state, time.time() if now is None else now, source.scrape_interval)
     return load(source, with_sd(lambda cat: service_specs(cat, state, window), source, state,
-                                window), window)  # fmt: skip
+                                window), window)
 
 
 def scalar(page: PageData, key: str) -> float | None:
@@ -372,9 +372,9 @@ def scale_events(frame: pd.DataFrame | None, by: str = "revision") -> pd.DataFra
         for i in changed:
             before, after = prev[i], cur[i]
             kind = "scale-to-zero" if after == 0 else ("scale-up" if after > before
-                                                       else "scale-down")  # fmt: skip
+                                                       else "scale-down")
             rows.append({"time": times[i + 1], by: name, "kind": kind, "from": before,
-                         "to": after})  # fmt: skip
+                         "to": after})
     out = pd.DataFrame(rows, columns=cols)
     return out.sort_values("time", kind="stable").reset_index(drop=True) if rows else out
 
@@ -444,7 +444,7 @@ def gpu_headline(page: PageData) -> dict[str, float | None]:
 
 # -- fleet page ------------------------------------------------------------------------------
 def fleet_specs(cat: Catalog, state: ViewState, window: Window,
-                scrape_interval: float = 15.0) -> list[Spec]:  # fmt: skip
+                scrape_interval: float = 15.0) -> list[Spec]:
     sel = Selection(namespace=state.namespace, window=window.span_window)
     spark = window.with_points(SPARK_POINTS, scrape_interval)
     spark_sel = replace(sel, window=spark.rate_window)
@@ -468,7 +468,7 @@ def load_fleet(source: Source, state: ViewState, now: float | None = None) -> Pa
             page.dialect += " · recorded series"
         return page
     return load(source, lambda cat: fleet_specs(cat, state, window, source.scrape_interval),
-                window)  # fmt: skip
+                window)
 
 
 FLEET_COLUMNS = ("namespace", "service", "rps", "success", "p95", "pods", "gpu", "gpus", "zero")
@@ -483,7 +483,7 @@ def fleet_table(page: PageData) -> pd.DataFrame:
         col: dict[tuple[str, str], float] = {}
         if frame is not None and not frame.empty and set(FLEET_BY) <= set(frame.columns):
             for ns, svc, v in zip(frame["namespace"], frame["service"], frame["value"],
-                                  strict=True):  # fmt: skip
+                                  strict=True):
                 col[(str(ns), str(svc))] = float(v)
         values[name] = col
         keys.update(col)
@@ -496,7 +496,7 @@ def fleet_table(page: PageData) -> pd.DataFrame:
         idx = grid_index(ms, grid, step)
         vals = frame["value"].to_numpy(dtype=float)
         codes, uniques = pd.MultiIndex.from_arrays([frame["namespace"], frame["service"]]) \
-            .factorize()  # fmt: skip
+            .factorize()
         series = np.full((len(uniques), len(grid)), np.nan)
         series[codes, idx] = vals
         for i, (ns, svc) in enumerate(uniques):
@@ -533,7 +533,7 @@ def filter_sort(table: pd.DataFrame, query: str, sort: str, descending: bool) ->
         out = out.assign(_key=key).sort_values(
             ["_key", "namespace", "service"], ascending=[not descending, True, True],
             na_position="last", kind="stable",
-        ).drop(columns="_key")  # fmt: skip
+        ).drop(columns="_key")
     return out.reset_index(drop=True)
 
 
@@ -546,11 +546,11 @@ def options(source: Source, state: ViewState, now: float | None = None) -> dict[
     def values(label: str, sel: Selection) -> list[str]:
         return source.client.label_values(label_key(cat, label),
                                           match=inventory_selectors(cat, sel),
-                                          start=start, end=end)  # fmt: skip
+                                          start=start, end=end)
 
     out = {"namespace": values("namespace", Selection()),
            "service": values("service", Selection(namespace=state.namespace)),
-           "revision": []}  # fmt: skip
+           "revision": []}
     if state.service:
         sel = Selection(namespace=state.namespace, service=state.service)
         out["revision"] = values("revision", sel)

@@ -27,9 +27,9 @@ from .units import (
 )
 
 PALETTE = ("#2f6fdf", "#e8702a", "#2a9d5b", "#c0392b", "#8e44ad", "#16a2b8", "#b8860b",
-           "#d6336c", "#5c6b7a", "#6f42c1")  # fmt: skip
+           "#d6336c", "#5c6b7a", "#6f42c1")
 CODE_CLASS_COLORS = {"1xx": "#5c6b7a", "2xx": "#2a9d5b", "3xx": "#16a2b8", "4xx": "#e8a21a",
-                     "5xx": "#c0392b"}  # fmt: skip
+                     "5xx": "#c0392b"}
 EVENT_STYLE = {
     "scale-up": ("triangle-up", "#2a9d5b"),
     "scale-down": ("triangle-down", "#e8702a"),
@@ -52,7 +52,7 @@ _AXES = {
     UNIT_WATTS: {"tickformat": "~s", "ticksuffix": "W", "hoverformat": ".3~s",
                  "rangemode": "tozero"},
     UNIT_COUNT: {"tickformat": "~g", "hoverformat": ".3~g"},
-}  # fmt: skip
+}
 
 
 def axis(unit: str) -> dict:
@@ -78,7 +78,7 @@ def legend_rows(names: Sequence[str]) -> int:
 
 
 def layout(window: Window, unit: str, *, height: int = 260, legend: bool = True,
-           legend_lines: int = 1) -> dict:  # fmt: skip
+           legend_lines: int = 1) -> dict:
     """A time-axis layout; a legend sits in rows of its own under the axis labels.
 
     The panel's height is fixed, so a legend gets at most ``LEGEND_MAX_ROWS`` rows and scrolls
@@ -111,7 +111,7 @@ def empty(window: Window, message: str = NO_REQUESTS, *, height: int = 260) -> d
     lay["yaxis"] = {"visible": False}
     lay["annotations"] = [{"text": message, "showarrow": False, "xref": "paper",
                            "yref": "paper", "x": 0.5, "y": 0.5,
-                           "font": {"size": 15, "color": "#6b7785"}}]  # fmt: skip
+                           "font": {"size": 15, "color": "#6b7785"}}]
     lay["meta"] = {"empty": True}
     return {"data": [], "layout": lay}
 
@@ -140,19 +140,19 @@ def series(frame: pd.DataFrame | None, window: Window, by: Sequence[str] = (), *
 
 
 def _trace(name: str, x: np.ndarray, y: np.ndarray, color: str, *, dash: str | None = None,
-           shape: str = "linear") -> dict:  # fmt: skip
+           shape: str = "linear") -> dict:
     line: dict = {"width": 1.6, "color": color, "shape": shape}
     if dash:
         line["dash"] = dash
     return {"type": "scatter", "mode": "lines", "name": name, "x": x, "y": y, "line": line,
-            "connectgaps": False}  # fmt: skip
+            "connectgaps": False}
 
 
 def timeseries(lines: Sequence[tuple[str, np.ndarray]], window: Window, unit: str, *,
                step: float | None = None, empty_text: str = NO_REQUESTS,
                colors: dict[str, str] | None = None, dashes: dict[str, str] | None = None,
                shape: str = "linear", height: int = 260,
-               y_range: Sequence[float] | None = None) -> dict:  # fmt: skip
+               y_range: Sequence[float] | None = None) -> dict:
     """A line chart of ``(name, values)`` on the window's grid; the empty figure if none."""
     lines = [(n, y) for n, y in lines if np.isfinite(y).any()]
     if not lines:
@@ -182,20 +182,20 @@ def with_events(figure: dict, events: pd.DataFrame, window: Window, by: str = "r
             continue
         x = epoch_ms(pd.Series(pd.to_datetime(ev["time"], utc=True)))
         text = [f"{r} {f:g} → {t:g}" for r, f, t in zip(ev[by], ev["from"], ev["to"],
-                                                          strict=True)]  # fmt: skip
+                                                          strict=True)]
         data.append({"type": "scatter", "mode": "markers", "name": kind, "x": x,
                      "y": ev["to"].to_numpy(dtype=float), "text": text,
                      "hovertemplate": "%{text}<extra>" + kind + "</extra>",
                      "marker": {"symbol": symbol, "size": 11, "color": color,
-                                "line": {"width": 1, "color": "white"}}})  # fmt: skip
+                                "line": {"width": 1, "color": "white"}}})
     return {**figure, "data": data}
 
 
 def bars(labels: Sequence[str], values: Sequence[float | None], unit: str, *,
-         height: int = 220, colors: Sequence[str] | None = None) -> dict:  # fmt: skip
+         height: int = 220, colors: Sequence[str] | None = None) -> dict:
     """A small horizontal bar chart (revision comparison)."""
     y = [v if v is not None and not (isinstance(v, float) and math.isnan(v)) else None
-         for v in values]  # fmt: skip
+         for v in values]
     return {
         "data": [{"type": "bar", "orientation": "h", "y": list(labels), "x": y,
                   "marker": {"color": list(colors or PALETTE[: len(labels)])},
@@ -205,7 +205,7 @@ def bars(labels: Sequence[str], values: Sequence[float | None], unit: str, *,
                    "paper_bgcolor": "white", "plot_bgcolor": "white", "showlegend": False,
                    "font": {"family": "system-ui, sans-serif", "size": 12},
                    "xaxis": axis(unit), "yaxis": {"autorange": "reversed"}},
-    }  # fmt: skip
+    }
 
 
 # -- numbers as text -------------------------------------------------------------------------
@@ -248,7 +248,7 @@ def fmt(value: float | None, unit: str) -> str:
 
 
 def sparkline(values: Sequence[float], *, width: int = 120, height: int = 26,
-              color: str = "#2f6fdf") -> str:  # fmt: skip
+              color: str = "#2f6fdf") -> str:
     """An inline SVG sparkline as a data URI (gaps stay gaps); empty string for no values."""
     y = np.asarray(values, dtype=float)
     if y.size == 0 or not np.isfinite(y).any():
@@ -272,7 +272,7 @@ def sparkline(values: Sequence[float], *, width: int = 120, height: int = 26,
             shapes.append(f'<circle cx="{x0}" cy="{y0}" r="1.5" fill="{color}"/>')
         elif seg:
             shapes.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" '
-                          f'points="{" ".join(seg)}"/>')  # fmt: skip
+                          f'points="{" ".join(seg)}"/>')
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}">{"".join(shapes)}</svg>')  # fmt: skip
+           f'viewBox="0 0 {width} {height}">{"".join(shapes)}</svg>')
     return "data:image/svg+xml;utf8," + quote(svg)

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 RING = 20  # images kept for the page
 MAX_IMAGE_BYTES = 8 << 20  # larger images are counted, not kept
 MIME = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "avif": "image/avif",
-        "gif": "image/gif"}  # fmt: skip
+        "gif": "image/gif"}
 
 
 class Busy(RuntimeError):
@@ -81,7 +81,7 @@ class LoadTestRunner:
     """Holds the app's current load test; ``start`` refuses a second one while it runs."""
 
     def __init__(self, default_target: str = "", default_host: str = "", *,
-                 ring: int = RING, max_image_bytes: int = MAX_IMAGE_BYTES) -> None:  # fmt: skip
+                 ring: int = RING, max_image_bytes: int = MAX_IMAGE_BYTES) -> None:
         self.default_target = default_target
         self.default_host = default_host
         self.ring = ring
@@ -107,13 +107,13 @@ class LoadTestRunner:
                 raise Busy(f"a load test is already running (run {cur.run}, started "
                            f"{time.strftime('%H:%M:%S', time.gmtime(cur.started_at))} UTC "
                            f"against {cur.test.runner.target.display_url}); stop it or wait "
-                           "for it to end")  # fmt: skip
+                           "for it to end")
             number = self._runs + 1
             holder: list[_Run] = []
             test = LoadTest(config, on_image=lambda ev: self._image(holder, ev),
-                            on_record=lambda rec: self._record(holder, rec))  # fmt: skip
+                            on_record=lambda rec: self._record(holder, rec))
             run = _Run(number, test, dict(form or {}), time.time(),
-                       ring=deque(maxlen=self.ring))  # fmt: skip
+                       ring=deque(maxlen=self.ring))
             holder.append(run)
             test.start()
             self._runs = number
@@ -153,13 +153,13 @@ class LoadTestRunner:
         latencies: tuple[tuple[float, bool], ...] = ()
         if done:
             latencies = tuple((r.latency, r.ok) for r in cur.test.records
-                              if r.error != kinds.CANCELLED)  # fmt: skip
+                              if r.error != kinds.CANCELLED)
         return RunView(run=cur.run, form=cur.form, target=cur.test.runner.target.display_url,
                        started_at=cur.started_at, progress=progress, done=done,
                        images=images, image_count=image_count, images_not_shown=not_shown,
                        error_kinds=counts, last_error=last_error,
                        summary=cur.test.summary if done else None,
-                       latencies=latencies)  # fmt: skip
+                       latencies=latencies)
 
     # -- on the load test's thread: short, under the lock ------------------------------------
     def _image(self, holder: list[_Run], ev: ImageEvent) -> None:

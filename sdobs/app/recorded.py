@@ -55,7 +55,7 @@ def forget() -> None:
 
 
 def fleet_specs(cat: Catalog, state: ViewState, window: Window,
-                scrape_interval: float = 15.0) -> list[Spec]:  # fmt: skip
+                scrape_interval: float = 15.0) -> list[Spec]:
     """The fleet page's queries (same keys as the raw ones) over the recorded series."""
     sel = Selection(namespace=state.namespace, window=window.span_window)
     now = replace(sel, window="5m")

@@ -17,7 +17,7 @@ from sdobs.prom.errors import PrometheusError
 
 PHASES = ("queue_wait", "generation", "response")
 PHASE_TITLES = {"queue_wait": "Waiting for the GPU (mean)", "generation": "Generating (mean)",
-                "response": "Returning (mean)"}  # fmt: skip
+                "response": "Returning (mean)"}
 SOURCE_TEXT = {
     SOURCE_SD: ("SD exporter", "Latency from the sdobs SD request exporter in the model "
                 "container: request duration in SD-sized buckets (0.05 s to 10 min)."),

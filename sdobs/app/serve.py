@@ -47,7 +47,7 @@ class AppHandle:
 
 
 def serve(app: Dash | str | None = None, *, host: str = "127.0.0.1", port: int = 0,
-          threads: int = 8, **create_kwargs: Any) -> AppHandle:  # fmt: skip
+          threads: int = 8, **create_kwargs: Any) -> AppHandle:
     """Serve ``app`` (or ``create_app(app, **create_kwargs)`` for a URL) on ``host:port``.
 
     ``port=0`` picks a free port; the handle's ``url`` says which. The server thread is a
@@ -60,7 +60,7 @@ def serve(app: Dash | str | None = None, *, host: str = "127.0.0.1", port: int =
 
         app = create_app(app, **create_kwargs)
     server = create_server(app.server, host=host, port=port, threads=threads, ident="sdobs",
-                           clear_untrusted_proxy_headers=True)  # fmt: skip
+                           clear_untrusted_proxy_headers=True)
     bound_port = int(server.effective_port)
     thread = threading.Thread(target=server.run, name=f"sdobs-app-{bound_port}", daemon=True)
     thread.start()

@@ -27,7 +27,7 @@ class Source:
     """A Prometheus client plus its catalog; ``dialect`` forces one instead of detecting."""
 
     def __init__(self, client: PrometheusClient, dialect: str | Dialect | None = None, *,
-                 scrape_interval: float = 15.0) -> None:  # fmt: skip
+                 scrape_interval: float = 15.0) -> None:
         self.client = client
         self.scrape_interval = float(scrape_interval)
         self.forced = get_dialect(dialect) if dialect else None

@@ -21,7 +21,7 @@ DEFAULT_PAGE = "fleet"
 RANGES: dict[str, int] = {
     "15m": 900, "1h": 3600, "3h": 3 * 3600, "6h": 6 * 3600, "12h": 12 * 3600,
     "24h": 86400, "2d": 2 * 86400, "7d": 7 * 86400,
-}  # fmt: skip
+}
 CUSTOM = "custom"
 DEFAULT_RANGE = "1h"
 #: Auto-refresh choices: name -> seconds (0 = off).
@@ -39,7 +39,7 @@ MAX_PARAMS = 200
 _K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _PAGE_NUMBER = re.compile(r"[0-9]{1,6}")  # ASCII digits only: "²".isdigit() is True
 _TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
-                 "%Y-%m-%d")  # fmt: skip
+                 "%Y-%m-%d")
 
 
 @dataclass(frozen=True)
@@ -174,11 +174,11 @@ def _name(params: dict[str, list[str]], key: str, what: str, problems: list[str]
 
 def _bad_name(key: str, value: str, what: str) -> str:
     return (f"ignored {key}={_show(value)}: a {what} name is lower-case letters, digits and '-' "
-            "(at most 63)")  # fmt: skip
+            "(at most 63)")
 
 
 def _choice(params: dict[str, list[str]], key: str, allowed: Collection[str], default: str,
-            problems: list[str]) -> str:  # fmt: skip
+            problems: list[str]) -> str:
     """The last value of ``key`` when it is one of ``allowed``, else ``default`` (and a problem
     when it was given)."""
     if not params.get(key):
@@ -203,7 +203,7 @@ def parse_search(search: str | None, now: float | None = None) -> Parsed:
     fields = raw.split("&")
     if len(fields) > MAX_PARAMS:
         problems.append(f"ignored {len(fields) - MAX_PARAMS} URL parameters after the first "
-                        f"{MAX_PARAMS}")  # fmt: skip
+                        f"{MAX_PARAMS}")
         raw = "&".join(fields[:MAX_PARAMS])
     params = parse_qs(raw, keep_blank_values=True, max_num_fields=MAX_PARAMS)
     ns = _name(params, "ns", "namespace", problems)
@@ -257,7 +257,7 @@ def parse_search(search: str | None, now: float | None = None) -> Parsed:
         else:
             problems.append(f"ignored p={_show(value)}: a page number is 1 or more")
     known = {"ns", "service", "rev", "a", "b", "from", "to", "range", "refresh", "q", "sort",
-             "desc", "p"}  # fmt: skip
+             "desc", "p"}
     for key in params:
         if key not in known:
             problems.append(f"ignored unknown parameter {_show(key)}")
@@ -265,5 +265,5 @@ def parse_search(search: str | None, now: float | None = None) -> Parsed:
         namespace=ns, service=service, revisions=tuple(revisions), compare_a=compare_a,
         compare_b=compare_b, range=range_, start=start, end=end, refresh=refresh, query=query,
         sort=sort, descending=descending, page=page,
-    )  # fmt: skip
+    )
     return Parsed(state, tuple(problems))

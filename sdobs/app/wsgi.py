@@ -27,7 +27,7 @@ def app_from_env(env: dict[str, str] | os._Environ = os.environ):
     user, password = env.get("SDOBS_APP_USER"), env.get("SDOBS_APP_PASSWORD")
     if bool(user) != bool(password):
         raise InputError("set both SDOBS_APP_USER and SDOBS_APP_PASSWORD for basic auth, "
-                         "or neither")  # fmt: skip
+                         "or neither")
     timeout = float(env.get("SDOBS_TIMEOUT", "15"))
     client = PrometheusClient(
         env.get("SDOBS_PROMETHEUS_URL", DEFAULT_URL), timeout=timeout, max_workers=8,
@@ -36,12 +36,12 @@ def app_from_env(env: dict[str, str] | os._Environ = os.environ):
         bearer_token=env.get("SDOBS_PROMETHEUS_TOKEN"),
         headers=connection_headers(env.get("SDOBS_PROMETHEUS_HEADERS")),
         tenant=env.get("SDOBS_PROMETHEUS_TENANT") or None,
-    )  # fmt: skip
+    )
     return create_app(client, dialect=env.get("SDOBS_DIALECT") or None,
                       auth=(user, password) if user else None,
                       scrape_interval=float(env.get("SDOBS_SCRAPE_INTERVAL", "15")),
                       loadtest_target=env.get("SDOBS_LOADTEST_TARGET", ""),
-                      loadtest_host=env.get("SDOBS_LOADTEST_HOST", ""))  # fmt: skip
+                      loadtest_host=env.get("SDOBS_LOADTEST_HOST", ""))
 
 
 app = app_from_env()

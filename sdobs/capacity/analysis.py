@@ -85,7 +85,7 @@ def gpu_alternatives(prices: PriceTable, base_spec: str) -> list[str]:
 
 def default_settings(history: ServiceHistory, rev: RevisionSpec, the_plan: Plan | None,
                      prices: PriceTable, base_spec: str,
-                     grid: str = "small") -> list[Setting]:  # fmt: skip
+                     grid: str = "small") -> list[Setting]:
     """What to try: the deployed settings, the queueing model's plan, warm pods, retention,
     a lower utilisation target, always-on at the recorded peak, other GPUs (``full``: more)."""
     if grid not in ("small", "full"):
@@ -161,13 +161,13 @@ class CapacityAnalysis:
                 f"{p.service_s:.1f} s (SCV {p.scv:.2f}, from {_service_time_source(h)}); at "
                 f"the 95th-percentile rate {p.peak_rate * 60:.2f}/min, {p.pods_at_peak} steady "
                 f"pods would hold P99 ≤ {self.slo_seconds:g} s (at most {p.max_pods} at the "
-                "busiest).")  # fmt: skip
+                "busiest).")
         for name in (PLAN_ROW, BASELINE):
             if name in self.frame.index:
                 setting = next((s for s in self.settings if s.name == name), None)
                 what = f" ({setting.describe()})" if setting and setting.changes() else ""
                 lines.append(f"Replayed with the KPA and cold starts, '{name}'{what}: "
-                             f"{row_verdict(self.frame.loc[name], self.slo_seconds)}.")  # fmt: skip
+                             f"{row_verdict(self.frame.loc[name], self.slo_seconds)}.")
         if obs is not None:
             lines.append(
                 f"Observed: {format_cell('pod_hours', obs['pod_hours'])} pod-hours billed, "
@@ -177,7 +177,7 @@ class CapacityAnalysis:
                 f"{format_cell('savings_vs_always_on', obs['savings_vs_always_on'])} "
                 "(the reference platform reports 60 %).")
         lines.append(f"Recommendation: {self.recommendation.setting.name} — "
-                     f"{self.recommendation.reason}.")  # fmt: skip
+                     f"{self.recommendation.reason}.")
         return lines + self.notes
 
     def figures(self) -> dict[str, Any]:
@@ -188,7 +188,7 @@ class CapacityAnalysis:
         return write_html(path, title=f"Capacity analysis: {h.namespace}/{h.service}",
                           summary=self.summary(), frame=self.frame,
                           recommendation=self.recommendation, snippet=self.snippet,
-                          figs=self.figures())  # fmt: skip
+                          figs=self.figures())
 
 
 def analyse(
@@ -220,16 +220,16 @@ def analyse(
         if svc is None:
             raise InputError(f"no manifest for {namespace}/{service}: pass the Knative Service "
                              "YAML (kubectl get ksvc NAME -o yaml) so the replay knows its "
-                             "settings")  # fmt: skip
+                             "settings")
         notes.append("Settings from the twin's bundled manifest of this service.")
     elif isinstance(manifest, ServiceSpec):
         svc = manifest
     else:
         svc = load_manifest(manifest, namespace, service)
     history = load_history(client, namespace, service, start, end, step=step,
-                           scrape_interval=scrape_interval, dialect=dialect)  # fmt: skip
+                           scrape_interval=scrape_interval, dialect=dialect)
     work = prepare(history, svc, slo_seconds=slo_seconds, prices=prices, settings=settings,
-                   grid=grid, spec=spec, seed=seed, notes=notes)  # fmt: skip
+                   grid=grid, spec=spec, seed=seed, notes=notes)
     results = sweep(work.replay, work.settings, prices, slo_seconds=slo_seconds, jobs=jobs)
     return conclude(work, results)
 
@@ -257,7 +257,7 @@ class Prepared:
 def prepare(history: ServiceHistory, svc: ServiceSpec, *, slo_seconds: float,
             prices: PriceTable, settings: Sequence[Setting] | None = None, grid: str = "small",
             spec: str | None = None, seed: int = 1,
-            notes: Sequence[str] = ()) -> Prepared:  # fmt: skip
+            notes: Sequence[str] = ()) -> Prepared:
     """Size the busiest revision with the queueing model and choose the settings to replay."""
     notes = list(notes)
     busiest = max(history.revisions, key=lambda r: history.requests(revision=r))
@@ -271,11 +271,11 @@ def prepare(history: ServiceHistory, svc: ServiceSpec, *, slo_seconds: float,
         notes.append(f"No queueing-model plan: {exc}.")
     inp = replay_input(history, svc, seed=seed, base_spec=base_spec)
     chosen = list(settings) if settings else default_settings(history, rev, the_plan, prices,
-                                                             base_spec, grid)  # fmt: skip
+                                                             base_spec, grid)
     if not any(s.name == "as deployed" for s in chosen):
         chosen.insert(0, Setting("as deployed"))
     return Prepared(history, svc, rev, prices, base_spec, slo_seconds, the_plan, need, inp,
-                    chosen, notes)  # fmt: skip
+                    chosen, notes)
 
 
 def conclude(work: Prepared, results: list[ReplayResult]) -> CapacityAnalysis:
@@ -283,16 +283,16 @@ def conclude(work: Prepared, results: list[ReplayResult]) -> CapacityAnalysis:
     history, rev, prices = work.history, work.revision, work.prices
     notes = list(work.notes)
     observed = observed_row(history, rev, prices, spec=work.base_spec,
-                            slo_seconds=work.slo_seconds)  # fmt: skip
+                            slo_seconds=work.slo_seconds)
     frame = results_frame(observed, results)
     rec = recommend(results, work.slo_seconds)
     if not math.isfinite(observed["p99_s"]):
         notes.append("Prometheus has no latency histogram for the range.")
     notes.append("Observed latency is queue-proxy's (no activator or gateway wait, no cold "
-                 "start); replayed latency is what clients see.")  # fmt: skip
+                 "start); replayed latency is what clients see.")
     return CapacityAnalysis(history, work.service, rev, prices, work.base_spec,
                             work.slo_seconds, work.plan, work.need, work.replay, work.settings,
-                            results, frame, rec, notes)  # fmt: skip
+                            results, frame, rec, notes)
 
 
 def _service_time_source(history) -> str:

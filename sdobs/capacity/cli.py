@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
                          slo_seconds=args.slo_p99, prices=prices, manifest=args.manifest,
                          settings=settings, grid=args.grid, jobs=args.jobs or 2,
                          dialect=args.dialect, spec=args.spec,
-                         scrape_interval=args.scrape_interval)  # fmt: skip
+                         scrape_interval=args.scrape_interval)
     except (ManifestError, UnknownSpec) as exc:
         raise UserError(str(exc)) from None
     finally:

@@ -49,7 +49,7 @@ FLEET_COLUMNS = {
     "deployed_p99_s": "P99 s deployed", "deployed_meets_slo": "SLO deployed",
     "observed_p99_s": "P99 s observed", "recommended": "recommendation",
     "recommended_meets_slo": "SLO recommended",
-}  # fmt: skip
+}
 
 
 class FleetError(InputError):
@@ -100,7 +100,7 @@ class FleetAnalysis:
                 "observed_p99_s": float(obs["p99_s"]) if obs is not None else math.nan,
                 "recommended": a.recommendation.setting.name,
                 "recommended_meets_slo": bool(a.recommendation.meets_slo),
-            })  # fmt: skip
+            })
         rows += [_idle_row(key, w) for key, w in self.idle.items()]
         rows.sort(key=lambda row: (row["namespace"], row["service"]))
         return pd.DataFrame(rows, columns=list(FLEET_COLUMNS))
@@ -141,12 +141,12 @@ class FleetAnalysis:
         fig.add_bar(x=names, y=f["deployed_usd_day"], name="as deployed")
         fig.add_bar(x=names, y=f["recommended_usd_day"], name="recommended")
         fig.update_layout(title="Cost per day by service", yaxis_title="USD per day",
-                          barmode="group")  # fmt: skip
+                          barmode="group")
         title = "Fleet capacity: " + (self.namespace or "all namespaces")
         parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
                  "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:"
                  "collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-                 "</style></head><body>", f"<h1>{html.escape(title)}</h1>"]  # fmt: skip
+                 "</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
         parts += [f"<p>{html.escape(line)}</p>" for line in self.summary()]
         parts.append("<h2>Services</h2>")
         parts.append(_display(f).to_html(index=False, escape=True))
@@ -170,7 +170,7 @@ def _idle_row(key: Key, w: WarmIdle) -> dict[str, Any]:
         "deployed_p99_s": math.nan, "deployed_meets_slo": True,  # no request missed it
         "observed_p99_s": math.nan, "recommended": w.recommendation,
         "recommended_meets_slo": True,
-    }  # fmt: skip
+    }
 
 
 def _display(frame: pd.DataFrame) -> pd.DataFrame:
@@ -199,7 +199,7 @@ Runner = Callable[[Sequence[Prepared]], list[list[ReplayResult]]]
 def run_serial(works: Sequence[Prepared]) -> list[list[ReplayResult]]:
     """Every replay in this process, one after the other (the reference the cluster must match)."""
     return [[replay(w.replay, s, w.prices, slo_seconds=w.slo_seconds) for s in w.settings]
-            for w in works]  # fmt: skip
+            for w in works]
 
 
 def dask_runner(client: Any) -> Runner:
@@ -218,7 +218,7 @@ def dask_runner(client: Any) -> Runner:
             inputs = client.scatter([w.replay for w in works], hash=False)
             futures = [[client.submit(replay, inp, s, w.prices, slo_seconds=w.slo_seconds,
                                       pure=False) for s in w.settings]
-                       for w, inp in zip(works, inputs, strict=True)]  # fmt: skip
+                       for w, inp in zip(works, inputs, strict=True)]
             flat = client.gather([f for row in futures for f in row])
         except KilledWorker as exc:
             raise FleetError(f"a Dask worker died replaying {exc.task} (out of memory? see "
@@ -226,7 +226,7 @@ def dask_runner(client: Any) -> Runner:
         except (OSError, TimeoutError) as exc:
             raise FleetError(f"lost the Dask scheduler at {client.scheduler.address} "
                              f"({type(exc).__name__}: {exc}); the fleet was not "
-                             "finished") from None  # fmt: skip
+                             "finished") from None
         out, i = [], 0
         for row in futures:
             out.append(flat[i:i + len(row)])
@@ -238,7 +238,7 @@ def dask_runner(client: Any) -> Runner:
 
 @contextmanager
 def dask_client(scheduler: str | None = None, workers: int | None = None,
-                timeout: float | None = None) -> Iterator[Any]:  # fmt: skip
+                timeout: float | None = None) -> Iterator[Any]:
     """A Dask client: of the scheduler at ``scheduler`` (``tcp://host:8786``), or of a new
     ``LocalCluster`` of ``workers`` single-threaded worker processes (default: the cores).
 
@@ -258,10 +258,10 @@ def dask_client(scheduler: str | None = None, workers: int | None = None,
         except (OSError, TimeoutError) as exc:
             raise FleetError(f"cannot reach the Dask scheduler at {scheduler} within "
                              f"{timeout:g} s ({type(exc).__name__}); check the address and "
-                             "that the scheduler runs") from None  # fmt: skip
+                             "that the scheduler runs") from None
         except ValueError as exc:
             raise FleetError(f"--scheduler {scheduler!r} is not a Dask address such as "
-                             f"tcp://host:8786 ({exc})") from None  # fmt: skip
+                             f"tcp://host:8786 ({exc})") from None
         try:
             yield client
         finally:
@@ -272,7 +272,7 @@ def dask_client(scheduler: str | None = None, workers: int | None = None,
         raise FleetError(f"a LocalCluster needs at least one worker, got {n}")
     try:
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)  # fmt: skip
+                               dashboard_address=None, silence_logs=logging.ERROR)
     except (OSError, TimeoutError, AssertionError) as exc:  # AssertionError: its loop not up
         raise FleetError(f"cannot start a local Dask cluster of {n} worker processes "
                          f"({type(exc).__name__} {exc}); is the machine overloaded?") from None
@@ -299,7 +299,7 @@ def bundled_manifests() -> dict[Key, ServiceSpec]:
     from sdobs.sim.scenarios import DEFAULT_SCENARIO, load_scenario
 
     return {(r.service.namespace, r.service.name): r.service
-            for r in load_scenario(DEFAULT_SCENARIO).runs}  # fmt: skip
+            for r in load_scenario(DEFAULT_SCENARIO).runs}
 
 
 def manifests_from(paths: Sequence[str | Path]) -> dict[Key, ServiceSpec]:
@@ -318,7 +318,7 @@ def manifests_from(paths: Sequence[str | Path]) -> dict[Key, ServiceSpec]:
 def prepare_fleet(fleet: FleetHistory, manifests: Mapping[Key, ServiceSpec], *,
                   slo_seconds: float, prices: PriceTable,
                   settings: Sequence[Setting] | None = None, grid: str = "small",
-                  seed: int = 1) -> tuple[list[Prepared], dict[Key, str]]:  # fmt: skip
+                  seed: int = 1) -> tuple[list[Prepared], dict[Key, str]]:
     """Every read service sized and ready to replay; those that cannot be, and why."""
     works: list[Prepared] = []
     skipped = dict(fleet.skipped)
@@ -330,7 +330,7 @@ def prepare_fleet(fleet: FleetHistory, manifests: Mapping[Key, ServiceSpec], *,
             continue
         try:
             works.append(prepare(history, svc, slo_seconds=slo_seconds, prices=prices,
-                                 settings=settings, grid=grid, seed=seed))  # fmt: skip
+                                 settings=settings, grid=grid, seed=seed))
         except (ValueError, KeyError) as exc:
             skipped[key] = f"cannot be sized ({exc})"
     return works, dict(sorted(skipped.items()))
@@ -362,9 +362,9 @@ def analyse_fleet(
     if manifests is None:
         manifests = bundled_manifests()
     fleet = load_histories(client, start, end, namespace=namespace, step=step,
-                           scrape_interval=scrape_interval, dialect=dialect)  # fmt: skip
+                           scrape_interval=scrape_interval, dialect=dialect)
     works, skipped = prepare_fleet(fleet, manifests, slo_seconds=slo_seconds, prices=prices,
-                                   settings=settings, grid=grid, seed=seed)  # fmt: skip
+                                   settings=settings, grid=grid, seed=seed)
     idle: dict[Key, WarmIdle] = {}
     for key in list(skipped):
         history, svc = fleet.histories.get(key), manifests.get(key)
@@ -380,5 +380,5 @@ def analyse_fleet(
         raise FleetError(f"no service of {where} can be analysed ({reasons})")
     results = runner(works) if works else []
     analyses = {(w.history.namespace, w.history.service): conclude(w, r)
-                for w, r in zip(works, results, strict=True)}  # fmt: skip
+                for w, r in zip(works, results, strict=True)}
     return FleetAnalysis(namespace, slo_seconds, analyses, skipped, fleet.queries, engine, idle)

@@ -14,7 +14,7 @@ def add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--scheduler", metavar="ADDRESS",
                        help="a running Dask scheduler, e.g. tcp://host:8786 (default: a "
                             "LocalCluster of --jobs worker processes here; --jobs 1: no "
-                            "cluster, serially in this process)")  # fmt: skip
+                            "cluster, serially in this process)")
 
 
 def run_fleet(args: argparse.Namespace) -> int:
@@ -52,7 +52,7 @@ def run_fleet(args: argparse.Namespace) -> int:
         return analyse_fleet(prom, start, end, namespace=namespace, slo_seconds=args.slo_p99,
                              runner=runner, engine=engine, prices=prices, manifests=manifests,
                              settings=settings, grid=args.grid, dialect=args.dialect,
-                             scrape_interval=args.scrape_interval)  # fmt: skip
+                             scrape_interval=args.scrape_interval)
 
     where: list[str] = []
 

@@ -177,7 +177,7 @@ def _grid(start: float, end: float, step: float) -> pd.DatetimeIndex:
 
 
 def _service_times(hist: pd.DataFrame, means: pd.DataFrame, span: float,
-                   scale: float, source: str = "knative") -> dict[str, ServiceTimes]:  # fmt: skip
+                   scale: float, source: str = "knative") -> dict[str, ServiceTimes]:
     out: dict[str, ServiceTimes] = {}
     if hist.empty:
         return out
@@ -193,7 +193,7 @@ def _service_times(hist: pd.DataFrame, means: pd.DataFrame, span: float,
             continue
         mean = float(mean_of.get(rev, math.nan))
         out[str(rev)] = ServiceTimes(str(rev), total, mean, tuple(bounds.tolist()),
-                                     tuple(counts.tolist()), source)  # fmt: skip
+                                     tuple(counts.tolist()), source)
     return out
 
 
@@ -203,11 +203,11 @@ def _step_for(t0: int, t1: int, step: float | None, scrape_interval: float) -> f
         step = scrape_interval * max(1, math.ceil((t1 - t0) / scrape_interval / MAX_POINTS))
     if t1 - t0 < 2 * step:
         raise HistoryError(f"the range {t1 - t0:g} s is shorter than two steps of {step:g} s; "
-                           "widen it or pass a smaller step")  # fmt: skip
+                           "widen it or pass a smaller step")
     points = (t1 - t0) / step
     if points > 11_000:
         raise HistoryError(f"{points:.0f} steps of {step:g} s exceed Prometheus' point limit; "
-                           "pass a larger step")  # fmt: skip
+                           "pass a larger step")
     return step
 
 
@@ -226,7 +226,7 @@ def _trimmed(t0: int, t1: int, step: float, probe: pd.DataFrame) -> tuple[float,
 
 def _queries(cat: Catalog, namespace: str | None, service: str | None, t0: float, t1: float,
              step: float, by: tuple[str, ...] = (), client_target: str | None = None,
-             native: bool = True) -> list[RangeQuery | InstantQuery]:  # fmt: skip
+             native: bool = True) -> list[RangeQuery | InstantQuery]:
     """The history's queries, in the order :func:`_assemble` reads them; ``by`` is prepended to
     every grouping (``("namespace", "service")`` reads a whole fleet in one query per signal).
 
@@ -237,7 +237,7 @@ def _queries(cat: Catalog, namespace: str | None, service: str | None, t0: float
     base = Selection(namespace=namespace, service=service)
     whole = Selection(namespace=namespace, service=service, window=_window(t1 - t0))
     smooth = Selection(namespace=namespace, service=service,
-                       window=_window(max(5 * 60, 2 * step)))  # fmt: skip
+                       window=_window(max(5 * 60, 2 * step)))
     lo, hi = t0 + step, t1
 
     def ranged(expr: str) -> RangeQuery:
@@ -251,7 +251,7 @@ def _queries(cat: Catalog, namespace: str | None, service: str | None, t0: float
 
     def latency(sel: Selection, q: float) -> str:
         return (cat.latency_per_group(sel, q, by).expr if by else
-                cat.latency(sel, q).expr)  # fmt: skip
+                cat.latency(sel, q).expr)
     queries: list[RangeQuery | InstantQuery] = [
         RangeQuery(cat.request_counter(base, by=(*by, "revision", "pod", "code_class"),
                                        native=native).expr,
@@ -306,15 +306,15 @@ def load_history(
     if probe.empty:
         raise HistoryError(f"Prometheus at {client.url} holds no autoscaler series for "
                            f"{namespace}/{service} between the range's ends; check the names "
-                           "and the range")  # fmt: skip
+                           "and the range")
     a, b, first = _trimmed(t0, t1, step, probe)
     if b - a < 2 * step:
         raise HistoryError(f"{namespace}/{service} has less than two steps of history in "
-                           "the range")  # fmt: skip
+                           "the range")
     frames = client.query_many(_queries(cat, namespace, service, a, b, step,
-                                        client_target=client_target))  # fmt: skip
+                                        client_target=client_target))
     return _assemble(frames, namespace, service, name, a, b, step, first, scrape_interval,
-                     cat, client_target is not None)  # fmt: skip
+                     cat, client_target is not None)
 
 
 #: Labels that tell services apart in a fleet read.
@@ -365,7 +365,7 @@ def load_histories(
     cat = Catalog(name)
     requests = 0 if dialect else 1
     services_seen = cat.pods(Selection(namespace=namespace), "desired", by=SERVICE_KEYS,
-                             native=True)  # fmt: skip
+                             native=True)
     probe = client.query_range(services_seen.expr, t0, t1, step)
     requests += 1
     where = f"namespace {namespace}" if namespace else "any namespace"
@@ -395,13 +395,13 @@ def load_histories(
         for ns, svc, first in members:
             own = [_of_service(f, ns, svc) for f in frames]
             histories[(ns, svc)] = _assemble(own, ns, svc, name, a, b, step, first,
-                                             scrape_interval, cat, False)  # fmt: skip
+                                             scrape_interval, cat, False)
     return FleetHistory(dict(sorted(histories.items())), skipped, requests)
 
 
 def _assemble(frames: list[pd.DataFrame], namespace: str, service: str, name: str, t0: float,
               t1: float, step: float, first: float, scrape_interval: float, cat: Catalog,
-              with_client: bool) -> ServiceHistory:  # fmt: skip
+              with_client: bool) -> ServiceHistory:
     """One ServiceHistory from the answers of :func:`_queries` (for this service alone)."""
     span = t1 - t0
     index = _grid(t0, t1, step)
@@ -432,12 +432,12 @@ def _assemble(frames: list[pd.DataFrame], namespace: str, service: str, name: st
     rates = rates.reindex(columns=sorted(rates.columns)).rename_axis(columns=None)
     gpu = pd.DataFrame({"busy": _wide(busy, index, None).get("value", np.nan),
                         "exporters": _wide(exporters, index, None).get("value", np.nan)},
-                       index=index).fillna(0.0)  # fmt: skip
+                       index=index).fillna(0.0)
     latency = pd.DataFrame(
         {f"p{q * 100:g}": _wide(f, index, None).get("value", np.nan)
-         for q, f in zip(QUANTILES, lat, strict=True)}, index=index)  # fmt: skip
+         for q, f in zip(QUANTILES, lat, strict=True)}, index=index)
     tot = (by_class.groupby(["revision", "code_class"], as_index=False)["value"].sum()
-           .rename(columns={"value": "requests"}))  # fmt: skip
+           .rename(columns={"value": "requests"}))
     gpu_models: dict[str, str] = {}
     if not models.empty:
         for rev, group in models.groupby("revision"):
@@ -446,7 +446,7 @@ def _assemble(frames: list[pd.DataFrame], namespace: str, service: str, name: st
     if client_lat is not None:
         client_frame = pd.DataFrame({name: _wide(f, index, None).get("value", np.nan)
                                      for name, f in zip(("p50", "p99"), client_lat, strict=True)},
-                                    index=index)  # fmt: skip
+                                    index=index)
     return ServiceHistory(
         namespace=namespace, service=service, dialect=name, start=t0, end=t1, step=step,
         scrape_interval=scrape_interval, rates=rates,
@@ -460,4 +460,4 @@ def _assemble(frames: list[pd.DataFrame], namespace: str, service: str, name: st
             **_service_times(hist, means, span, cat.latency_bucket_scale(app=True)),
             **_service_times(sd_hist, sd_means, span, 1.0, source="sd-exporter")},
         gpu_models=gpu_models, client_latency=client_frame,
-    )  # fmt: skip
+    )

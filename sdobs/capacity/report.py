@@ -38,11 +38,11 @@ TABLE_COLUMNS = {
     "pod_hours": "pod-h", "gpu_hours_busy": "GPU-h busy", "gpu_hours_allocated": "GPU-h alloc",
     "cost_usd": "cost $", "savings_vs_always_on": "saved vs always-on",
     "cost_vs_baseline": "cost vs deployed",
-}  # fmt: skip
+}
 
 
 def observed_row(history: Any, rev: RevisionSpec, prices: PriceTable, *, spec: str | None = None,
-                 slo_seconds: float = math.inf) -> dict[str, Any]:  # fmt: skip
+                 slo_seconds: float = math.inf) -> dict[str, Any]:
     """The recorded history as a what-if row: latency at queue-proxy (activator and gateway
     waits not included), billed pod time from the autoscaler's pod counts."""
     step = history.step
@@ -50,7 +50,7 @@ def observed_row(history: Any, rev: RevisionSpec, prices: PriceTable, *, spec: s
     ready = history.pods_wide("actual").sum(axis=1)
     hourly = pod_hourly_usd(rev, prices, price_spec(rev, prices, spec))
     seconds = billed_seconds_from_pod_counts(allocated.to_numpy(), cold_start_s=0.0,
-                                             drain_s=0.0, step_s=step)  # fmt: skip
+                                             drain_s=0.0, step_s=step)
     peak = float(ready.max()) if len(ready) else 0.0
     cost = seconds / 3600 * hourly
     always = always_on_cost(max(peak, 1.0), history.duration, hourly)
@@ -76,7 +76,7 @@ def observed_row(history: Any, rev: RevisionSpec, prices: PriceTable, *, spec: s
         "cost_usd": cost, "always_on_usd": always, "savings_vs_always_on": savings_ratio(always,
                                                                                      cost),
         "answered": answered,
-    }  # fmt: skip
+    }
 
 
 def results_frame(observed: dict[str, Any] | None, results: Sequence[ReplayResult]) -> pd.DataFrame:
@@ -108,7 +108,7 @@ class Recommendation:
 
 
 def recommend(results: Sequence[ReplayResult], slo_seconds: float, *,
-              margin: float = 0.02) -> Recommendation:  # fmt: skip
+              margin: float = 0.02) -> Recommendation:
     """The cheapest replayed setting whose P99 meets the SLO, else the one with the lowest P99.
 
     When the deployed settings meet the SLO, a change must save more than ``margin`` of their
@@ -123,11 +123,11 @@ def recommend(results: Sequence[ReplayResult], slo_seconds: float, *,
                 "cost_usd"]:
             best = deployed
         reason = (f"cheapest of {len(ok)} settings with P99 ≤ {slo_seconds:g} s "
-                  f"({row_verdict(best.row, slo_seconds)})")  # fmt: skip
+                  f"({row_verdict(best.row, slo_seconds)})")
         return Recommendation(best.setting, best.row, True, reason)
     best = min(results, key=lambda r: (r.row["p99_s"], r.row["cost_usd"]))
     reason = (f"no setting meets P99 ≤ {slo_seconds:g} s; lowest P99 is "
-              f"{_fmt('p99_s', best.row['p99_s'])} s")  # fmt: skip
+              f"{_fmt('p99_s', best.row['p99_s'])} s")
     return Recommendation(best.setting, best.row, False, reason)
 
 
@@ -173,7 +173,7 @@ def row_verdict(row: Any, slo_seconds: float) -> str:
     meets = "meets" if bool(row["meets_slo"]) else "misses"
     return (f"P99 {_fmt('p99_s', row['p99_s'])} s, {meets} P99 ≤ {slo_seconds:g} s; "
             f"cold {_fmt('cold_share', row['cold_share'])}; "
-            f"${_fmt('cost_usd', row['cost_usd'])}")  # fmt: skip
+            f"${_fmt('cost_usd', row['cost_usd'])}")
 
 
 def recommendation_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -193,7 +193,7 @@ def format_table(frame: pd.DataFrame, recommended: str | None = None) -> str:
 
 # -- figures ---------------------------------------------------------------------------------------
 def figures(history: Any, need: pd.DataFrame | None, frame: pd.DataFrame,
-            results: Sequence[ReplayResult], slo_seconds: float) -> dict[str, Any]:  # fmt: skip
+            results: Sequence[ReplayResult], slo_seconds: float) -> dict[str, Any]:
     """The report's plotly figures: traffic, daily shape, service time, pods, latency, cost."""
     import plotly.graph_objects as go
 
@@ -223,17 +223,17 @@ def figures(history: Any, need: pd.DataFrame | None, frame: pd.DataFrame,
 
     fig = go.Figure()
     fig.add_scatter(x=rates.index, y=history.pods_wide("actual").sum(axis=1),
-                    name="ready (recorded)", mode="lines", line={"shape": "hv"})  # fmt: skip
+                    name="ready (recorded)", mode="lines", line={"shape": "hv"})
     if need is not None:
         fig.add_scatter(x=need.index, y=need["need"],
                         name=f"queueing model: P99 ≤ {slo_seconds:g} s", mode="lines",
-                        line={"shape": "hv", "dash": "dash"})  # fmt: skip
+                        line={"shape": "hv", "dash": "dash"})
         fig.add_scatter(x=need.index, y=need["kpa_steady"], name="KPA steady state",
-                        mode="lines", line={"shape": "hv", "dash": "dot"})  # fmt: skip
+                        mode="lines", line={"shape": "hv", "dash": "dot"})
     for r in results:
         if r.setting.name == BASELINE:
             fig.add_scatter(x=rates.index[: len(r.ready)], y=r.ready, name="ready (replay)",
-                            mode="lines", line={"shape": "hv"}, opacity=0.6)  # fmt: skip
+                            mode="lines", line={"shape": "hv"}, opacity=0.6)
     fig.update_layout(title="Pods: recorded, replayed and what the queueing model needs",
                       yaxis_title="pods")
     figs["pods"] = fig
@@ -282,9 +282,9 @@ def latency_figure(results: Sequence[ReplayResult], slo_seconds: float) -> Any:
     # The SLO as a trace in data coordinates (a shape's x on a log axis is log10).
     fig.add_scatter(x=[slo_seconds, slo_seconds], y=[0, 1], mode="lines",
                     name=f"SLO: P99 ≤ {slo_seconds:g} s",
-                    line={"dash": "dash", "color": "black"})  # fmt: skip
+                    line={"dash": "dash", "color": "black"})
     fig.update_layout(title="Response time per setting (replay, as clients see it)",
-                      xaxis_title="seconds", yaxis_title="share of requests")  # fmt: skip
+                      xaxis_title="seconds", yaxis_title="share of requests")
     fig.update_xaxes(type="log", range=latency_axis_range(results, slo_seconds))
     fig.update_yaxes(range=[0, 1.02])
     return fig
@@ -292,14 +292,14 @@ def latency_figure(results: Sequence[ReplayResult], slo_seconds: float) -> Any:
 
 def write_html(path: str | Path, *, title: str, summary: Sequence[str], frame: pd.DataFrame,
                recommendation: Recommendation, snippet: str,
-               figs: dict[str, Any]) -> Path:  # fmt: skip
+               figs: dict[str, Any]) -> Path:
     """One self-contained HTML file: summary, table, recommendation, figures (plotly inline)."""
     path = Path(path)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
              "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:"
              "collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
              "pre{background:#f6f6f6;padding:1em}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>"]  # fmt: skip
+             f"<h1>{html.escape(title)}</h1>"]
     parts += [f"<p>{html.escape(line)}</p>" for line in summary]
     parts.append("<h2>What-if table</h2>")
     table = recommendation_table(frame)

@@ -236,7 +236,7 @@ def service_time(history) -> tuple[float, float]:
     st = max(history.service_times.values(), key=lambda s: s.requests, default=None)
     if st is None or not math.isfinite(st.mean_s):
         raise ValueError(f"{history.namespace}/{history.service} recorded no successful "
-                         "request in the range, so its service time is unknown")  # fmt: skip
+                         "request in the range, so its service time is unknown")
     return st.mean_s, st.scv
 
 
@@ -250,7 +250,7 @@ def smoothed_rate(history, smooth_s: float = SMOOTH_S) -> pd.Series:
 
 
 def queueing_need(history, rev: RevisionSpec, slo_seconds: float, *,
-                  quantile: float = 0.99) -> pd.DataFrame:  # fmt: skip
+                  quantile: float = 0.99) -> pd.DataFrame:
     """Per step: rate, rate one cold start ahead, pods the P99 target needs (M/G/c), pods KPA
     holds at the deployed target in steady state, and the pods actually ready."""
     s, scv = service_time(history)
@@ -260,11 +260,11 @@ def queueing_need(history, rev: RevisionSpec, slo_seconds: float, *,
     need = np.asarray(pods_for_p99(ahead.to_numpy(), s, scv, slo_seconds, quantile))
     tu = rev.kpa.target / max(rev.kpa.total, 1e-9)
     steady = kpa_steady_state_pods(rate.to_numpy(), s, tu,
-                                   max(1, rev.container_concurrency), scv)  # fmt: skip
+                                   max(1, rev.container_concurrency), scv)
     return pd.DataFrame({
         "rate": rate, "rate_ahead": ahead, "need": np.where(need < 0, np.nan, need),
         "kpa_steady": steady, "ready": history.pods_wide("actual").sum(axis=1),
-    }, index=history.rates.index)  # fmt: skip
+    }, index=history.rates.index)
 
 
 @dataclass(frozen=True)
@@ -291,7 +291,7 @@ class Plan:
         return Setting(name, target_utilization=None if tu == round(
                            self.deployed_target_utilization) else tu,
                        min_scale=1 if self.retention_s is None else None,
-                       retention_s=self.retention_s if self.retention_s else None)  # fmt: skip
+                       retention_s=self.retention_s if self.retention_s else None)
 
 
 def _weighted_cold(rate: np.ndarray, idle: float, s: float, cold: float, slo: float) -> float:
@@ -312,7 +312,7 @@ def plan(history, rev: RevisionSpec, slo_seconds: float, *, quantile: float = 0.
     pods = int(pods_for_p99(peak, s, scv, slo_seconds, quantile)) if peak > 0 else 1
     if pods < 0:
         raise ValueError(f"no pod count meets P{quantile * 100:g} ≤ {slo_seconds:g} s: the "
-                         f"service time alone ({s:.1f} s mean) is too long for it")  # fmt: skip
+                         f"service time alone ({s:.1f} s mean) is too long for it")
     # docs/queueing.md §3 step 4 maps c* to a target only where ceil() has room: with 1 or 2 pods a
     # single request would already ask for ceil(1 / TU) pods, so the deployed target stays.
     deployed = 100.0 * rev.kpa.target / max(rev.kpa.total, 1e-9)

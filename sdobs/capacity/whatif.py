@@ -44,9 +44,9 @@ from sdobs.sim.traffic import Recorded, RequestMix, Traffic
 AUTOSCALING = "autoscaling.knative.dev/"
 #: Price-table GPU names → the twin's GPU models (A10G is timed as an A10).
 GPU_KEYS = {"t4": "t4", "p4": "p4", "p100": "p100", "a10": "a10", "a10g": "a10", "l4": "l4",
-            "a100": "a100-80gb", "h100": "h100-80gb"}  # fmt: skip
+            "a100": "a100-80gb", "h100": "h100-80gb"}
 _KNOBS = ("target_utilization", "container_concurrency", "min_scale", "max_scale",
-          "retention_s", "scale_down_delay_s", "window_s", "spec")  # fmt: skip
+          "retention_s", "scale_down_delay_s", "window_s", "spec")
 
 
 def gpu_key(gpu_name: str) -> str:
@@ -54,7 +54,7 @@ def gpu_key(gpu_name: str) -> str:
     key = GPU_KEYS.get(gpu_name.strip().lower())
     if key is None:
         raise InputError(f"GPU {gpu_name!r} is not modelled by the twin; "
-                         f"known: {', '.join(sorted(GPU_KEYS))}")  # fmt: skip
+                         f"known: {', '.join(sorted(GPU_KEYS))}")
     return key
 
 
@@ -85,7 +85,7 @@ class Setting:
         tu = self.target_utilization
         if tu is not None and not 1 <= tu <= 100:
             raise InputError(f"setting {self.name!r}: target utilisation {tu:g} % must be "
-                             "between 1 and 100")  # fmt: skip
+                             "between 1 and 100")
         for name in ("container_concurrency", "min_scale", "max_scale"):
             value = getattr(self, name)
             if value is not None and (value < 0 or value != int(value)):
@@ -124,7 +124,7 @@ class Setting:
                 "scale_down_delay_s": lambda v: f"scale-down delay {_duration(v)}",
                 "window_s": lambda v: f"window {_duration(v)}",
                 "spec": lambda v: f"{v}",
-            }[key](value))  # fmt: skip
+            }[key](value))
         return ", ".join(parts) or "as deployed"
 
     def apply(self, rev: RevisionSpec, prices: PriceTable | None = None) -> RevisionSpec:
@@ -150,7 +150,7 @@ class Setting:
         changes: dict[str, Any] = dict(
             container_concurrency=cc, target=target, total=total, stable_window=window,
             panic_window=float(max(1, round(window * pwp))), reachable=True,
-        )  # fmt: skip
+        )
         if self.min_scale is not None:
             changes["min_scale"] = int(self.min_scale)
         if self.max_scale is not None:
@@ -165,7 +165,7 @@ class Setting:
             gpu = gpu_key(row.gpu)
             platform = "eci" if row.provider == "alibaba" else "nodes"
             out = replace(out, gpu=gpu, instance_spec=row.spec, platform=platform,
-                          cold_start=cold_start_for(gpu, platform))  # fmt: skip
+                          cold_start=cold_start_for(gpu, platform))
         return out
 
     def annotations(self, rev: RevisionSpec) -> dict[str, str]:
@@ -219,7 +219,7 @@ def mix_for(service_times: Sequence[float], gpu: str, share_4xx: float = 0.0) ->
         weights[steps] = weights.get(steps, 0.0) + 1.0
     profiles = tuple((w, Txt2Img(steps=k)) for k, w in sorted(weights.items()))
     return RequestMix(profiles or ((1.0, Txt2Img(steps=20)),),
-                      unknown_sampler=min(max(share_4xx, 0.0), 1.0))  # fmt: skip
+                      unknown_sampler=min(max(share_4xx, 0.0), 1.0))
 
 
 @dataclass(frozen=True)
@@ -313,7 +313,7 @@ def _revision_for(name: str, specs: Sequence[RevisionSpec]) -> RevisionSpec:
 
 def replay_input(history: Any, specs: ServiceSpec | Sequence[RevisionSpec], *, seed: int = 1,
                  points: int = 20, base_spec: str | None = None,
-                 poisson: bool = False, cold_starts: bool = True) -> ReplayInput:  # fmt: skip
+                 poisson: bool = False, cold_starts: bool = True) -> ReplayInput:
     """Replay input from a :class:`~sdobs.capacity.history.ServiceHistory` and the manifest.
 
     Arrivals: each step's recorded request count placed uniformly at random within the step
@@ -346,7 +346,7 @@ def replay_input(history: Any, specs: ServiceSpec | Sequence[RevisionSpec], *, s
         if cold_starts:
             counts, early = _cold_start_arrivals(counts, desired, ready, spec.kpa.target)
         times = arrivals_from_counts(starts - lag, counts, history.step, history.duration, rng,
-                                     poisson=poisson)  # fmt: skip
+                                     poisson=poisson)
         spread = []
         for a, b, n in early:  # the poking request in the poke step, the rest until ready
             t_poke = starts[a] - history.scrape_interval / 2
@@ -362,9 +362,9 @@ def replay_input(history: Any, specs: ServiceSpec | Sequence[RevisionSpec], *, s
         out.append(RevisionReplay(spec, tuple(times.tolist()), mix, first))
     if not out:
         raise InputError(f"{history.namespace}/{history.service} had no requests in the range; "
-                         "nothing to replay")  # fmt: skip
+                         "nothing to replay")
     return ReplayInput(history.namespace, history.service, tuple(out), history.duration,
-                       history.start, history.step, seed, base_spec)  # fmt: skip
+                       history.start, history.step, seed, base_spec)
 
 
 # -- metrics ---------------------------------------------------------------------------------------
@@ -420,7 +420,7 @@ def _log_metrics(log: ServiceLog, grid: np.ndarray) -> dict[str, Any]:
     deleted = clip(np.maximum(p["deleted"], ready))
     gone = clip(np.maximum(p["gone"], deleted))
     billed = billed_seconds_per_pod(deleted - ready, cold_start_s=ready - created,
-                                    drain_s=gone - deleted)  # fmt: skip
+                                    drain_s=gone - deleted)
     gs = r["gpu_start"]
     busy = np.clip(r["gpu_end"], lo, hi) - np.clip(gs, lo, hi)
     return {
@@ -454,7 +454,7 @@ def _initial_pods(rr: RevisionReplay, spec: RevisionSpec) -> int:
 
 
 def replay(inp: ReplayInput, setting: Setting = Setting(), prices: PriceTable | None = None,
-           *, slo_seconds: float = math.inf) -> ReplayResult:  # fmt: skip
+           *, slo_seconds: float = math.inf) -> ReplayResult:
     """Run the twin over the recorded traffic under ``setting``; one row of the what-if table."""
     prices = prices or PriceTable()
     grid = np.arange(1, round(inp.duration / inp.step) + 1) * inp.step
@@ -472,7 +472,7 @@ def replay(inp: ReplayInput, setting: Setting = Setting(), prices: PriceTable | 
         hourly.append(pod_hourly_usd(spec, prices, spec_name))
     total = {k: sum(p[k] for p in parts) for k in ("requests", "answered", "ok", "client_errors",
              "server_errors", "timeouts", "unfinished", "cold", "pod_seconds", "ready_seconds",
-             "cold_start_seconds", "gpu_busy_seconds", "peak_ready", "pods_started")}  # fmt: skip
+             "cold_start_seconds", "gpu_busy_seconds", "peak_ready", "pods_started")}
     latency = np.concatenate([p["latency"] for p in parts])
     ready = np.sum([p["ready"] for p in parts], axis=0)
     allocated = np.sum([p["allocated"] for p in parts], axis=0)
@@ -483,7 +483,7 @@ def replay(inp: ReplayInput, setting: Setting = Setting(), prices: PriceTable | 
     always = always_on_cost(max(peak, 1.0), inp.duration, price)
     answered = max(total["answered"], 1)
     p50, p90, p99 = (np.quantile(latency, [0.5, 0.9, 0.99]) if len(latency)
-                     else (math.nan, math.nan, math.nan))  # fmt: skip
+                     else (math.nan, math.nan, math.nan))
     row = {
         "setting": setting.name,
         "changes": setting.describe(),
@@ -520,7 +520,7 @@ def _replay_job(args: tuple[ReplayInput, Setting, PriceTable | None, float]) -> 
 
 
 def sweep(inp: ReplayInput, settings: Iterable[Setting], prices: PriceTable | None = None, *,
-          slo_seconds: float = math.inf, jobs: int = 2) -> list[ReplayResult]:  # fmt: skip
+          slo_seconds: float = math.inf, jobs: int = 2) -> list[ReplayResult]:
     """Replay every setting, ``jobs`` at a time in worker processes; results in the given order."""
     settings = list(settings)
     names = [s.name for s in settings]

@@ -25,7 +25,7 @@ ON_REV = f"on ({_REV})"
 _BY_REV = f"by ({_REV})"
 #: Clock-event reasons that mean the GPU is slowed by heat or power, not by its own idleness.
 THROTTLE_REASONS = ("hw_slowdown", "sw_thermal_slowdown", "hw_thermal_slowdown",
-                    "hw_power_brake_slowdown")  # fmt: skip
+                    "hw_power_brake_slowdown")
 
 
 def _pods(state: str) -> str:
@@ -42,7 +42,7 @@ def error_ratio_above(ratio: float, min_rps: float) -> str:
 def cold_requests_waiting() -> str:
     """Requests held by the activator while the revision has no ready pod."""
     return (f"sum {_BY_REV} ({rec.ACTIVATOR_CONCURRENCY}) > 0 and {ON_REV} "
-            f"({_pods('actual')} == 0)")  # fmt: skip
+            f"({_pods('actual')} == 0)")
 
 
 def pods_not_ready() -> str:
@@ -61,10 +61,10 @@ def overflow_at_capacity(catalog: Catalog) -> str:
     d = catalog.dialect
     code = promql.raw(d.code_label, "=", "503")
     overflow = catalog._rate_sum(d.request_count, Selection(window=rec.RECORD_WINDOW),
-                                 rec.REVISION_LEVEL, [code])  # fmt: skip
+                                 rec.REVISION_LEVEL, [code])
     return (f"({overflow} > 0) and {ON_REV} ({_pods('actual')} >= {ON_REV} "
             f"{_pods('requested')}) and {ON_REV} ({_pods('desired')} > {ON_REV} "
-            f"{_pods('requested')}) and {ON_REV} ({_pods('actual')} > 0)")  # fmt: skip
+            f"{_pods('requested')}) and {ON_REV} ({_pods('actual')} > 0)")
 
 
 def panic_mode_stuck() -> str:
@@ -105,7 +105,7 @@ def gpu_exporter_absent(lookback: str = "1h") -> str:
     no GPU now: the exporter sidecar or its scrape is gone (GPU-less revisions stay quiet)."""
     w = promql.check_window(lookback)
     return (f"(max_over_time({rec.GPUS_ALLOCATED}[{w}]) > 0) unless {ON_REV} "
-            f"{rec.GPUS_ALLOCATED} and {ON_REV} ({_pods('actual')} > 0)")  # fmt: skip
+            f"{rec.GPUS_ALLOCATED} and {ON_REV} ({_pods('actual')} > 0)")
 
 
 def gpu_xid_errors(window: str = "10m") -> str:

@@ -39,7 +39,7 @@ class CapacitySignals:
 
     def latency_histogram(self, sel: Selection, by: Sequence[str] = (), *, app: bool = False,
                           code_class: str | None = None,
-                          native: bool = False) -> Query:  # fmt: skip
+                          native: bool = False) -> Query:
         """Requests per second falling at or under each ``le`` bound (cumulative buckets).
 
         ``le`` keeps the dialect's unit (multiply by :meth:`latency_bucket_scale` for seconds);
@@ -57,7 +57,7 @@ class CapacitySignals:
 
     def latency_per_group(self, sel: Selection, quantile: float,
                           by: Sequence[str] = ("namespace", "service"), *,
-                          app: bool = False) -> Query:  # fmt: skip
+                          app: bool = False) -> Query:
         """:meth:`latency` grouped by ``by``, computed on the dialect's own label names, the
         canonical names copied onto the results afterwards.
 
@@ -88,7 +88,7 @@ class CapacitySignals:
                      bounds=self.latency_bounds(app=app))
 
     def latency_mean(self, sel: Selection, by: Sequence[str] = (), *, app: bool = False,
-                     code_class: str | None = None, native: bool = False) -> Query:  # fmt: skip
+                     code_class: str | None = None, native: bool = False) -> Query:
         """Mean response time in seconds over the window, from the histogram's sum and count
         (``native``: as in :meth:`latency_histogram`)."""
         by = self._check_by(by)
@@ -107,7 +107,7 @@ class CapacitySignals:
 
     def request_counter(self, sel: Selection,
                         by: Sequence[str] = ("revision", "pod", "code_class"), *,
-                        app: bool = False, native: bool = False) -> Query:  # fmt: skip
+                        app: bool = False, native: bool = False) -> Query:
         """Requests counted so far (the raw counters summed per group, no ``rate()``).
 
         ``rate()`` cannot count what a series held at its first sample, and every pod that
@@ -125,7 +125,7 @@ class CapacitySignals:
         by = check_by(by, GPU_MODEL_GROUPABLE, "GPU models")
         series = promql.selector(GPU_INFO, sel.canonical_matchers())
         expr = (f"count{promql.by((*by, 'name'))} "
-                f"(last_over_time({series}[{promql.check_window(sel.window)}]))")  # fmt: skip
+                f"(last_over_time({series}[{promql.check_window(sel.window)}]))")
         return Query("gpu_models", expr, UNIT_COUNT, (*by, "name"),
                      "GPUs seen per model name within the window")
 

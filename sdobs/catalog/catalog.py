@@ -49,7 +49,7 @@ POD_STATES = ("desired", "requested", "actual", "pending", "not_ready", "termina
 #: :mod:`sdobs.catalog.query` so the signal mixins can import them without a cycle.
 __all__ = ["GROUPABLE", "POD_STATES", "QUANTILES", "UNIT_COUNT", "UNIT_RATIO", "UNIT_RPS",
            "UNIT_SECONDS", "Catalog", "CodeClass", "LabelValuesQuery", "Query", "Selection", "Var",
-           "check_by"]  # fmt: skip
+           "check_by"]
 
 
 class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSignals,
@@ -61,7 +61,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
 
     # -- helpers -------------------------------------------------------------------------------
     def _series(self, name: str, sel: Selection, extra: Sequence[Matcher] = (),
-                queue_proxy: bool = True) -> str:  # fmt: skip
+                queue_proxy: bool = True) -> str:
         matchers = [*sel.matchers(self.dialect), *extra]
         if queue_proxy:
             matchers += [promql.raw(*m) for m in self.dialect.queue_proxy_matchers]
@@ -86,7 +86,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
         return self.dialect.labels.key(label)
 
     def _sum_by(self, inner: str, by: Sequence[str], extra: Sequence[str] = (),
-                native: bool = False) -> str:  # fmt: skip
+                native: bool = False) -> str:
         """``sum by (by, extra)`` of ``inner`` with canonical label names on the result.
 
         Plain: the canonical names are copied onto every raw series before the sum. ``native``:
@@ -107,7 +107,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
         if d.code_class_label:
             return promql.copy_label(expr, CODE_CLASS, d.code_class_label)
         return promql.copy_label(expr, CODE_CLASS, d.code_label, replacement="${1}xx",
-                                 pattern="([1-5])[0-9][0-9]")  # fmt: skip
+                                 pattern="([1-5])[0-9][0-9]")
 
     def _class_matcher(self, code_class: CodeClass, negate: bool = False) -> Matcher:
         d = self.dialect
@@ -122,7 +122,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
         return check_by(by, GROUPABLE)
 
     def _rate_sum(self, counter: str, sel: Selection, by: Sequence[str],
-                  extra: Sequence[Matcher] = ()) -> str:  # fmt: skip
+                  extra: Sequence[Matcher] = ()) -> str:
         inner = f"rate({self._series(counter, sel, extra)}[{sel.window}])"
         return f"sum{promql.by(by)} ({self._canonical(inner, by)})"
 
@@ -137,7 +137,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
                      "Requests per second" + (" reaching the model container" if app else ""))
 
     def requests_served(self, sel: Selection, range_: str, by: Sequence[str] = (), *,
-                        app: bool = False) -> Query:  # fmt: skip
+                        app: bool = False) -> Query:
         """Requests counted by series that lived in ``range_``: each series' highest value.
 
         Exact when the counters began inside the range (pods a load test brought up from
@@ -179,7 +179,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
                      "Share of responses that are not 5xx")
 
     def latency(self, sel: Selection, quantile: float, by: Sequence[str] = (), *,
-                app: bool = False) -> Query:  # fmt: skip
+                app: bool = False) -> Query:
         """A latency quantile in seconds, from Knative's histogram (interpolated in buckets)."""
         if not 0 < quantile < 1:
             raise InputError(f"quantile {quantile} must be between 0 and 1, e.g. 0.99")
@@ -201,7 +201,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
         return tuple(b * family.scale_to_base for b in family.bounds)
 
     def latencies(self, sel: Selection, by: Sequence[str] = (), *,
-                  app: bool = False) -> list[Query]:  # fmt: skip
+                  app: bool = False) -> list[Query]:
         """P50, P90, P95 and P99."""
         return [self.latency(sel, q, by, app=app) for q in QUANTILES]
 
@@ -214,14 +214,14 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
 
     # -- autoscaler and activator --------------------------------------------------------------
     def autoscaler(self, sel: Selection, signal: str, by: Sequence[str] = (), *,
-                   native: bool = False) -> Query:  # fmt: skip
+                   native: bool = False) -> Query:
         """One autoscaler gauge (see ``AUTOSCALER_SIGNALS``), summed over revisions.
 
         ``native``: grouped on the dialect's own label names (see :meth:`_sum_by`), for reads
         that cover a whole fleet."""
         if signal not in self.dialect.autoscaler:
             raise InputError(f"unknown autoscaler signal {signal!r}; "
-                             f"use one of: {', '.join(AUTOSCALER_SIGNALS)}")  # fmt: skip
+                             f"use one of: {', '.join(AUTOSCALER_SIGNALS)}")
         by = self._check_by(by)
         if "pod" in by or CODE_CLASS in by:
             raise InputError("autoscaler signals are per revision; group by revision at most")
@@ -231,7 +231,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
                      family.help)
 
     def pods(self, sel: Selection, state: str = "actual", by: Sequence[str] = (), *,
-             native: bool = False) -> Query:  # fmt: skip
+             native: bool = False) -> Query:
         """Pod count of one state: desired, requested, actual (ready), pending, not_ready, ..."""
         if state not in POD_STATES:
             raise InputError(f"unknown pod state {state!r}; use one of: {', '.join(POD_STATES)}")
@@ -240,7 +240,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
     def pod_trend(self, sel: Selection, by: Sequence[str] = ()) -> list[Query]:
         """The console's pod scaling trend: desired, requested, actual, pending, terminating."""
         return [self.pods(sel, s, by) for s in ("desired", "requested", "actual", "pending",
-                                                "terminating")]  # fmt: skip
+                                                "terminating")]
 
     def concurrency(self, sel: Selection, kind: str = "stable", by: Sequence[str] = ()) -> Query:
         """Autoscaler concurrency: stable or panic window average, or the per-pod target."""
@@ -260,7 +260,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
         inner = self._series(self.dialect.activator_concurrency.name, sel, queue_proxy=False)
         return Query("activator_concurrency",
                      f"sum{promql.by(by)} ({self._canonical(inner, by)})", UNIT_COUNT, by,
-                     self.dialect.activator_concurrency.help)  # fmt: skip
+                     self.dialect.activator_concurrency.help)
 
     def scale_events(self, sel: Selection, by: Sequence[str] = ()) -> Query:
         """How often the autoscaler changed its desired pod count within the window."""
@@ -268,7 +268,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
         if "pod" in by or CODE_CLASS in by:
             raise InputError("scale events are per revision; group by revision at most")
         series = self._series(self.dialect.autoscaler["pods_desired"].name, sel,
-                              queue_proxy=False)  # fmt: skip
+                              queue_proxy=False)
         inner = f"changes({series}[{sel.window}])"
         return Query("scale_events", f"sum{promql.by(by)} ({self._canonical(inner, by)})",
                      UNIT_COUNT, by, "Changes of the desired pod count (scale decisions)")
@@ -283,7 +283,7 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
     def label_values_query(
         self, label: str, sel: Selection | None = None,
         source: Literal["knative", "gpu"] = "knative",
-    ) -> LabelValuesQuery:  # fmt: skip
+    ) -> LabelValuesQuery:
         """The ``label_values(...)`` query of a Grafana variable listing ``label``'s values.
 
         Knative variables read the autoscaler's desired-pods gauge, which every revision has
@@ -293,16 +293,16 @@ class Catalog(GpuSignals, ClientSignals, CapacitySignals, SdSignals, GpuHealthSi
         if source == "gpu":
             if label not in GPU_GROUPABLE:
                 raise InputError(f"no GPU variable for {label!r}; use one of: "
-                                 f"{', '.join(GPU_GROUPABLE)}")  # fmt: skip
+                                 f"{', '.join(GPU_GROUPABLE)}")
             return LabelValuesQuery(promql.selector(MEMORY_TOTAL, sel.canonical_matchers()),
-                                    label)  # fmt: skip
+                                    label)
         if source != "knative":
             raise InputError(f"variable source {source!r} must be knative or gpu")
         if label not in ("namespace", "service", "configuration", "revision"):
             raise InputError(f"no Knative variable for {label!r}; use namespace, service, "
-                             "configuration or revision")  # fmt: skip
+                             "configuration or revision")
         series = self._series(self.dialect.autoscaler["pods_desired"].name, sel,
-                              queue_proxy=False)  # fmt: skip
+                              queue_proxy=False)
         return LabelValuesQuery(series, self.dialect.labels.key(label))
 
 

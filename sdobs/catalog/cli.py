@@ -12,7 +12,7 @@ from sdobs.prom.cli import add_connection_arguments, client_from_args
 SIGNALS = ("request_rate", "success_ratio", "rate_4xx", "rate_5xx", "latency", "pods",
            "concurrency", "panic_mode", "excess_burst_capacity", "activator_concurrency",
            "queue_depth", "sd_latency", "sd_phase_mean", "sd_its",
-           "latency_by_source")  # fmt: skip
+           "latency_by_source")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +51,7 @@ def build(args: argparse.Namespace, dialect):
     sel = Selection(namespace=args.namespace, service=args.service,
                     configuration=args.configuration,
                     revisions=tuple(args.revisions) if args.revisions else None,
-                    window=args.window)  # fmt: skip
+                    window=args.window)
     by = tuple(args.by)
     s = args.signal
     if s == "request_rate":

@@ -24,27 +24,27 @@ class ClientSignals:
     """Mixed into :class:`sdobs.catalog.Catalog`: the load tester's series, selected by target."""
 
     def _client_series(self, name: str, target: str | Var | None,
-                       extra: Sequence[Matcher] = ()) -> str:  # fmt: skip
+                       extra: Sequence[Matcher] = ()) -> str:
         matchers = [promql.equals("target", target)] if target is not None else []
         return promql.selector(name, [*matchers, *extra])
 
     def client_latency(self, quantile: float, target: str | Var | None = None,
-                       window: str | Var = "1m", by: Sequence[str] = ()) -> Query:  # fmt: skip
+                       window: str | Var = "1m", by: Sequence[str] = ()) -> Query:
         """A latency quantile as the load tester's clients measured it, seconds (exact bucket
         interpolation of the client histogram; 2xx responses only)."""
         if not 0 < quantile < 1:
             raise InputError(f"quantile {quantile} must be between 0 and 1, e.g. 0.99")
         by = check_by(by, CLIENT_GROUPABLE, "client signals")
         series = self._client_series(f"{REQUEST_DURATION}_bucket", target,
-                                     [promql.raw("status_class", "=", "2xx")])  # fmt: skip
+                                     [promql.raw("status_class", "=", "2xx")])
         window = promql.check_window(window)
         expr = (f"histogram_quantile({quantile:g}, sum{promql.by((*by, 'le'))} "
-                f"(rate({series}[{window}])))")  # fmt: skip
+                f"(rate({series}[{window}])))")
         return Query(f"client_latency_p{quantile * 100:g}", expr, UNIT_SECONDS, by,
                      f"P{quantile * 100:g} latency seen by load-test clients, seconds")
 
     def client_request_rate(self, target: str | Var | None = None, window: str | Var = "1m",
-                            by: Sequence[str] = ()) -> Query:  # fmt: skip
+                            by: Sequence[str] = ()) -> Query:
         """Responses per second the load tester received, by status class if asked."""
         by = check_by(by, CLIENT_GROUPABLE, "client signals")
         series = self._client_series(f"{REQUEST_DURATION}_count", target)

@@ -21,7 +21,7 @@ def increments(counters: pd.DataFrame, index: pd.DatetimeIndex, known: float) ->
     cols = ["time", "revision", "code_class", "value"]
     if counters.empty:
         return pd.DataFrame({c: pd.Series([], dtype=float if c == "value" else object)
-                             for c in cols})  # fmt: skip
+                             for c in cols})
     keys = ["revision", "pod", "code_class"]
     f = counters.sort_values([*keys, "time"], kind="stable").reset_index(drop=True)
     v = f["value"].to_numpy(dtype=float)

@@ -52,7 +52,7 @@ EXPORTER_UP = naming.UP[0]
 #: Families read through the union of GPU sources, by gpu_sources signal key.
 _UNION = {UTILIZATION: "utilization", MEMORY_USED: "memory_used", MEMORY_TOTAL: "memory_total",
           POWER: "power", TEMPERATURE: "temperature", MEMORY_FREE: "memory_free",
-          SM_CLOCK: "sm_clock"}  # fmt: skip
+          SM_CLOCK: "sm_clock"}
 
 
 def duration_seconds(text: str) -> float:
@@ -65,7 +65,7 @@ class GpuSignals:
     (:meth:`Selection.canonical_matchers`), so these need nothing of the dialect."""
 
     def _gpu(self, signal: str, agg: str, metric: str, sel: Selection, by: Sequence[str],
-             unit: str, description: str) -> Query:  # fmt: skip
+             unit: str, description: str) -> Query:
         by = check_by(by, GPU_GROUPABLE, "GPU signals")
         source = _UNION.get(metric)
         if source is None:
@@ -126,7 +126,7 @@ class GpuSignals:
                          "GPU exporter health (1 = every GPU read)")
 
     def gpu_seconds(self, sel: Selection, kind: str = "allocated", range_: str = "1h",
-                    step: str = "30s", by: Sequence[str] = ()) -> Query:  # fmt: skip
+                    step: str = "30s", by: Sequence[str] = ()) -> Query:
         """GPU-seconds allocated, busy or idle (allocated - busy: what idle GPUs cost) over
         ``range_`` (a subquery sampled every ``step``)."""
         if kind == "idle":

@@ -26,7 +26,7 @@ PerGpu = Callable[[Selection, list[Matcher]], str]
 HEALTH_GROUPABLE = ("namespace", "service", "configuration", "revision", "pod", "gpu")
 ECC = {"corrected": ("sdobs_gpu_ecc_corrected_errors_total", "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL"),
        "uncorrected": ("sdobs_gpu_ecc_uncorrected_errors_total",
-                       "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL")}  # fmt: skip
+                       "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL")}
 REMAP = {"correctable": ("sdobs_gpu_remapped_rows_correctable",
                          "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS"),
          "uncorrectable": ("sdobs_gpu_remapped_rows_uncorrectable",
@@ -62,13 +62,13 @@ class GpuHealthSignals:
 
     def _health(self, name: str, agg: str, expr_by_source: PerGpu, sel: Selection,
                 by: Sequence[str], extra_by: Sequence[str] = (),
-                description: str = "") -> Query:  # fmt: skip
+                description: str = "") -> Query:
         by = check_by(by, (*HEALTH_GROUPABLE, *extra_by), "GPU health signals")
         series = expr_by_source(sel, sel.canonical_matchers())
         return Query(name, f"{agg}{promql.by(by)} ({series})", UNIT_COUNT, by, description)
 
     def gpu_xid_events(self, sel: Selection, range_: str | None = None,
-                       by: Sequence[str] = ()) -> Query:  # fmt: skip
+                       by: Sequence[str] = ()) -> Query:
         """XID errors the driver reported within ``range_`` (default: the selection's window),
         counted from the first one."""
         rng = promql.check_window(sel.window if range_ is None else range_)
@@ -86,7 +86,7 @@ class GpuHealthSignals:
                             f"XID errors within {rng}")
 
     def gpu_ecc_errors(self, sel: Selection, kind: str = "uncorrected",
-                       range_: str | None = None, by: Sequence[str] = ()) -> Query:  # fmt: skip
+                       range_: str | None = None, by: Sequence[str] = ()) -> Query:
         """Corrected (single-bit) or uncorrected (double-bit) ECC errors within ``range_``
         (default: the selection's window)."""
         if kind not in ECC:
@@ -101,7 +101,7 @@ class GpuHealthSignals:
                             description=f"{kind.capitalize()} ECC errors within {rng}")
 
     def gpu_remapped_rows(self, sel: Selection, kind: str = "uncorrectable",
-                          by: Sequence[str] = ()) -> Query:  # fmt: skip
+                          by: Sequence[str] = ()) -> Query:
         """Rows remapped after correctable or uncorrectable errors, or 1 where remapping failed."""
         if kind not in REMAP:
             raise InputError(f"row remap kind {kind!r} must be correctable, uncorrectable or "
@@ -132,7 +132,7 @@ class GpuHealthSignals:
         """GPUs whose clocks are held down for ``reason`` (0 or more per group)."""
         if reason not in _BITS:
             raise InputError(f"unknown throttle reason {reason!r}; use one of: "
-                             f"{', '.join(_BITS)}")  # fmt: skip
+                             f"{', '.join(_BITS)}")
         bit = _BITS[reason]
 
         def expr(s: Selection, own: list[Matcher]) -> str:

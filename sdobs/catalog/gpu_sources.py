@@ -33,7 +33,7 @@ KUBE_POD_LABELS = "kube_pod_labels"
 #: kube-state-metrics' names for Knative's pod labels (``label_`` + sanitized key).
 KSM_KEYS = {"service": "label_serving_knative_dev_service",
             "configuration": "label_serving_knative_dev_configuration",
-            "revision": "label_serving_knative_dev_revision"}  # fmt: skip
+            "revision": "label_serving_knative_dev_revision"}
 IDENTITY = ("service", "configuration", "revision")
 JOIN = "namespace, pod"
 MIB = 1048576
@@ -73,7 +73,7 @@ SIGNALS = {
     "temperature": (_sdobs("temperature_celsius"),
                     lambda ns: _dcgm("DCGM_FI_DEV_GPU_TEMP", ns)),
     "sm_clock": (_sdobs("sm_clock_mhz"), lambda ns: f"{_dcgm('DCGM_FI_DEV_SM_CLOCK', ns)} * 1e6"),
-}  # fmt: skip
+}
 
 
 def identity(sel: Selection, window: str | None = None) -> str:
@@ -110,7 +110,7 @@ def namespace_matchers(sel: Selection) -> list[Matcher]:
 
 
 def union(sel: Selection, own: list[Matcher], sdobs: str, per_series: Callable[[str], str],
-          dcgm: str | None, extra: Sequence[Matcher] = ()) -> str:  # fmt: skip
+          dcgm: str | None, extra: Sequence[Matcher] = ()) -> str:
     """The union of sources for any per-GPU expression.
 
     ``per_series(selector)`` turns a selector into the per-series expression (the selector
@@ -138,7 +138,7 @@ def per_gpu(signal: str, sel: Selection, own: list[Matcher]) -> str:
         own = [*own, promql.raw("service", "!=", "")]
     sidecar = promql.selector(sdobs, own)
     node = joined(promql.selector(sdobs, [*ns, promql.raw("service", "=", ""),
-                                          promql.raw("pod", "!=", "")]), sel)  # fmt: skip
+                                          promql.raw("pod", "!=", "")]), sel)
     return f"({sidecar} or on ({JOIN}) {node} or on ({JOIN}) {joined(dcgm(ns), sel)})"
 
 
@@ -150,7 +150,7 @@ def by_source(sel: Selection, own: list[Matcher]) -> str:
         own = [*own, promql.raw("service", "!=", "")]
     sidecar = promql.selector(sdobs, own)
     node = joined(promql.selector(sdobs, [*ns, promql.raw("service", "=", ""),
-                                          promql.raw("pod", "!=", "")]), sel)  # fmt: skip
+                                          promql.raw("pod", "!=", "")]), sel)
     mine = f'label_replace(({sidecar} or on ({JOIN}) {node}), "source", "{SDOBS}", "", "")'
     theirs = f'label_replace({joined(dcgm(ns), sel)}, "source", "{DCGM}", "", "")'
     return f"({mine} or on ({JOIN}) {theirs})"

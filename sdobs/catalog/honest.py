@@ -50,7 +50,7 @@ def _bound_text(value: float) -> str:
 
 
 def read_quantile(value: float | None, bounds: Sequence[float], *,
-                  coarse_ratio: float = COARSE_RATIO) -> QuantileReading:  # fmt: skip
+                  coarse_ratio: float = COARSE_RATIO) -> QuantileReading:
     """Interpret ``value`` (seconds) from a histogram whose finite bounds are ``bounds``
     (seconds, ascending). Without bounds the value is taken as it is."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -64,7 +64,7 @@ def read_quantile(value: float | None, bounds: Sequence[float], *,
             value, top, None, True, True, f"> {seconds_text(top)}",
             f"The histogram's last finite bucket bound is {_bound_text(top)} s: this quantile "
             f"lies above it, and how far above is not measured (Prometheus reports the bound "
-            f"itself).")  # fmt: skip
+            f"itself).")
     i = bisect_left(bounds, value)
     upper = float(bounds[i])
     lower = float(bounds[i - 1]) if i > 0 else 0.0
@@ -75,5 +75,5 @@ def read_quantile(value: float | None, bounds: Sequence[float], *,
             f"{_bound_text(lower)}–{seconds_text(upper)}",
             f"Interpolated {seconds_text(value)}, but the histogram's buckets jump from "
             f"{_bound_text(lower)} s to {_bound_text(upper)} s, so any value in between gives "
-            f"the same reading.")  # fmt: skip
+            f"the same reading.")
     return QuantileReading(value, lower, upper, False, False, seconds_text(value), "")

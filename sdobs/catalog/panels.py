@@ -29,7 +29,7 @@ class Signal:
         result = getattr(catalog, self.method)(sel, *self.args, **dict(self.kwargs))
         if not isinstance(result, Query):
             raise TypeError(f"catalog method {self.method} returns {type(result).__name__}, "
-                            "not one Query; name each query as its own Signal")  # fmt: skip
+                            "not one Query; name each query as its own Signal")
         return result
 
     def legend_for(self, query: Query) -> str:
@@ -76,7 +76,7 @@ RANGE = "$__range"  # GPU-seconds over the dashboard's time range (the app passe
 
 
 def _p(key: str, title: str, description: str, *signals: Signal,
-       columns: tuple[str, ...] = (), app_title: str = "") -> Panel:  # fmt: skip
+       columns: tuple[str, ...] = (), app_title: str = "") -> Panel:
     return Panel(key, title, description, tuple(signals), columns, app_title)
 
 
@@ -344,7 +344,7 @@ def _rec(raw: Panel, *signals: Signal) -> Panel:
     if len(signals) != len(raw.signals):
         raise RuntimeError(f"recorded twin of {raw.key} needs {len(raw.signals)} signals")
     return Panel(recorded_key(raw.key), raw.title, raw.description + _RECORDED_NOTE,
-                 tuple(signals), raw.columns)  # fmt: skip
+                 tuple(signals), raw.columns)
 
 
 _RAW = {p.key: p for p in _ALL}

@@ -118,7 +118,7 @@ def one_of(label: str, values: Sequence[str] | Var) -> Matcher:
     if len(values) == 1:
         return equals(label, values[0])
     return Matcher(check_label_name(label), "=~",
-                   quote("|".join(regex_literal(v) for v in values)))  # fmt: skip
+                   quote("|".join(regex_literal(v) for v in values)))
 
 
 def raw(label: str, op: str, pattern: str) -> Matcher:
@@ -139,7 +139,7 @@ def by(labels: Sequence[str]) -> str:
 
 
 def copy_label(expr: str, dst: str, src: str, *, replacement: str = "$1",
-               pattern: str = "(.*)") -> str:  # fmt: skip
+               pattern: str = "(.*)") -> str:
     """``label_replace`` that copies ``src`` (or a pattern of it) into ``dst``."""
     return (f"label_replace({expr}, {quote(check_label_name(dst))}, {quote(replacement)}, "
-            f"{quote(check_label_name(src))}, {quote(pattern)})")  # fmt: skip
+            f"{quote(check_label_name(src))}, {quote(pattern)})")

@@ -41,7 +41,7 @@ def check_by(by: Sequence[str], allowed: Sequence[str], what: str = "") -> tuple
         if label not in allowed:
             subject = f"{what} " if what else ""
             raise InputError(f"cannot group {subject}by {label!r}; "
-                             f"use some of: {', '.join(allowed)}")  # fmt: skip
+                             f"use some of: {', '.join(allowed)}")
     return tuple(by)
 
 

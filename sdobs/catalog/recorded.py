@@ -90,7 +90,7 @@ class RecordedSignals:
                 own = le_text(bound)
                 base = le_text(round(bound * family.scale_to_base, 9))
                 expr = (f"label_replace({expr}, \"le\", {promql.quote(base)}, \"le\", "
-                        f"{promql.quote(promql.regex_literal(own))})")  # fmt: skip
+                        f"{promql.quote(promql.regex_literal(own))})")
         return expr
 
     def _activator_rate(self, extra: Sequence[Matcher] = ()) -> str:
@@ -150,7 +150,7 @@ class RecordedSignals:
         return promql.selector(name, [*sel.canonical_matchers(), *extra])
 
     def _over(self, name: str, sel: Selection, extra: Sequence[Matcher] = (),
-              fn: str = "avg") -> str:  # fmt: skip
+              fn: str = "avg") -> str:
         """The recorded 5-minute series, averaged over the selection's window when longer.
 
         Sampled every 5 minutes (a subquery): consecutive 5-minute rates tile the window, so
@@ -179,10 +179,10 @@ class RecordedSignals:
         total = self._over(REQUESTS, sel)
         return Query("success_ratio", f"sum{promql.by(by)} ({good}) / sum{promql.by(by)} "
                      f"({total})", UNIT_RATIO, by, "Share of responses that are not 5xx "
-                     "(recorded)")  # fmt: skip
+                     "(recorded)")
 
     def recorded_latency(self, sel: Selection, quantile: float,
-                         by: Sequence[str] = ()) -> Query:  # fmt: skip
+                         by: Sequence[str] = ()) -> Query:
         if not 0 < quantile < 1:
             raise InputError(f"quantile {quantile} must be between 0 and 1, e.g. 0.99")
         by = check_by(by, GROUPABLE)
@@ -192,10 +192,10 @@ class RecordedSignals:
                      bounds=self.latency_bounds())  # the raw histogram's, recorded in seconds
 
     def recorded_pods(self, sel: Selection, state: str = "actual",
-                      by: Sequence[str] = ()) -> Query:  # fmt: skip
+                      by: Sequence[str] = ()) -> Query:
         if state not in RECORDED_POD_STATES:
             raise InputError(f"unknown pod state {state!r}; use one of: "
-                             f"{', '.join(RECORDED_POD_STATES)}")  # fmt: skip
+                             f"{', '.join(RECORDED_POD_STATES)}")
         by = check_by(by, GROUPABLE)
         series = self._recorded(PODS, sel, [promql.raw("state", "=", state)])
         return Query(f"pods_{state}", f"sum{promql.by(by)} ({series})", UNIT_COUNT, by,
@@ -231,7 +231,7 @@ class RecordedSignals:
     @staticmethod
     def _service_matchers(sel: Selection) -> list[Matcher]:
         return [promql.equals(label, getattr(sel, label)) for label in ("namespace", "service")
-                if getattr(sel, label) is not None]  # fmt: skip
+                if getattr(sel, label) is not None]
 
     def slo_budget_remaining(self, sel: Selection) -> Query:
         """Error budget left over the SLO period, per SLO (1 = untouched, < 0 = overspent)."""

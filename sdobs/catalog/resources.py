@@ -34,7 +34,7 @@ PER_CONTAINER = "namespace, pod, container"
 def container_matchers(sel: Selection, container: str) -> list[Matcher]:
     if container not in CONTAINERS:
         raise InputError(f"container {container!r} must be user (the model container) or "
-                         "queue-proxy")  # fmt: skip
+                         "queue-proxy")
     out = list(gpu_sources.namespace_matchers(sel))
     if container == "queue-proxy":
         out.append(promql.raw("container", "=", "queue-proxy"))
@@ -47,7 +47,7 @@ class ResourceSignals:
     """Mixed into :class:`sdobs.catalog.Catalog`."""
 
     def _resource(self, name: str, agg: str, per_container: str, sel: Selection,
-                  by: Sequence[str], unit: str, description: str) -> Query:  # fmt: skip
+                  by: Sequence[str], unit: str, description: str) -> Query:
         by = check_by(by, RESOURCE_GROUPABLE, "resource signals")
         expr = f"{agg}{promql.by(by)} ({gpu_sources.joined(per_container, sel)})"
         return Query(name, expr, unit, by, description)
@@ -60,7 +60,7 @@ class ResourceSignals:
         return self._resource(name, "sum", inner, sel, by, UNIT_BYTES, description)
 
     def container_cpu(self, sel: Selection, container: str = "user",
-                      by: Sequence[str] = ()) -> Query:  # fmt: skip
+                      by: Sequence[str] = ()) -> Query:
         """CPU cores used (cAdvisor usage rate over the selection's window)."""
         series = promql.selector(CPU, [*container_matchers(sel, container),
                                        promql.raw("image", "!=", "")])
@@ -69,21 +69,21 @@ class ResourceSignals:
                               f"CPU cores used by the {container} container")
 
     def container_memory(self, sel: Selection, container: str = "user",
-                         by: Sequence[str] = ()) -> Query:  # fmt: skip
+                         by: Sequence[str] = ()) -> Query:
         """Memory working set in bytes (what the kernel's OOM killer compares with the limit)."""
         return self._container_bytes(f"memory_{container}", MEMORY, promql.raw("image", "!=", ""),
                                      sel, container, by,
                                      f"Memory working set of the {container} container, bytes")
 
     def container_memory_limit(self, sel: Selection, container: str = "user",
-                               by: Sequence[str] = ()) -> Query:  # fmt: skip
+                               by: Sequence[str] = ()) -> Query:
         """Memory limit in bytes (kube-state-metrics; absent where no limit is set)."""
         return self._container_bytes(f"memory_limit_{container}", LIMITS,
                                      promql.raw("resource", "=", "memory"), sel, container, by,
                                      f"Memory limit of the {container} container, bytes")
 
     def container_memory_limit_ratio(self, sel: Selection, container: str = "user",
-                                     by: Sequence[str] = ("pod",)) -> Query:  # fmt: skip
+                                     by: Sequence[str] = ("pod",)) -> Query:
         """The highest working set / limit of the selected containers: 1 is the OOM kill."""
         matchers = container_matchers(sel, container)
         used = promql.selector(MEMORY, [*matchers, promql.raw("image", "!=", "")])
@@ -96,7 +96,7 @@ class ResourceSignals:
 
     def container_restarts(self, sel: Selection, container: str = "user",
                            range_: str | None = None,
-                           by: Sequence[str] = ()) -> Query:  # fmt: skip
+                           by: Sequence[str] = ()) -> Query:
         """Container restarts within ``range_`` (default: the selection's window; a pod born
         inside it counts from its start)."""
         rng = promql.check_window(sel.window if range_ is None else range_)
@@ -107,7 +107,7 @@ class ResourceSignals:
 
     def container_oom_kills(self, sel: Selection, container: str = "user",
                             range_: str | None = None,
-                            by: Sequence[str] = ()) -> Query:  # fmt: skip
+                            by: Sequence[str] = ()) -> Query:
         """Restarts within ``range_`` (default: the selection's window) of containers whose
         last termination was an OOM kill (kube-state-metrics keeps only the last reason); 0 for
         containers without one."""

@@ -28,7 +28,7 @@ from sdobs.errors import InputError
 
 UNIT_ITS = UNIT_COUNT  # steps per second
 SD_GROUPABLE = ("namespace", "service", "configuration", "revision", "pod", "endpoint",
-                "status", "sampler", "size_class", "gpu_model")  # fmt: skip
+                "status", "sampler", "size_class", "gpu_model")
 SOURCE_LABEL = "source"
 SOURCE_SD, SOURCE_KNATIVE = "sd-exporter", "knative"
 #: One histogram per phase of a request: total, waiting for the lock, generating, returning.
@@ -40,7 +40,7 @@ PHASES = {
 }
 PHASE_TEXT = {"request": "request duration (arrival to last byte)",
               "queue_wait": "wait for the generation lock", "generation": "generation",
-              "response": "encoding and returning"}  # fmt: skip
+              "response": "encoding and returning"}
 BOUNDS = tuple(float(b) for b in naming.DURATION_BUCKETS)
 
 
@@ -59,11 +59,11 @@ class SdSignals:
     def _sd_phase(self, phase: str) -> str:
         if phase not in PHASES:
             raise InputError(f"unknown SD request phase {phase!r}; use one of: "
-                             f"{', '.join(PHASES)}")  # fmt: skip
+                             f"{', '.join(PHASES)}")
         return PHASES[phase]
 
     def sd_latency(self, sel: Selection, quantile: float, by: Sequence[str] = (), *,
-                   phase: str = "request") -> Query:  # fmt: skip
+                   phase: str = "request") -> Query:
         """A quantile of one phase of SD generation requests, seconds, from the exporter's
         SD-sized histogram (0.05 s … 600 s)."""
         if not 0 < quantile < 1:
@@ -72,14 +72,14 @@ class SdSignals:
         series = self._sd_series(f"{self._sd_phase(phase)}_bucket", sel)
         window = promql.check_window(sel.window)
         expr = (f"histogram_quantile({quantile:g}, sum{promql.by((*by, 'le'))} "
-                f"(rate({series}[{window}])))")  # fmt: skip
+                f"(rate({series}[{window}])))")
         name = "sd_latency" if phase == "request" else f"sd_{phase}"
         return Query(f"{name}_p{quantile * 100:g}", expr, UNIT_SECONDS, by,
                       f"P{quantile * 100:g} SD {PHASE_TEXT[phase]}, seconds (SD exporter)",
-                      bounds=BOUNDS)  # fmt: skip
+                      bounds=BOUNDS)
 
     def sd_latencies(self, sel: Selection, by: Sequence[str] = (), *,
-                     phase: str = "request") -> list[Query]:  # fmt: skip
+                     phase: str = "request") -> list[Query]:
         return [self.sd_latency(sel, q, by, phase=phase) for q in QUANTILES]
 
     def sd_phase_mean(self, sel: Selection, phase: str, by: Sequence[str] = ()) -> Query:
@@ -88,7 +88,7 @@ class SdSignals:
         name = self._sd_phase(phase)
         window = promql.check_window(sel.window)
         parts = [f"sum{promql.by(by)} (rate({self._sd_series(f'{name}_{s}', sel)}[{window}]))"
-                 for s in ("sum", "count")]  # fmt: skip
+                 for s in ("sum", "count")]
         return Query(f"sd_{phase}_mean", f"{parts[0]} / {parts[1]}", UNIT_SECONDS, by,
                       f"Mean SD {PHASE_TEXT[phase]}, seconds (SD exporter)")
 
@@ -117,7 +117,7 @@ class SdSignals:
         by = self._sd_by(by)
         series = self._sd_series(naming.COLD_START, sel)
         expr = (f"avg{promql.by(by)} (max_over_time({series}"
-                f"[{promql.check_window(sel.window)}]) > 0)")  # fmt: skip
+                f"[{promql.check_window(sel.window)}]) > 0)")
         return Query("sd_cold_start", expr, UNIT_SECONDS, by,
                       "Cold start: container start to ready to serve, seconds (SD exporter)")
 
@@ -126,7 +126,7 @@ class SdSignals:
         seconds."""
         by = self._sd_by(by)
         parts = [f"sum{promql.by(by)} ({self._sd_series(f'{naming.MODEL_LOAD}_{s}', sel)})"
-                 for s in ("sum", "count")]  # fmt: skip
+                 for s in ("sum", "count")]
         return Query("sd_model_load", f"{parts[0]} / {parts[1]}", UNIT_SECONDS, by,
                       "Mean checkpoint load time, seconds (SD exporter)")
 
@@ -136,7 +136,7 @@ class SdSignals:
         by = self._sd_by(by)
         series = self._sd_series(f"{naming.GENERATION}_bucket", sel)
         expr = (f"sum{promql.by((*by, 'le'))} "
-                f"(rate({series}[{promql.check_window(sel.window)}]))")  # fmt: skip
+                f"(rate({series}[{promql.check_window(sel.window)}]))")
         return Query("sd_generation_histogram", expr, UNIT_RPS, (*by, "le"),
                       "Generations per second at or under each duration bound (SD exporter)")
 
@@ -147,7 +147,7 @@ class SdSignals:
                       "SD exporter request series in the selection")
 
     def latency_by_source(self, sel: Selection, quantile: float,
-                          by: Sequence[str] = ()) -> Query:  # fmt: skip
+                          by: Sequence[str] = ()) -> Query:
         """The SD exporter's request quantile where it has series, else Knative's queue-proxy
         quantile; a ``source`` label says which (``sd-exporter`` / ``knative``)."""
         sd = self.sd_latency(sel, quantile, by)

@@ -171,7 +171,7 @@ def burn_alert(slo: str, short: str, long: str, factor: float) -> str:
     """Both windows burn faster than ``factor`` times the allowed error ratio."""
     allowed = f"({factor!r} * (1 - {objective(slo)}))"
     return (f"({_slo(ratio_record(long), slo)} > {_ON} {allowed}) and {_ON} "
-            f"({_slo(ratio_record(short), slo)} > {_ON} {allowed})")  # fmt: skip
+            f"({_slo(ratio_record(short), slo)} > {_ON} {allowed})")
 
 
 def latency_quantile_over_threshold(quantile: float, window: str = "5m") -> str:
@@ -199,4 +199,4 @@ def firing_alerts(service_matchers: Iterable[promql.Matcher] = ()) -> str:
     """sdobs' alerts firing now (Prometheus' ``ALERTS`` series)."""
     return promql.selector("ALERTS", [promql.raw("alertstate", "=", "firing"),
                                       promql.raw("sdobs", "=", "true"),
-                                      *service_matchers])  # fmt: skip
+                                      *service_matchers])

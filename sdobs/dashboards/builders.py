@@ -32,7 +32,7 @@ DEFAULT_DIALECT = "opentelemetry"
 #: Short dialect names for dashboard uids and titles.
 DIALECT_TAGS = {"opencensus": "oc", "opentelemetry": "otel", "opentelemetry-early": "otel-early"}
 DIALECT_TITLES = {"opencensus": "Knative ≤ 1.18", "opentelemetry": "Knative ≥ 1.19.8",
-                  "opentelemetry-early": "Knative 1.19.0-1.19.7, 1.20.0"}  # fmt: skip
+                  "opentelemetry-early": "Knative 1.19.0-1.19.7, 1.20.0"}
 GRID_WIDTH = 24
 #: A dashboard's recorded variant is keyed ``<key>-recorded`` (see :func:`recorded_variant`).
 RECORDED_SUFFIX = "-recorded"
@@ -176,9 +176,9 @@ def recorded_variant(spec: DashboardSpec, title_suffix: str = " (recorded)") -> 
     missing = [c.panel for r in spec.rows for c in r.cells if recorded_key(c.panel) not in PANELS]
     if missing:
         raise InputError(f"dashboard {spec.key!r}: no recorded twin for panel(s) "
-                         f"{', '.join(missing)}; add them to sdobs.catalog.panels")  # fmt: skip
+                         f"{', '.join(missing)}; add them to sdobs.catalog.panels")
     rows = tuple(replace(r, cells=tuple(replace(c, panel=recorded_key(c.panel)) for c in r.cells))
-                 for r in spec.rows)  # fmt: skip
+                 for r in spec.rows)
     return replace(spec, key=spec.key + RECORDED_SUFFIX, title=spec.title + title_suffix,
                    description=f"{spec.description} Reads sdobs' recording rules (sdobs rules "
                    "generate), so it stays fast at hundreds of services; empty where they do "
@@ -188,7 +188,7 @@ def recorded_variant(spec: DashboardSpec, title_suffix: str = " (recorded)") -> 
 # -- variables ---------------------------------------------------------------------------------
 def _variables(variables: Sequence[Variable], catalog: Catalog) -> list[g.Template]:
     out = [g.Template(name="datasource", type="datasource", query="prometheus",
-                      label="Data source", refresh=1, hide=0)]  # fmt: skip
+                      label="Data source", refresh=1, hide=0)]
     earlier: dict[str, Any] = {}
     for v in variables:
         sel = Selection(**earlier)
@@ -198,7 +198,7 @@ def _variables(variables: Sequence[Variable], catalog: Catalog) -> list[g.Templa
             multi=v.multi, includeAll=v.include_all, allValue=".*" if v.include_all else None,
             refresh=g.REFRESH_ON_TIME_RANGE_CHANGE, sort=1,
             default="$__all" if v.include_all else None,
-        ))  # fmt: skip
+        ))
         if v.description:
             out[-1] = attr.evolve(out[-1], description=v.description)
         if v.name == "revision":
@@ -210,7 +210,7 @@ def _variables(variables: Sequence[Variable], catalog: Catalog) -> list[g.Templa
 
 # -- panels ------------------------------------------------------------------------------------
 def _layout(row: Row, catalog: Catalog, sel: Selection, y: int,
-            dialect: str) -> tuple[list[Any], int]:  # fmt: skip
+            dialect: str) -> tuple[list[Any], int]:
     """A row header and its cells, left to right, wrapping at the grid width."""
     children = []
     top = y + 1
@@ -225,18 +225,18 @@ def _layout(row: Row, catalog: Catalog, sel: Selection, y: int,
     bottom = top + line_h
     header = g.RowPanel(title=row.title, collapsed=row.collapsed,
                         gridPos=g.GridPos(h=1, w=GRID_WIDTH, x=0, y=y),
-                        panels=children if row.collapsed else [])  # fmt: skip
+                        panels=children if row.collapsed else [])
     return ([header] if row.collapsed else [header, *children]), bottom
 
 
 def _targets(panel: Panel, queries: list[Query], *, instant: bool = False,
-             table: bool = False) -> list[g.Target]:  # fmt: skip
+             table: bool = False) -> list[g.Target]:
     return [
         g.Target(expr=q.expr, legendFormat=s.legend_for(q) or panel.title, refId=chr(65 + i),
                  instant=instant, datasource=DATASOURCE,
                  format="table" if table else "time_series")
         for i, (s, q) in enumerate(zip(panel.signals, queries, strict=True))
-    ]  # fmt: skip
+    ]
 
 
 def _thresholds(cell: Cell) -> list[dict[str, Any]]:
@@ -251,14 +251,14 @@ def _panel(cell: Cell, catalog: Catalog, sel: Selection, pos: g.GridPos, dialect
         raise InputError(f"panel {panel.key!r} mixes units {sorted(units)}; draw it as a table")
     unit = queries[0].unit
     common = {"title": panel.title, "description": panel.description, "dataSource": DATASOURCE,
-              "gridPos": pos}  # fmt: skip
+              "gridPos": pos}
     if cell.kind == "stat":
         return g.Stat(**common, targets=_targets(panel, queries, instant=cell.instant),
                       format=unit, reduceCalc="lastNotNull" if cell.instant else cell.reduce,
                       graphMode="none" if cell.instant else "area",
                       colorMode="value" if cell.thresholds else "none",
                       thresholds=_thresholds(cell) or "", decimals=None, noValue=None,
-                      maxDataPoints=None, extraJson=_minmax(cell))  # fmt: skip
+                      maxDataPoints=None, extraJson=_minmax(cell))
     if cell.kind == "table":
         return _table(cell, panel, queries, common, dialect)
     extra = _minmax(cell)
@@ -276,7 +276,7 @@ def _panel(cell: Cell, catalog: Catalog, sel: Selection, pos: g.GridPos, dialect
                         fillOpacity=80 if cell.draw == "bars" or cell.stacking != "none" else 10,
                         stacking={"mode": cell.stacking, "group": "A"},
                         thresholds=thresholds, thresholdsStyleMode=style,
-                        maxDataPoints=None, extraJson=extra)  # fmt: skip
+                        maxDataPoints=None, extraJson=extra)
 
 
 def top_bound(queries: Sequence[Query]) -> float | None:
@@ -303,7 +303,7 @@ def _minmax(cell: Cell) -> dict[str, Any] | None:
 
 
 def _table(cell: Cell, panel: Panel, queries: list[Query], common: dict[str, Any],
-           dialect: str) -> g.Table:  # fmt: skip
+           dialect: str) -> g.Table:
     names = panel.columns or tuple(q.signal for q in queries)
     rename = {f"Value #{chr(65 + i)}": name for i, name in enumerate(names)}
     labels = list(dict.fromkeys(label for q in queries for label in q.by))
@@ -312,7 +312,7 @@ def _table(cell: Cell, panel: Panel, queries: list[Query], common: dict[str, Any
         {"matcher": {"id": "byName", "options": name},
          "properties": [{"id": "unit", "value": q.unit}]}
         for name, q in zip(names, queries, strict=True)
-    ]  # fmt: skip
+    ]
     for name, q in zip(names, queries, strict=True):
         if q.bounds:
             overrides.append({"matcher": {"id": "byName", "options": name},
@@ -321,14 +321,14 @@ def _table(cell: Cell, panel: Panel, queries: list[Query], common: dict[str, Any
             overrides.append({"matcher": {"id": "byName", "options": name}, "properties": [{
                 "id": "mappings", "value": [{"type": "value", "options": {
                     "0": {"text": "scaled to zero", "color": "blue", "index": 0}}}],
-            }]})  # fmt: skip
+            }]})
     if cell.link_to:
         uid = f"sdobs-{cell.link_to}-{DIALECT_TAGS[dialect]}"
         url = (f"/d/{uid}/?${{datasource:queryparam}}&var-namespace=${{__data.fields.namespace}}"
                f"&var-service=${{__data.fields.service}}&${{__url_time_range}}")
         overrides.append({"matcher": {"id": "byName", "options": "service"}, "properties": [{
             "id": "links", "value": [{"title": "Open the service dashboard", "url": url}],
-        }]})  # fmt: skip
+        }]})
     return g.Table(
         **common, targets=_targets(panel, queries, instant=True, table=True),
         unit=queries[0].unit if len({q.unit for q in queries}) == 1 else "none",
@@ -339,4 +339,4 @@ def _table(cell: Cell, panel: Panel, queries: list[Query], common: dict[str, Any
                                            "renameByName": rename, "indexByName": order}},
         ],
         sortBy=[g.TableSortByField(displayName=names[0], desc=True)],
-    )  # fmt: skip
+    )

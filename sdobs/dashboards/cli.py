@@ -139,7 +139,7 @@ def _upload(args: argparse.Namespace) -> int:
     try:
         with GrafanaClient(args.grafana_url, token=args.token, basic_auth=basic,
                            timeout=args.timeout,
-                           verify_tls=not args.insecure_skip_verify) as client:  # fmt: skip
+                           verify_tls=not args.insecure_skip_verify) as client:
             done = upload(dashboards, client, folder_uid=args.folder,
                           folder_title=args.folder_title, overwrite=not args.no_overwrite)
     except UploadError as exc:
@@ -165,7 +165,7 @@ def _configmap(args: argparse.Namespace) -> int:
     dashboards = load_generated(args.dir / args.dialect)
     if args.out:
         print(write_configmaps(dashboards, args.out, namespace=args.namespace,
-                               folder=args.folder))  # fmt: skip
+                               folder=args.folder))
     else:
         sys.stdout.write(to_yaml([configmap(d, namespace=args.namespace, folder=args.folder)
                                   for d in sorted(dashboards, key=lambda d: d["uid"])]))
@@ -173,4 +173,4 @@ def _configmap(args: argparse.Namespace) -> int:
 
 
 _ACTIONS = {"generate": _generate, "check": _check, "upload": _upload,
-            "provisioning": _provisioning, "configmap": _configmap}  # fmt: skip
+            "provisioning": _provisioning, "configmap": _configmap}

@@ -69,7 +69,7 @@ def render(spec: DashboardSpec, dialect: str) -> str:
 
 
 def generate(out_dir: Path = GENERATED, dialects: tuple[str, ...] = DIALECT_NAMES,
-             definitions: Path = DEFINITIONS, write: bool = True) -> list[Generated]:  # fmt: skip
+             definitions: Path = DEFINITIONS, write: bool = True) -> list[Generated]:
     """Build all definitions for ``dialects``; write them unless ``write`` is false."""
     specs = [load_spec(p) for p in definition_files(definitions)]
     keys = [s.key for s in specs]

@@ -31,7 +31,7 @@ class Windows:
 
     def builtins(self) -> dict[str, str]:
         return {"__rate_interval": self.rate_interval, "__interval": self.interval,
-                "__range": self.range, "__range_s": str(self.range_seconds)}  # fmt: skip
+                "__range": self.range, "__range_s": str(self.range_seconds)}
 
 
 def _regex_escape(value: str) -> str:
@@ -46,7 +46,7 @@ def _string_escape(value: str) -> str:
 
 def interpolate(expr: str, templating: Sequence[Mapping[str, Any]],
                 values: Mapping[str, str | Sequence[str]],
-                windows: Windows = Windows()) -> str:  # fmt: skip
+                windows: Windows = Windows()) -> str:
     """``expr`` with every ``$var``/``${var}`` replaced; unknown names raise KeyError.
 
     ``values`` maps a variable to its selected value(s); a missing one means "All".

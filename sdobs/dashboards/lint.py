@@ -25,7 +25,7 @@ VALID_UNITS = frozenset({
     "ns", "m", "h", "d", "dtdurations", "bytes", "decbytes", "bits", "Bps", "binBps", "watt",
     "kwatt", "watth", "joule", "celsius", "fahrenheit", "hertz", "Hz", "currencyUSD",
     "currencyEUR", "bool", "bool_yes_no",
-})  # fmt: skip
+})
 _RATE_CALL = re.compile(r"\b(rate|irate|increase)\s*\(")
 # ``*_count`` is left out: Knative's OTel pod gauges are named ``kn_revision_pods_count``.
 _COUNTER = re.compile(r"\b([A-Za-z_:][A-Za-z0-9_:]*(?:_total|_bucket))\s*\{")
@@ -120,9 +120,9 @@ def lint(dash: dict[str, Any]) -> list[str]:
     variables = dash.get("templating", {}).get("list", [])
     ds_vars = [v for v in variables if v.get("type") == "datasource"]
     if not any(v.get("name") == "datasource" and v.get("label") == "Data source"
-               and v.get("query") == "prometheus" for v in ds_vars):  # fmt: skip
+               and v.get("query") == "prometheus" for v in ds_vars):
         problems.append(f"{title}: needs a Prometheus datasource variable 'datasource' "
-                        "labelled 'Data source'")  # fmt: skip
+                        "labelled 'Data source'")
     for v in variables:
         if v.get("type") != "query":
             continue
@@ -130,13 +130,13 @@ def lint(dash: dict[str, Any]) -> list[str]:
             problems.append(f"{title}: variable {v.get('name')} must use ${{datasource}}")
         if v.get("refresh") != 2:
             problems.append(f"{title}: variable {v.get('name')} must refresh on time range "
-                            "change (refresh: 2)")  # fmt: skip
+                            "change (refresh: 2)")
     for panel in _panels(dash):
         kind = panel.get("type")
         where = f"{title} / {panel.get('title') or panel.get('id')}"
         if kind not in ALLOWED_PANELS:
             problems.append(f"{where}: panel type {kind!r} is not allowed "
-                            f"(use {', '.join(ALLOWED_PANELS)})")  # fmt: skip
+                            f"(use {', '.join(ALLOWED_PANELS)})")
             continue
         if kind == "row":
             if not panel.get("title"):

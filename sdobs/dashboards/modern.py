@@ -21,7 +21,7 @@ MIN_SCHEMA_VERSION = 39
 
 _TOP_LEGACY = ("__inputs", "hideControls", "rows", "sharedCrosshair", "style", "gnetId", "id")
 _PANEL_LEGACY = ("editable", "error", "height", "span", "minSpan", "columns", "fontSize",
-                 "styles", "color", "mappings")  # fmt: skip
+                 "styles", "color", "mappings")
 _TARGET_LEGACY = ("metric", "query", "step", "target", "intervalFactor")
 _VARIABLE_LEGACY = ("useTags", "tagsQuery", "tagValuesQuery", "tags")
 _INTERVAL_ONLY = ("auto", "auto_count", "auto_min")
@@ -41,7 +41,7 @@ def modernise(data: dict[str, Any]) -> dict[str, Any]:
         dash.pop(key, None)
     if int(dash.get("schemaVersion") or 0) < MIN_SCHEMA_VERSION:
         raise InputError(f"schemaVersion {dash.get('schemaVersion')} is legacy; build the "
-                         f"dashboard with schemaVersion={MIN_SCHEMA_VERSION} or newer")  # fmt: skip
+                         f"dashboard with schemaVersion={MIN_SCHEMA_VERSION} or newer")
     picker = dash.get("timepicker")
     if isinstance(picker, dict):
         picker.pop("time_options", None)
@@ -119,14 +119,14 @@ def _variable(var: dict[str, Any]) -> dict[str, Any]:
         elif var.get("includeAll") and current.get("value") in ("$__all", ["$__all"]):
             multi = bool(var.get("multi"))
             var["current"] = {"selected": True, "text": ["All"] if multi else "All",
-                              "value": ["$__all"] if multi else "$__all"}  # fmt: skip
+                              "value": ["$__all"] if multi else "$__all"}
     return var
 
 
 def _strip_nulls(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: _strip_nulls(v) for k, v in obj.items()
-                if v is not None or (k == "value" and _is_step(obj))}  # fmt: skip
+                if v is not None or (k == "value" and _is_step(obj))}
     if isinstance(obj, list):
         return [_strip_nulls(v) for v in obj if v is not None]
     return obj

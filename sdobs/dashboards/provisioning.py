@@ -25,7 +25,7 @@ DATASOURCE_UID = "prometheus"
 
 
 def dashboards_provider(path: str = DEFAULT_DASHBOARDS_PATH,
-                        folder: str = DEFAULT_FOLDER) -> dict[str, Any]:  # fmt: skip
+                        folder: str = DEFAULT_FOLDER) -> dict[str, Any]:
     """``provisioning/dashboards/sdobs.yaml``: load every JSON under ``path`` into ``folder``."""
     return {
         "apiVersion": 1,
@@ -40,11 +40,11 @@ def dashboards_provider(path: str = DEFAULT_DASHBOARDS_PATH,
             "updateIntervalSeconds": 60,
             "options": {"path": path, "foldersFromFilesStructure": False},
         }],
-    }  # fmt: skip
+    }
 
 
 def datasource(url: str = DEFAULT_PROMETHEUS_URL, scrape_interval: str = "15s",
-               name: str = "Prometheus") -> dict[str, Any]:  # fmt: skip
+               name: str = "Prometheus") -> dict[str, Any]:
     """``provisioning/datasources/sdobs.yaml``: the Prometheus the ``datasource`` variable picks.
 
     ``timeInterval`` is the scrape interval; Grafana's ``$__rate_interval`` is at least four of
@@ -62,11 +62,11 @@ def datasource(url: str = DEFAULT_PROMETHEUS_URL, scrape_interval: str = "15s",
             "editable": True,
             "jsonData": {"timeInterval": scrape_interval, "httpMethod": "POST"},
         }],
-    }  # fmt: skip
+    }
 
 
 def configmap(dashboard: dict[str, Any], *, namespace: str = "monitoring",
-              folder: str = DEFAULT_FOLDER) -> dict[str, Any]:  # fmt: skip
+              folder: str = DEFAULT_FOLDER) -> dict[str, Any]:
     """One ConfigMap holding one dashboard, labelled for the Grafana dashboard sidecar."""
     uid = str(dashboard["uid"])
     return {
@@ -80,7 +80,7 @@ def configmap(dashboard: dict[str, Any], *, namespace: str = "monitoring",
             "annotations": {FOLDER_ANNOTATION: folder},
         },
         "data": {f"{uid}.json": json.dumps(dashboard, indent=2, sort_keys=True) + "\n"},
-    }  # fmt: skip
+    }
 
 
 class _Literal(str):
@@ -105,13 +105,13 @@ def to_yaml(documents: Sequence[dict[str, Any]]) -> str:
         if doc.get("kind") == "ConfigMap":
             doc = {**doc, "data": {k: _Literal(v) for k, v in doc["data"].items()}}
         docs.append(yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                              width=1000))  # fmt: skip
+                              width=1000))
     return "---\n".join(docs)
 
 
 def write_provisioning(out: Path, *, dashboards_path: str = DEFAULT_DASHBOARDS_PATH,
                        prometheus_url: str = DEFAULT_PROMETHEUS_URL,
-                       folder: str = DEFAULT_FOLDER) -> list[Path]:  # fmt: skip
+                       folder: str = DEFAULT_FOLDER) -> list[Path]:
     """Write ``dashboards/sdobs.yaml`` and ``datasources/sdobs.yaml`` under ``out``."""
     files = {
         out / "dashboards" / "sdobs.yaml": dashboards_provider(dashboards_path, folder),
@@ -125,11 +125,11 @@ def write_provisioning(out: Path, *, dashboards_path: str = DEFAULT_DASHBOARDS_P
 
 def write_configmaps(dashboards: Sequence[dict[str, Any]], path: Path, *,
                      namespace: str = "monitoring",
-                     folder: str = DEFAULT_FOLDER) -> Path:  # fmt: skip
+                     folder: str = DEFAULT_FOLDER) -> Path:
     """One YAML file of ConfigMaps, one per dashboard, for ``kubectl apply -f``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     docs = [configmap(d, namespace=namespace, folder=folder)
-            for d in sorted(dashboards, key=lambda d: d["uid"])]  # fmt: skip
+            for d in sorted(dashboards, key=lambda d: d["uid"])]
     path.write_text(to_yaml(docs))
     return path
 

@@ -46,7 +46,7 @@ def _diff(before: Any, after: Any, path: str) -> list[str]:
         if len(before) != len(after):
             return [f"{path}: {len(before)} items became {len(after)}"]
         return [p for i, (a, b) in enumerate(zip(before, after, strict=True))
-                for p in _diff(a, b, f"{path}[{i}]")]  # fmt: skip
+                for p in _diff(a, b, f"{path}[{i}]")]
     if before != after or type(before) is not type(after):
         return [f"{path}: {json.dumps(before)[:60]} became {json.dumps(after)[:60]}"]
     return []

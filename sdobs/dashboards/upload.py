@@ -38,7 +38,7 @@ def check_uid(uid: str, what: str = "folder UID") -> str:
     """``uid`` when Grafana would accept it, else an UploadError saying the rule."""
     if not isinstance(uid, str) or not _UID.fullmatch(uid):
         raise UploadError(f"{what} {shown_text(str(uid), 50)!r} is not a Grafana UID: use 1 to "
-                          f"{MAX_UID_LENGTH} letters, digits, '-' or '_'")  # fmt: skip
+                          f"{MAX_UID_LENGTH} letters, digits, '-' or '_'")
     return uid
 
 
@@ -73,10 +73,10 @@ class GrafanaClient:
 
     def __init__(self, url: str, *, token: str | None = None,
                  basic_auth: tuple[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT,
-                 verify_tls: bool | str = True) -> None:  # fmt: skip
+                 verify_tls: bool | str = True) -> None:
         if not url.startswith(("http://", "https://")):
             raise UploadError(f"Grafana URL {redact_url(url)!r} must start with http:// or "
-                              "https://, e.g. http://127.0.0.1:3000")  # fmt: skip
+                              "https://, e.g. http://127.0.0.1:3000")
         if urlsplit(url).query or urlsplit(url).fragment:  # API paths are appended to it
             raise UploadError(f"Grafana URL {redact_url(url)!r} must not have a query string or "
                               "fragment; give a token with --token or GRAFANA_TOKEN")
@@ -91,7 +91,7 @@ class GrafanaClient:
         self.session = requests.Session()
         self.session.verify = verify_tls
         self.session.headers.update({"Accept": "application/json",
-                                     "User-Agent": "sdobs-dashboards"})  # fmt: skip
+                                     "User-Agent": "sdobs-dashboards"})
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
         elif basic_auth:
@@ -108,21 +108,21 @@ class GrafanaClient:
 
     # -- transport -----------------------------------------------------------------------------
     def _call(self, method: str, path: str, what: str, body: Any = None,
-              ok_missing: bool = False) -> dict[str, Any] | None:  # fmt: skip
+              ok_missing: bool = False) -> dict[str, Any] | None:
         endpoint = f"{self.url}{path}"
         try:
             # Never follow a redirect: a write must land where it was sent, with its credentials
             # (requests drops them for another host), or fail; a read must not pass for one.
             resp = self.session.request(method, endpoint, json=body, timeout=self.timeout,
-                                        allow_redirects=False)  # fmt: skip
+                                        allow_redirects=False)
         except requests.exceptions.Timeout as exc:
             raise UploadError(f"Grafana at {self.shown_url} did not answer within "
                               f"{self.timeout:g} s while {what}; check that it is up or raise "
-                              "--timeout") from exc  # fmt: skip
+                              "--timeout") from exc
         except requests.exceptions.RequestException as exc:
             raise UploadError(f"cannot reach Grafana at {self.shown_url} while {what} "
                               f"({shown_text(redact_text(str(exc)))}); check --grafana-url and "
-                              "that Grafana is running") from exc  # fmt: skip
+                              "that Grafana is running") from exc
         if resp.status_code == 404 and ok_missing:
             return None
         if 300 <= resp.status_code < 400:
@@ -131,7 +131,7 @@ class GrafanaClient:
             raise UploadError(f"Grafana at {self.shown_url} answered {resp.status_code}, a "
                               f"redirect{to}, while {what}; sdobs does not follow redirects "
                               "with credentials: give the final address as --grafana-url",
-                              resp.status_code)  # fmt: skip
+                              resp.status_code)
         if resp.status_code >= 400 or resp.status_code < 200:
             raise self._error(resp, what)
         try:
@@ -139,7 +139,7 @@ class GrafanaClient:
         except ValueError as exc:
             raise UploadError(f"Grafana at {self.shown_url} answered {what} with something "
                               "that is not JSON; check that --grafana-url points at Grafana "
-                              "itself (with its sub-path, if any)") from exc  # fmt: skip
+                              "itself (with its sub-path, if any)") from exc
 
     def _error(self, resp: requests.Response, what: str) -> UploadError:
         try:
@@ -176,22 +176,22 @@ class GrafanaClient:
         """Create folder ``uid`` titled ``title`` unless it exists."""
         check_uid(uid)
         if self._call("GET", f"/api/folders/{_segment(uid)}", f"looking up folder {uid}",
-                      ok_missing=True) is None:  # fmt: skip
+                      ok_missing=True) is None:
             self._call("POST", "/api/folders", f"creating folder {uid}",
-                       {"uid": uid, "title": title})  # fmt: skip
+                       {"uid": uid, "title": title})
 
     def read_dashboard(self, uid: str) -> dict[str, Any]:
         """``GET /api/dashboards/uid/<uid>``: ``{"dashboard": {...}, "meta": {...}}``."""
         check_uid(uid, "dashboard uid")
         body = self._call("GET", f"/api/dashboards/uid/{_segment(uid)}",
-                          f"reading dashboard {uid} back")  # fmt: skip
+                          f"reading dashboard {uid} back")
         return body if isinstance(body, dict) else {}
 
     def post_dashboard(self, dashboard: dict[str, Any], *, folder_uid: str | None = None,
-                       overwrite: bool = True, message: str = "") -> Uploaded:  # fmt: skip
+                       overwrite: bool = True, message: str = "") -> Uploaded:
         """Create or replace one dashboard (by its uid)."""
         payload = upload_payload(dashboard, folder_uid=folder_uid, overwrite=overwrite,
-                                 message=message)  # fmt: skip
+                                 message=message)
         title = dashboard.get("title", "?")
         uid = payload["dashboard"]["uid"]
         what = f"uploading dashboard {title!r}"
@@ -205,7 +205,7 @@ class GrafanaClient:
                               "confirmed; check that --grafana-url points at Grafana itself")
         self._verify(uid, version, folder_uid, title)
         return Uploaded(uid=uid, title=title, url=str(body.get("url", "")), version=version,
-                        status=str(body.get("status", "")))  # fmt: skip
+                        status=str(body.get("status", "")))
 
     def _verify(self, uid: str, version: int, folder_uid: str | None, title: str) -> None:
         """Read the dashboard back: it must be there with the version the upload reported."""
@@ -218,14 +218,14 @@ class GrafanaClient:
                               f"uploaded as {uid} version {version}, but reading it back gave "
                               f"{shown_text(str(got[0]), 50)} version "
                               f"{shown_text(str(got[1]), 20)}; the upload is not confirmed "
-                              "(another writer, or not Grafana at that URL)")  # fmt: skip
+                              "(another writer, or not Grafana at that URL)")
         if folder_uid and "folderUid" in meta and meta["folderUid"] != folder_uid:
             raise UploadError(f"dashboard {title!r} was uploaded but Grafana keeps it in folder "
                               f"{shown_text(str(meta['folderUid']), 50)!r}, not {folder_uid!r}")
 
 
 def upload_payload(dashboard: dict[str, Any], *, folder_uid: str | None = None,
-                   overwrite: bool = True, message: str = "") -> dict[str, Any]:  # fmt: skip
+                   overwrite: bool = True, message: str = "") -> dict[str, Any]:
     """The request body of ``POST /api/dashboards/db`` (``id`` dropped: Grafana keys by uid)."""
     dash = {k: v for k, v in dashboard.items() if k != "id"}
     if not dash.get("uid") or len(str(dash["uid"])) > MAX_UID_LENGTH:
@@ -242,7 +242,7 @@ def upload_payload(dashboard: dict[str, Any], *, folder_uid: str | None = None,
 
 def upload(dashboards: Iterable[dict[str, Any]], client: GrafanaClient, *,
            folder_uid: str | None = None, folder_title: str | None = None,
-           overwrite: bool = True, message: str = "") -> list[Uploaded]:  # fmt: skip
+           overwrite: bool = True, message: str = "") -> list[Uploaded]:
     """Upload every dashboard; creates the folder first when ``folder_title`` is given."""
     if folder_title and not folder_uid:
         raise UploadError("a folder title needs a folder UID (--folder) to create it under")
@@ -251,7 +251,7 @@ def upload(dashboards: Iterable[dict[str, Any]], client: GrafanaClient, *,
     if folder_uid and folder_title:
         client.ensure_folder(folder_uid, folder_title)
     return [client.post_dashboard(d, folder_uid=folder_uid, overwrite=overwrite,
-                                  message=message) for d in dashboards]  # fmt: skip
+                                  message=message) for d in dashboards]
 
 
 def _segment(value: str) -> str:

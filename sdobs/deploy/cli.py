@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             opts = InstallOptions(dialect=args.dialect, stack=args.stack, release=args.release,
                                   namespace=args.namespace,
                                   knative_namespace=args.knative_namespace,
-                                  control_plane_extra=args.control_plane_extra)  # fmt: skip
+                                  control_plane_extra=args.control_plane_extra)
             try:
                 paths = r.render(opts, args.out or r.DEPLOY / args.stack)
             except FileNotFoundError as exc:

@@ -18,7 +18,7 @@ from sdobs.errors import InputError
 
 _RELABEL_KEYS = (("sourceLabels", "source_labels"), ("separator", "separator"),
                  ("targetLabel", "target_label"), ("regex", "regex"), ("modulus", "modulus"),
-                 ("replacement", "replacement"), ("action", "action"))  # fmt: skip
+                 ("replacement", "replacement"), ("action", "action"))
 
 
 def relabel_config(rule: dict[str, Any]) -> dict[str, Any]:
@@ -40,17 +40,17 @@ def _selector_rules(selector: dict[str, Any]) -> list[dict[str, Any]]:
         rules.append({"action": "keep",
                       "source_labels": [f"__meta_kubernetes_pod_label_{sanitize(key)}",
                                         f"__meta_kubernetes_pod_labelpresent_{sanitize(key)}"],
-                      "regex": f"({value});true"})  # fmt: skip
+                      "regex": f"({value});true"})
     for exp in selector.get("matchExpressions", []):
         key, op = sanitize(exp["key"]), exp["operator"]
         both = [f"__meta_kubernetes_pod_label_{key}", f"__meta_kubernetes_pod_labelpresent_{key}"]
         if op in ("In", "NotIn"):
             rules.append({"action": "keep" if op == "In" else "drop", "source_labels": both,
-                          "regex": f"({'|'.join(exp['values'])});true"})  # fmt: skip
+                          "regex": f"({'|'.join(exp['values'])});true"})
         elif op in ("Exists", "DoesNotExist"):
             rules.append({"action": "keep" if op == "Exists" else "drop",
                           "source_labels": [f"__meta_kubernetes_pod_labelpresent_{key}"],
-                          "regex": "true"})  # fmt: skip
+                          "regex": "true"})
         else:
             raise InputError(f"unknown label selector operator {op!r}")
     return rules
@@ -64,16 +64,16 @@ def relabel_configs(monitor: dict[str, Any], index: int = 0) -> list[dict[str, A
                                     "target_label": "__tmp_prometheus_job_name"}]
     if ep.get("filterRunning", True):
         rules.append({"action": "drop", "source_labels": ["__meta_kubernetes_pod_phase"],
-                      "regex": "(Failed|Succeeded)"})  # fmt: skip
+                      "regex": "(Failed|Succeeded)"})
     rules += _selector_rules(spec.get("selector", {}))
     if ep.get("port"):
         rules.append({"action": "keep",
                       "source_labels": ["__meta_kubernetes_pod_container_port_name"],
-                      "regex": ep["port"]})  # fmt: skip
+                      "regex": ep["port"]})
     elif ep.get("portNumber"):
         rules.append({"action": "keep",
                       "source_labels": ["__meta_kubernetes_pod_container_port_number"],
-                      "regex": str(ep["portNumber"])})  # fmt: skip
+                      "regex": str(ep["portNumber"])})
     rules += [
         {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
         {"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"},
@@ -87,7 +87,7 @@ def relabel_configs(monitor: dict[str, Any], index: int = 0) -> list[dict[str, A
     if spec.get("jobLabel"):
         source = f"__meta_kubernetes_pod_label_{sanitize(spec['jobLabel'])}"
         rules.append({"source_labels": [source], "target_label": "job", "regex": "(.+)",
-                      "replacement": "${1}"})  # fmt: skip
+                      "replacement": "${1}"})
     if ep.get("port"):
         rules.append({"target_label": "endpoint", "replacement": ep["port"]})
     rules += [relabel_config(r) for r in ep.get("relabelings", [])]
@@ -95,7 +95,7 @@ def relabel_configs(monitor: dict[str, Any], index: int = 0) -> list[dict[str, A
 
 
 def scrape_job(monitor: dict[str, Any], index: int = 0, *,
-               service_discovery: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+               service_discovery: dict[str, Any] | None = None) -> dict[str, Any]:
     """A Prometheus ``scrape_configs`` entry for one PodMonitor endpoint.
 
     ``service_discovery`` replaces the Kubernetes SD block (tests pass ``file_sd_configs``).
@@ -105,7 +105,7 @@ def scrape_job(monitor: dict[str, Any], index: int = 0, *,
         raise InputError(f"only PodMonitors compile to scrape jobs, not {monitor.get('kind')}")
     ep = spec["podMetricsEndpoints"][index]
     job: dict[str, Any] = {"job_name": f"podMonitor/{meta.get('namespace', 'default')}/"
-                                       f"{meta['name']}/{index}"}  # fmt: skip
+                                       f"{meta['name']}/{index}"}
     if ep.get("honorLabels"):
         job["honor_labels"] = True
     if service_discovery is None:
@@ -117,7 +117,7 @@ def scrape_job(monitor: dict[str, Any], index: int = 0, *,
         service_discovery = {"kubernetes_sd_configs": [sd]}
     job.update(service_discovery)
     for src, dst in (("interval", "scrape_interval"), ("scrapeTimeout", "scrape_timeout"),
-                     ("path", "metrics_path"), ("scheme", "scheme")):  # fmt: skip
+                     ("path", "metrics_path"), ("scheme", "scheme")):
         if ep.get(src):
             job[dst] = ep[src]
     job["relabel_configs"] = relabel_configs(monitor, index)
@@ -129,4 +129,4 @@ def scrape_job(monitor: dict[str, Any], index: int = 0, *,
 def scrape_jobs(monitors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every endpoint of every PodMonitor as a scrape job."""
     return [scrape_job(m, i) for m in monitors
-            for i in range(len(m["spec"]["podMetricsEndpoints"]))]  # fmt: skip
+            for i in range(len(m["spec"]["podMetricsEndpoints"]))]

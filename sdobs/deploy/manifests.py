@@ -72,12 +72,12 @@ class InstallOptions:
         get_dialect(self.dialect)  # a clear error for an unknown dialect
         if self.stack not in STACKS:
             raise InputError(f"unknown monitoring stack {self.stack!r}; use one of: "
-                             f"{', '.join(STACKS)}")  # fmt: skip
+                             f"{', '.join(STACKS)}")
         for name in (self.namespace, self.knative_namespace):
             if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", name):
                 raise InputError(f"namespace {name!r} is not a valid Kubernetes namespace name")
         if self.release and not re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?",
-                                             self.release):  # fmt: skip
+                                             self.release):
             raise InputError(f"release {self.release!r} is not a valid Kubernetes label value")
         if not re.fullmatch(r"[0-9]+(ms|s|m|h)", self.interval):
             raise InputError(f"scrape interval {self.interval!r} must be a duration like 15s")
@@ -113,7 +113,7 @@ def queue_proxy_relabelings(opts: InstallOptions) -> list[dict[str, Any]]:
 
 
 def _monitor(opts: InstallOptions, name: str, spec: dict[str, Any],
-             comment: str = "") -> dict[str, Any]:  # fmt: skip
+             comment: str = "") -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": opts.namespace, "labels": opts.labels()}
     if comment:
         meta["annotations"] = {"sdobs.dev/purpose": comment}
@@ -123,7 +123,7 @@ def _monitor(opts: InstallOptions, name: str, spec: dict[str, Any],
 def queue_proxy_monitor(opts: InstallOptions) -> dict[str, Any]:
     """Queue-proxy of every revision pod, in every namespace."""
     endpoint: dict[str, Any] = {"port": QUEUE_PROXY_PORT_NAME, "path": "/metrics",
-                                "interval": opts.interval}  # fmt: skip
+                                "interval": opts.interval}
     relabelings = queue_proxy_relabelings(opts)
     if relabelings:
         endpoint["relabelings"] = relabelings
@@ -149,7 +149,7 @@ def control_plane_monitor(opts: InstallOptions) -> dict[str, Any]:
                                            "values": list(apps)}]},
         "podMetricsEndpoints": [{"port": CONTROL_PLANE_PORT_NAME, "path": "/metrics",
                                  "interval": opts.interval, "honorLabels": True}],
-    }, "Knative autoscaler and activator (:9090): pods, concurrency, panic, dropdowns")  # fmt: skip
+    }, "Knative autoscaler and activator (:9090): pods, concurrency, panic, dropdowns")
 
 
 def gpu_exporter_monitors(opts: InstallOptions) -> list[dict[str, Any]]:
@@ -172,14 +172,14 @@ def gpu_exporter_monitors(opts: InstallOptions) -> list[dict[str, Any]]:
                  "targetLabel": "__address__", "replacement": "$1:9402", "action": "replace"},
             ],
         }],
-    }, "sdobs GPU exporter sidecars in model pods")  # fmt: skip
+    }, "sdobs GPU exporter sidecars in model pods")
     node = _monitor(opts, "sdobs-gpu-exporter-node", {
         "namespaceSelector": {"any": True},
         "selector": {"matchLabels": {"app.kubernetes.io/name": "sdobs-gpu-exporter"}},
         "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics",
                                  "interval": opts.interval,
                                  "honorLabels": True}],
-    }, "sdobs GPU exporter node agents (DaemonSet)")  # fmt: skip
+    }, "sdobs GPU exporter node agents (DaemonSet)")
     return [sidecar, node]
 
 
@@ -199,7 +199,7 @@ def config_observability(opts: InstallOptions) -> dict[str, Any]:
         data = {"metrics-protocol": "prometheus", "request-metrics-protocol": "prometheus"}
     else:
         data = {"metrics.backend-destination": "prometheus",
-                "metrics.request-metrics-backend-destination": "prometheus"}  # fmt: skip
+                "metrics.request-metrics-backend-destination": "prometheus"}
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -207,7 +207,7 @@ def config_observability(opts: InstallOptions) -> dict[str, Any]:
                      "labels": {"app.kubernetes.io/name": "knative-serving",
                                 "app.kubernetes.io/component": "observability"}},
         "data": data,
-    }  # fmt: skip
+    }
 
 
 def kube_prometheus_stack_values(opts: InstallOptions) -> dict[str, Any]:
@@ -223,13 +223,13 @@ def kube_prometheus_stack_values(opts: InstallOptions) -> dict[str, Any]:
         "kube-state-metrics": {"metricLabelsAllowlist": [KSM_ALLOWLIST]},
         "grafana": {"sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard",
                                                "labelValue": "1", "searchNamespace": "ALL"}}},
-    }  # fmt: skip
+    }
     if not opts.release:
         values["prometheus"] = {"prometheusSpec": {
             "podMonitorSelectorNilUsesHelmValues": False,
             "serviceMonitorSelectorNilUsesHelmValues": False,
             "ruleSelectorNilUsesHelmValues": False,
-        }}  # fmt: skip
+        }}
     return values
 
 

@@ -93,7 +93,7 @@ def _dump(docs: list[dict[str, Any]]) -> str:
 
 
 def dashboard_configmaps(opts: InstallOptions, generated: Path = GENERATED_DASHBOARDS, *,
-                         recorded: bool = False) -> list[dict[str, Any]]:  # fmt: skip
+                         recorded: bool = False) -> list[dict[str, Any]]:
     """The dialect's generated dashboards as sidecar ConfigMaps in the monitoring namespace.
 
     With ``recorded`` (the install carries sdobs' recording rules) a dashboard with a recorded
@@ -105,7 +105,7 @@ def dashboard_configmaps(opts: InstallOptions, generated: Path = GENERATED_DASHB
     if not files:
         raise FileNotFoundError(f"no dashboards under {folder}; run sdobs dashboards generate")
     variants = {f.stem.removesuffix(RECORDED_SUFFIX) for f in files
-                if f.stem.endswith(RECORDED_SUFFIX)}  # fmt: skip
+                if f.stem.endswith(RECORDED_SUFFIX)}
     if recorded:
         files = [f for f in files if f.stem not in variants]
     else:
@@ -156,11 +156,11 @@ def prometheus_rules(opts: InstallOptions, rules_dir: Path = RULES_GENERATED) ->
     return [{"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
              "metadata": {"name": name, "namespace": opts.namespace, "labels": opts.labels()},
              "spec": {"groups": content["groups"]}}
-            for name, content in rule_groups(opts, rules_dir)]  # fmt: skip
+            for name, content in rule_groups(opts, rules_dir)]
 
 
 def render_files(opts: InstallOptions, *, generated: Path = GENERATED_DASHBOARDS,
-                 rules_dir: Path = RULES_GENERATED) -> dict[str, str]:  # fmt: skip
+                 rules_dir: Path = RULES_GENERATED) -> dict[str, str]:
     """File name -> text of the install (nothing written)."""
     head = _header(opts)
     files = {"config-observability.yaml": head + _dump([config_observability(opts)])}
@@ -176,7 +176,7 @@ def render_files(opts: InstallOptions, *, generated: Path = GENERATED_DASHBOARDS
         applyable = sorted(files)
         files["kustomization.yaml"] = head + _dump([{
             "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-            "resources": applyable}])  # fmt: skip
+            "resources": applyable}])
         files["values-kube-prometheus-stack.yaml"] = head + _dump(
             [kube_prometheus_stack_values(opts)])
         files["values-dcgm-exporter.yaml"] = head + _dump([dcgm_exporter_values(opts)])
@@ -207,7 +207,7 @@ def render(opts: InstallOptions, out: Path, **kwargs: Any) -> list[Path]:
 def default_installs() -> dict[Path, InstallOptions]:
     base = InstallOptions()
     return {DEPLOY / stack: replace(base, stack=stack)
-            for stack in ("kube-prometheus-stack", "prometheus")}  # fmt: skip
+            for stack in ("kube-prometheus-stack", "prometheus")}
 
 
 def render_defaults(render_one: Callable[..., list[Path]] = render) -> list[Path]:

@@ -65,7 +65,7 @@ def validate_object(doc: dict[str, Any], where: str = "") -> list[str]:
     if crd is not None:
         errors = _int_or_string(list(crd.iter_errors(doc)))
         return [f"{where}: {'.'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"
-                for e in errors]  # fmt: skip
+                for e in errors]
     if key[0].startswith("monitoring.coreos.com"):
         return [f"{where}: no CRD schema for {key[0]} {key[1]} in {CRD_DIR}"]
     try:
@@ -99,7 +99,7 @@ def validate_file(path: Path) -> list[str]:
             problems.append(f"{path} document {i + 1}: not a Kubernetes object")
             continue
         problems += validate_object(doc, f"{path.name} {doc['kind']}/"
-                                         f"{doc.get('metadata', {}).get('name')}")  # fmt: skip
+                                         f"{doc.get('metadata', {}).get('name')}")
     return problems
 
 

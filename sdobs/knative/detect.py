@@ -12,7 +12,7 @@ class NoDialectFound(NotFound):
 
 
 def detect_dialects(client: PrometheusClient, start: TimeLike | None = None,
-                    end: TimeLike | None = None) -> list[Dialect]:  # fmt: skip
+                    end: TimeLike | None = None) -> list[Dialect]:
     """Dialects whose marker metrics exist (newest first; several during an upgrade).
 
     Uses the ``__name__`` label values, so it sees backfilled history as well as live series
@@ -22,7 +22,7 @@ def detect_dialects(client: PrometheusClient, start: TimeLike | None = None,
 
 
 def detect_dialect(client: PrometheusClient, start: TimeLike | None = None,
-                   end: TimeLike | None = None) -> Dialect:  # fmt: skip
+                   end: TimeLike | None = None) -> Dialect:
     """The newest dialect present; raises :class:`NoDialectFound` with advice when there is none."""
     found = detect_dialects(client, start, end)
     if not found:

@@ -30,10 +30,10 @@ CODE_CLASS = "code_class"
 OC_LATENCY_BOUNDS_MS: tuple[float, ...] = (
     5, 10, 20, 40, 60, 80, 100, 150, 200, 250, 300, 350, 400, 450, 500,
     600, 700, 800, 900, 1000, 2000, 5000, 10000, 20000, 50000, 100000,
-)  # fmt: skip
+)
 OTEL_LATENCY_BOUNDS_S: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10,
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument(
         "--summary", type=Path, metavar="FILE",
         help="JSON summary in vegeta's report format and units (durations in nanoseconds)",
-    )  # fmt: skip
+    )
     out.add_argument(
         "--json", action="store_true", help="print the JSON summary (vegeta's units), not the table"
     )

@@ -62,7 +62,7 @@ def spawn(args: Sequence[str], log_path: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             list(args), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=die_with_parent, start_new_session=True,
-        )  # fmt: skip
+        )
     finally:
         log.close()
 
@@ -84,7 +84,7 @@ class ChildLate(HarnessError):
 
 
 def wait_ready(proc: subprocess.Popen[bytes], url: str, timeout: float, *,
-               exited: Callable[[int | None], str], late: Callable[[], str]) -> None:  # fmt: skip
+               exited: Callable[[int | None], str], late: Callable[[], str]) -> None:
     """Wait until ``url`` answers 200; ChildExited with ``exited(code)`` when the child exits
     first, ChildLate with ``late()`` when ``timeout`` s pass."""
     deadline = time.monotonic() + timeout

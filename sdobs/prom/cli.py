@@ -22,7 +22,7 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("Prometheus connection")
     g.add_argument("--prometheus-url", default=DEFAULT_URL,
                    help=f"Prometheus (or Thanos/Mimir) base URL (default {DEFAULT_URL}, "
-                        "or $SDOBS_PROMETHEUS_URL)")  # fmt: skip
+                        "or $SDOBS_PROMETHEUS_URL)")
     g.add_argument("--prometheus-user", default=os.environ.get("SDOBS_PROMETHEUS_USER"),
                    help="basic-auth user ($SDOBS_PROMETHEUS_USER)")
     g.add_argument("--prometheus-password-env", default="SDOBS_PROMETHEUS_PASSWORD",
@@ -38,15 +38,15 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
                    metavar="TENANT",
                    help="send X-Scope-OrgID: TENANT, for Mimir or Cortex ('t1|t2' federates "
                         "tenants) ($SDOBS_PROMETHEUS_TENANT); a VictoriaMetrics cluster takes its "
-                        "tenant in the URL: .../select/<accountID>/prometheus")  # fmt: skip
+                        "tenant in the URL: .../select/<accountID>/prometheus")
     g.add_argument("--prometheus-header", action="append", default=[], metavar="NAME=VALUE",
                    help="extra request header, repeatable (also one per line in "
                         "$SDOBS_PROMETHEUS_HEADERS, which keeps a secret value off the command "
-                        "line)")  # fmt: skip
+                        "line)")
 
 
 def connection_headers(env_value: str | None, flags: list[str] | tuple[str, ...] = ()
-                       ) -> dict[str, str]:  # fmt: skip
+                       ) -> dict[str, str]:
     """Extra headers from ``$SDOBS_PROMETHEUS_HEADERS`` (one NAME=VALUE a line), then flags."""
     from sdobs.prom.tenancy import parse_headers
 
@@ -95,6 +95,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"backfilling {path} ({prom.backfill(path):.1f} s)")
     with prom:
         print(f"Prometheus is ready at {prom.url} (pid {prom.pid}, data in {prom.tsdb}); "
-              "Ctrl-C stops it")  # fmt: skip
+              "Ctrl-C stops it")
         wait_for_signal()
     return 0

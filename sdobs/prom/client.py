@@ -180,7 +180,7 @@ class PrometheusClient:
         self.connect = PrometheusConnect(
             url=self.url, headers=self._headers or None, retry=retry, auth=auth,
             session=session, timeout=timeout, disable_ssl=not verify_tls,
-        )  # fmt: skip
+        )
         self._session = session
         self._auth = auth
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="sdobs-prom")
@@ -190,7 +190,7 @@ class PrometheusClient:
         endpoint = f"{self.url}{path}"
         try:
             resp = self._session.post(endpoint, data=form, headers=self._headers, auth=self._auth,
-                                      timeout=self.timeout)  # fmt: skip
+                                      timeout=self.timeout)
         except requests.exceptions.Timeout as exc:
             raise PrometheusTimeout(
                 f"Prometheus at {self.shown_url} did not answer within {self.timeout:g} s; "
@@ -238,7 +238,7 @@ class PrometheusClient:
 
     # -- queries -------------------------------------------------------------------------------
     def query(self, expr: str, time: TimeLike | None = None, *,
-              require_data: bool = False) -> pd.DataFrame:  # fmt: skip
+              require_data: bool = False) -> pd.DataFrame:
         """Evaluate ``expr`` at one instant (default: now)."""
         form: dict[str, Any] = {"query": expr}
         if time is not None:
@@ -247,11 +247,11 @@ class PrometheusClient:
         return self._frame(body, expr, require_data)
 
     def query_range(self, expr: str, start: TimeLike, end: TimeLike, step: float | None = None,
-                    *, require_data: bool = False) -> pd.DataFrame:  # fmt: skip
+                    *, require_data: bool = False) -> pd.DataFrame:
         """Evaluate ``expr`` over ``[start, end]``; the step is clamped to the point limit."""
         t0, t1 = to_unix(start), to_unix(end)
         form = {"query": expr, "start": f"{t0:.3f}", "end": f"{t1:.3f}",
-                "step": f"{clamp_step(t0, t1, step):g}"}  # fmt: skip
+                "step": f"{clamp_step(t0, t1, step):g}"}
         body = self._post("/api/v1/query_range", form, expr)
         return self._frame(body, expr, require_data)
 
@@ -261,7 +261,7 @@ class PrometheusClient:
         frame.attrs["warnings"] = list(body.get("warnings", []))
         if require_data and frame.empty:
             raise NoData(f"the query returned no data from {self.shown_url}: {expr}",
-                         url=self.shown_url, expr=expr)  # fmt: skip
+                         url=self.shown_url, expr=expr)
         return frame
 
     def query_many(
@@ -302,7 +302,7 @@ class PrometheusClient:
         return self.label_values("__name__", start=start, end=end)
 
     def label_values(self, label: str, match: Sequence[str] = (), start: TimeLike | None = None,
-                     end: TimeLike | None = None) -> list[str]:  # fmt: skip
+                     end: TimeLike | None = None) -> list[str]:
         """Values of one label, optionally among series matching selectors."""
         params: dict[str, Any] = {}
         if match:

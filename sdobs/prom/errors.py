@@ -24,7 +24,7 @@ class BadQuery(PrometheusError):
     """Prometheus rejected the query; ``error_type`` and ``detail`` are its own words."""
 
     def __init__(self, message: str, *, url: str, expr: str | None, error_type: str,
-                 detail: str) -> None:  # fmt: skip
+                 detail: str) -> None:
         super().__init__(message, url=url, expr=expr)
         self.error_type = error_type
         self.detail = detail
@@ -34,7 +34,7 @@ class PrometheusHTTPError(PrometheusError):
     """Any other failure answer (401, 403, 404, 5xx, a body that is not the Prometheus API)."""
 
     def __init__(self, message: str, *, url: str, expr: str | None = None,
-                 status: int | None = None) -> None:  # fmt: skip
+                 status: int | None = None) -> None:
         super().__init__(message, url=url, expr=expr)
         self.status = status
 

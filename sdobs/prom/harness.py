@@ -73,7 +73,7 @@ def backfill(openmetrics: Path, tsdb: Path, *, max_block_duration: str = "24h") 
         [promtool, "tsdb", "create-blocks-from", "openmetrics",
          f"--max-block-duration={max_block_duration}", str(openmetrics), str(tsdb)],
         capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    )
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise HarnessError(
@@ -163,7 +163,7 @@ class LocalPrometheus:
                 **opts,
                 "file_sd_configs": [{"files": [str(self.file_sd_path(name))],
                                      "refresh_interval": "5s"}],
-            })  # fmt: skip
+            })
         cfg: dict[str, Any] = {
             "global": {
                 "scrape_interval": self.scrape_interval,
@@ -174,7 +174,7 @@ class LocalPrometheus:
         }
         if self.alertmanagers:
             cfg["alerting"] = {"alertmanagers": [{"static_configs": [
-                {"targets": list(self.alertmanagers)}]}]}  # fmt: skip
+                {"targets": list(self.alertmanagers)}]}]}
         return cfg
 
     def write_config(self) -> Path:
@@ -203,7 +203,7 @@ class LocalPrometheus:
         proc = subprocess.run(
             [find_binary("promtool"), "check", "config", str(self.config_path)],
             capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        )
         if proc.returncode != 0:
             raise HarnessError(f"promtool rejected {self.config_path}: {proc.stdout}{proc.stderr}")
 
@@ -272,7 +272,7 @@ class LocalPrometheus:
                                      f"ready; last log lines: {self.log_tail()}"),
                 late=lambda: (f"prometheus on {self.host}:{self.port} was not ready within "
                               f"{self.ready_timeout:.0f} s; last log lines: {self.log_tail()}"),
-            )  # fmt: skip
+            )
         except child.ChildExited:
             self.proc = None
             raise

@@ -12,7 +12,7 @@ from sdobs.prom.harness import LocalPrometheus
 
 @pytest.fixture
 def local_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-        Callable[..., LocalPrometheus]]:  # fmt: skip
+        Callable[..., LocalPrometheus]]:
     """Factory: ``prom = local_prometheus(openmetrics=text, scrape_configs=[...])``, started.
 
     Every instance is stopped by PID at teardown, also when the test failed or was interrupted.
@@ -20,7 +20,7 @@ def local_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     started: list[LocalPrometheus] = []
 
     def make(*, openmetrics: str | None = None, start: bool = True,
-             **kwargs: Any) -> LocalPrometheus:  # fmt: skip
+             **kwargs: Any) -> LocalPrometheus:
         prom = LocalPrometheus(tmp_path_factory.mktemp("prometheus"), **kwargs)
         started.append(prom)
         if openmetrics is not None:

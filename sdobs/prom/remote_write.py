@@ -90,7 +90,7 @@ def push(url: str, series: Iterable[Series], *, timeout: float = 30.0) -> None:
     req = urllib.request.Request(url, data=body, method="POST", headers={
         "Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
         "X-Prometheus-Remote-Write-Version": "0.1.0", "User-Agent": "sdobs",
-    })  # fmt: skip
+    })
     try:
         with urllib.request.urlopen(req, timeout=timeout):
             pass

@@ -40,7 +40,7 @@ from sdobs.prom.harness import check_port_free, free_port
 
 INSTALL_HINT = ("install VictoriaMetrics: on Debian or Ubuntu run 'apt-get install "
                 "victoria-metrics' as root (./run test does), elsewhere put victoria-metrics, "
-                "vmagent and vmalert on PATH")  # fmt: skip
+                "vmagent and vmalert on PATH")
 #: Bytes of Prometheus text per import request: VictoriaMetrics streams the import API, but
 #: bounded requests keep a failure's message near the line that caused it.
 IMPORT_CHUNK = 8 << 20
@@ -49,7 +49,7 @@ IMPORT_CHUNK = 8 << 20
 def find_vm_binary(name: str) -> str:
     """Path of ``victoria-metrics``, ``vmagent`` or ``vmalert``, or a HarnessError."""
     path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists()
-                                  else None)  # fmt: skip
+                                  else None)
     if not path:
         raise HarnessError(f"{name} was not found on PATH; {INSTALL_HINT}")
     return path
@@ -79,7 +79,7 @@ def prometheus_line(line: str) -> str | None:
         millis = round(float(stamp) * 1000)
     except ValueError:
         raise HarnessError(f"the sample {line[:120]!r} has no valid timestamp; OpenMetrics "
-                           "timestamps are seconds since the epoch") from None  # fmt: skip
+                           "timestamps are seconds since the epoch") from None
     return f"{name} {value} {millis}"
 
 
@@ -98,10 +98,10 @@ class _Server:
     what = ""
 
     def __init__(self, workdir: str | Path | None, *, host: str, port: int | None,
-                 ready_timeout: float, extra_args: Sequence[str]) -> None:  # fmt: skip
+                 ready_timeout: float, extra_args: Sequence[str]) -> None:
         self._tmp = workdir is None
         self.workdir = Path(tempfile.mkdtemp(prefix=f"sdobs-{self.binary}-") if workdir is None
-                            else workdir).absolute()  # fmt: skip
+                            else workdir).absolute()
         self.host = host
         self.port = port
         self.ready_timeout = ready_timeout
@@ -147,7 +147,7 @@ class _Server:
             check_port_free(self.host, self.port, self.what)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc = child.spawn([binary, f"-httpListenAddr={self.address}", *self.args(),
-                                 *self.extra_args], self.log_path)  # fmt: skip
+                                 *self.extra_args], self.log_path)
         child.own(self)
         try:
             child.wait_ready(
@@ -156,7 +156,7 @@ class _Server:
                                      f"ready; last log lines: {self.log_tail()}"),
                 late=lambda: (f"{self.binary} on {self.address} was not ready within "
                               f"{self.ready_timeout:.0f} s; last log lines: {self.log_tail()}"),
-            )  # fmt: skip
+            )
         except child.ChildExited:
             self.proc = None
             raise
@@ -192,9 +192,9 @@ class LocalVictoriaMetrics(_Server):
 
     def __init__(self, workdir: str | Path | None = None, *, host: str = "127.0.0.1",
                  port: int | None = None, retention: str = "100y", for_tests: bool = True,
-                 extra_args: Sequence[str] = (), ready_timeout: float = 60.0) -> None:  # fmt: skip
+                 extra_args: Sequence[str] = (), ready_timeout: float = 60.0) -> None:
         super().__init__(workdir, host=host, port=port, ready_timeout=ready_timeout,
-                         extra_args=extra_args)  # fmt: skip
+                         extra_args=extra_args)
         self.retention = retention
         self.for_tests = for_tests
 
@@ -224,10 +224,10 @@ class LocalVictoriaMetrics(_Server):
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace").strip()[:300]
             raise HarnessError(f"VictoriaMetrics refused {path} with HTTP {exc.code}: "
-                               f"{detail}") from None  # fmt: skip
+                               f"{detail}") from None
         except OSError as exc:
             raise HarnessError(f"VictoriaMetrics at {self.url} did not answer {path} ({exc}); "
-                               f"last log lines: {self.log_tail()}") from None  # fmt: skip
+                               f"last log lines: {self.log_tail()}") from None
 
     def import_lines(self, lines: Iterable[str]) -> int:
         """Import Prometheus text lines (ms timestamps) in bounded requests; returns samples."""
@@ -271,9 +271,9 @@ class LocalVMAgent(_Server):
     def __init__(self, workdir: str | Path | None, remote_write_url: str, *,
                  scrape_config: Mapping[str, Any], host: str = "127.0.0.1",
                  port: int | None = None, extra_args: Sequence[str] = (),
-                 ready_timeout: float = 60.0) -> None:  # fmt: skip
+                 ready_timeout: float = 60.0) -> None:
         super().__init__(workdir, host=host, port=port, ready_timeout=ready_timeout,
-                         extra_args=extra_args)  # fmt: skip
+                         extra_args=extra_args)
         self.remote_write_url = remote_write_url
         self.scrape_config = dict(scrape_config)
 
@@ -286,13 +286,13 @@ class LocalVMAgent(_Server):
         # parses strictly): rule evaluation and file_sd's refresh_interval, for which it has
         # -promscrape.fileSDCheckInterval.
         glob = {k: v for k, v in self.scrape_config.get("global", {}).items()
-                if k in ("scrape_interval", "scrape_timeout", "external_labels")}  # fmt: skip
+                if k in ("scrape_interval", "scrape_timeout", "external_labels")}
         jobs = []
         for job in self.scrape_config.get("scrape_configs", []):
             job = dict(job)
             if "file_sd_configs" in job:
                 job["file_sd_configs"] = [{k: v for k, v in sd.items() if k != "refresh_interval"}
-                                          for sd in job["file_sd_configs"]]  # fmt: skip
+                                          for sd in job["file_sd_configs"]]
             jobs.append(job)
         cfg = {"global": glob, "scrape_configs": jobs}
         self.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -300,7 +300,7 @@ class LocalVMAgent(_Server):
                 "-promscrape.fileSDCheckInterval=5s",
                 f"-remoteWrite.url={self.remote_write_url}",
                 f"-remoteWrite.tmpDataPath={self.workdir / 'queue'}",
-                "-remoteWrite.flushInterval=1s"]  # fmt: skip
+                "-remoteWrite.flushInterval=1s"]
 
 
 class LocalVMAlert(_Server):
@@ -313,12 +313,12 @@ class LocalVMAlert(_Server):
                  rule_files: Sequence[str | Path], remote_write_url: str | None = None,
                  notifier_urls: Sequence[str] = (), evaluation_interval: str = "15s",
                  host: str = "127.0.0.1", port: int | None = None,
-                 extra_args: Sequence[str] = (), ready_timeout: float = 60.0) -> None:  # fmt: skip
+                 extra_args: Sequence[str] = (), ready_timeout: float = 60.0) -> None:
         super().__init__(workdir, host=host, port=port, ready_timeout=ready_timeout,
-                         extra_args=extra_args)  # fmt: skip
+                         extra_args=extra_args)
         if not rule_files:
             raise HarnessError("vmalert needs at least one rule file; generate them with "
-                               "'sdobs rules'")  # fmt: skip
+                               "'sdobs rules'")
         self.datasource_url = datasource_url
         self.rule_files = [Path(r).resolve() for r in rule_files]
         self.remote_write_url = remote_write_url
@@ -328,9 +328,9 @@ class LocalVMAlert(_Server):
     def args(self) -> list[str]:
         args = [f"-datasource.url={self.datasource_url}",
                 f"-evaluationInterval={self.evaluation_interval}",
-                *(f"-rule={r}" for r in self.rule_files)]  # fmt: skip
+                *(f"-rule={r}" for r in self.rule_files)]
         if self.remote_write_url:
             args += [f"-remoteWrite.url={self.remote_write_url}", "-remoteWrite.flushInterval=1s",
-                     f"-remoteRead.url={self.datasource_url}"]  # fmt: skip
+                     f"-remoteRead.url={self.datasource_url}"]
         args += [f"-notifier.url={u}" for u in self.notifier_urls]
         return args

@@ -27,13 +27,13 @@ class VictoriaStack:
                  scrape_interval: str = "15s", evaluation_interval: str = "15s",
                  scrape_configs: Sequence[Mapping[str, Any]] = (),
                  file_sd_jobs: Mapping[str, Mapping[str, Any]] | Iterable[str] = (),
-                 ) -> None:  # fmt: skip
+                 ) -> None:
         self.workdir = Path(workdir).absolute()
         self.store = LocalVictoriaMetrics(self.workdir / "victoria-metrics", port=port)
         # Only its config and file-SD files are used: vmagent reads them as Prometheus would.
         self.scrape = LocalPrometheus(self.workdir / "scrape", scrape_interval=scrape_interval,
                                       scrape_configs=scrape_configs,
-                                      file_sd_jobs=file_sd_jobs)  # fmt: skip
+                                      file_sd_jobs=file_sd_jobs)
         self.agent: LocalVMAgent | None = None
         self.alert: LocalVMAlert | None = None
         self.evaluation_interval = evaluation_interval
@@ -70,7 +70,7 @@ class VictoriaStack:
             self.store.start()
             self.scrape.write_config()
             self.agent = LocalVMAgent(self.workdir / "vmagent", self.store.remote_write_url,
-                                      scrape_config=self.scrape.config()).start()  # fmt: skip
+                                      scrape_config=self.scrape.config()).start()
         except BaseException:
             self.stop()
             raise
@@ -86,7 +86,7 @@ class VictoriaStack:
         self.alert = LocalVMAlert(
             self.workdir / "vmalert", self.store.url, rule_files=self.rule_files,
             remote_write_url=self.store.url, evaluation_interval=self.evaluation_interval,
-            notifier_urls=[f"http://{a}" for a in self.alertmanagers]).start()  # fmt: skip
+            notifier_urls=[f"http://{a}" for a in self.alertmanagers]).start()
 
     @property
     def rules_where(self) -> str | None:

@@ -29,7 +29,7 @@ def _iso(epoch: float) -> str:
 
 
 def backfill_records(prom: LocalPrometheus, groups: Sequence[Group], start: float, end: float,
-                     *, eval_interval: str = "60s", timeout: float = 600) -> int:  # fmt: skip
+                     *, eval_interval: str = "60s", timeout: float = 600) -> int:
     """Write the recording rules of ``groups`` over [start, end] into ``prom``'s TSDB.
 
     ``prom`` must be running; it is restarted after each group. Returns the groups written.
@@ -43,17 +43,17 @@ def backfill_records(prom: LocalPrometheus, groups: Sequence[Group], start: floa
         with tempfile.TemporaryDirectory(prefix="sdobs-rules-backfill-") as tmp:
             rules = Path(tmp) / "rules.yaml"
             rules.write_text(yaml.safe_dump(rule_file([Group(group.name, records)]),
-                                            sort_keys=False, width=1 << 16))  # fmt: skip
+                                            sort_keys=False, width=1 << 16))
             out = Path(tmp) / "blocks"
             proc = subprocess.run(
                 [promtool, "tsdb", "create-blocks-from", "rules", f"--start={_iso(start)}",
                  f"--end={_iso(end)}", f"--url={prom.url}", f"--eval-interval={eval_interval}",
                  f"--output-dir={out}", str(rules)],
-                capture_output=True, text=True, check=False, timeout=timeout)  # fmt: skip
+                capture_output=True, text=True, check=False, timeout=timeout)
             if proc.returncode != 0:
                 detail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
                 raise HarnessError(f"promtool could not backfill rule group {group.name}: "
-                                   f"{' / '.join(detail)}")  # fmt: skip
+                                   f"{' / '.join(detail)}")
             blocks = [p for p in out.iterdir() if (p / "meta.json").exists()] \
                 if out.exists() else []
             if not blocks:

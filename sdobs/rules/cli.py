@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         GENERATED,
         NAMESPACE_DEFAULT,
         RUNBOOK_BASE,
-        SLO_FILE,  # fmt: skip
+        SLO_FILE,
         TARGETS,
     )
 
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help=f"objectives (default {SLO_FILE})")
     gen.add_argument("--manifests", type=Path, nargs="*", default=[],
                      help="Knative Service YAML whose slo.sdobs.dev/* annotations override "
-                          "the SLO file")  # fmt: skip
+                          "the SLO file")
     gen.add_argument("--target", action="append", choices=TARGETS,
                      help="only this Knative dialect or gpu (repeatable; default all)")
     gen.add_argument("--runbook-base", default=RUNBOOK_BASE,

@@ -80,7 +80,7 @@ class Alert:
             raise InputError(f"{self.alert}: for {self.for_!r} is not a duration such as 5m")
         if self.severity not in SEVERITIES:
             raise InputError(f"{self.alert}: severity {self.severity!r} must be one of "
-                             f"{', '.join(SEVERITIES)}")  # fmt: skip
+                             f"{', '.join(SEVERITIES)}")
         if not self.summary or not self.description:
             raise InputError(f"{self.alert}: summary and description are required")
         object.__setattr__(self, "labels", _labels(self.labels, self.alert))
@@ -96,7 +96,7 @@ class Alert:
 
     def annotations(self, runbook_base: str) -> dict[str, str]:
         return {"summary": self.summary, "description": self.description,
-                "runbook_url": f"{runbook_base}#{self.runbook}"}  # fmt: skip
+                "runbook_url": f"{runbook_base}#{self.runbook}"}
 
     def to_dict(self, runbook_base: str) -> dict[str, Any]:
         return {"alert": self.alert, "expr": self.expr, "for": self.for_,
@@ -130,5 +130,5 @@ class Group:
         if self.interval:
             out["interval"] = self.interval
         out["rules"] = [r.to_dict(runbook_base) if isinstance(r, Alert) else r.to_dict()
-                        for r in self.rules]  # fmt: skip
+                        for r in self.rules]
         return out

@@ -19,7 +19,7 @@ class PromtoolResult:
 
 def _run(args: Sequence[str], cwd: Path | None = None, timeout: float = 300) -> PromtoolResult:
     proc = subprocess.run([find_binary("promtool"), *args], capture_output=True, text=True,
-                          check=False, cwd=cwd, timeout=timeout)  # fmt: skip
+                          check=False, cwd=cwd, timeout=timeout)
     return PromtoolResult(proc.returncode == 0, (proc.stdout + proc.stderr).strip())
 
 

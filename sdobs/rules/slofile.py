@@ -65,7 +65,7 @@ class SloConfig:
         """Every latency threshold in use (defaults and overrides)."""
         out = {self.defaults.latency_threshold}
         out.update(o["latency_threshold"] for o in self.overrides.values()
-                   if "latency_threshold" in o)  # fmt: skip
+                   if "latency_threshold" in o)
         return out
 
     def with_services(self, services: Iterable[tuple[str, str, Mapping[str, Any]]]) -> SloConfig:
@@ -97,7 +97,7 @@ def _value(field_name: str, raw: Any, where: str) -> float:
         return value
     if not 0 < value < 100:
         raise SloError(f"{where}: an objective is a percentage between 0 and 100 (exclusive), "
-                       f"e.g. 99.5; got {raw!r}")  # fmt: skip
+                       f"e.g. 99.5; got {raw!r}")
     return round(value / 100, 10)
 
 
@@ -105,7 +105,7 @@ def _objectives(mapping: Mapping[str, Any], where: str, base: Objectives | None 
     unknown = set(mapping) - set(KEYS)
     if unknown:
         raise SloError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
-                       f"use {', '.join(KEYS)}")  # fmt: skip
+                       f"use {', '.join(KEYS)}")
     return {KEYS[k]: _value(KEYS[k], v, f"{where}.{k}") for k, v in mapping.items()}
 
 
@@ -123,7 +123,7 @@ def load_slo_file(path: Path | str) -> SloConfig:
     unknown = set(data) - {"period", "objectives", "services"}
     if unknown:
         raise SloError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; "
-                       "use period, objectives, services")  # fmt: skip
+                       "use period, objectives, services")
     period = str(data.get("period", "30d"))
     try:
         check_window(period)
@@ -138,7 +138,7 @@ def load_slo_file(path: Path | str) -> SloConfig:
         where = f"{path}: services[{i}]"
         if not isinstance(entry, dict) or not entry.get("service"):
             raise SloError(f"{where} needs at least 'service:' (and 'namespace:', default "
-                           "'default')")  # fmt: skip
+                           "'default')")
         entry = dict(entry)
         key = (str(entry.pop("namespace", "default")), str(entry.pop("service")))
         overrides[key] = _objectives(entry, where)

@@ -132,7 +132,7 @@ class Progress:
             self._draw()
             if self.tty:
                 self._ticker = threading.Thread(target=self._tick, daemon=True,
-                                                name="sdobs-progress")  # fmt: skip
+                                                name="sdobs-progress")
                 self._ticker.start()
         return self
 
@@ -177,12 +177,12 @@ def _codes(codes: np.ndarray) -> dict[int, int]:
 
 
 def run_shard(scenario: Scenario, index: int, start_epoch: float, options: RenderOptions,
-              path: Path) -> ShardResult:  # fmt: skip
+              path: Path) -> ShardResult:
     """Simulate and render one Service of a scenario into ``path`` (runs in a worker)."""
     run = scenario.runs[index]
     t0 = time.perf_counter()
     log = simulate_service(run.service, run.traffic, scenario.options(index, start_epoch),
-                           pod_id_base=index * 1_000_000, ip_base=index * 65536)  # fmt: skip
+                           pod_id_base=index * 1_000_000, ip_base=index * 65536)
     t1 = time.perf_counter()
     writer = OpenMetricsWriter(path)
     try:
@@ -198,7 +198,7 @@ def run_shard(scenario: Scenario, index: int, start_epoch: float, options: Rende
         qp_requests=_codes(_rendered(log, "code_qp", "t_qp_end")), pods=len(log.pod_names),
         samples=stats.samples, series=stats.series, bytes=stats.bytes,
         simulate_seconds=t1 - t0, render_seconds=t2 - t1, events=log.events,
-    )  # fmt: skip
+    )
 
 
 def _rendered(log: ServiceLog, code: str, when: str) -> np.ndarray:
@@ -222,7 +222,7 @@ def _check_tsdb(tsdb: Path, replace: bool) -> None:
     if tsdb.exists() and any(tsdb.iterdir()):
         if not replace:
             raise BackfillError(f"{tsdb} already holds data; pass --replace to start it afresh "
-                                "or choose another --dir")  # fmt: skip
+                                "or choose another --dir")
         shutil.rmtree(tsdb)
 
 
@@ -257,7 +257,7 @@ def backfill_scenario(
     start = end - scenario.duration
     options = RenderOptions(start_epoch=start, scrape_interval=interval,
                             dialects=scenario.dialects, gpu_naming=gpu_naming,
-                            activators=scenario.cluster.activators)  # fmt: skip
+                            activators=scenario.cluster.activators)
     if keep_openmetrics:
         work = Path(keep_openmetrics)
     elif work_dir is not None:
@@ -279,7 +279,7 @@ def backfill_scenario(
     order = sorted(range(n), key=lambda i: -_weight(scenario, i))
     ctx = multiprocessing.get_context("fork") if sys.platform != "win32" else None
     procs = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx,
-                                initializer=_worker_init)  # fmt: skip
+                                initializer=_worker_init)
     threads = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
         pending: dict[Future, str] = {}
@@ -302,7 +302,7 @@ def backfill_scenario(
                     summary.simulate_seconds += result.simulate_seconds
                     summary.render_seconds += result.render_seconds
                     progress.step(f"simulated and rendered {result.service}",
-                                  weights[result.service])  # fmt: skip
+                                  weights[result.service])
                     job = threads.submit(_ingest, ingest, result.path, tsdb,
                                          keep_openmetrics is None)
                     pending[job] = f"ingest {result.service}"
@@ -311,7 +311,7 @@ def backfill_scenario(
                     name = kind.removeprefix("ingest ")
                     progress.step(f"backfilled {name}" if kind != "cp" else
                                   "backfilled the control plane",
-                                  weights.get(name, cp_weight))  # fmt: skip
+                                  weights.get(name, cp_weight))
     except BaseException:
         _end_workers(procs)
         raise

@@ -52,14 +52,14 @@ class Shape:
     @property
     def budget(self) -> int:
         return series_budget(self.revisions, self.activator_codes, self.pods, self.pod_codes,
-                             self.sd_pods)  # fmt: skip
+                             self.sd_pods)
 
 
 def series_budget(revisions: int, activator_codes: int, pods: int, pod_codes: int,
-                  sd_pods: int = 0) -> int:  # fmt: skip
+                  sd_pods: int = 0) -> int:
     """The series a Service may cost: the sum of its shapes times their constants."""
     return (PER_REVISION * revisions + PER_ACTIVATOR_CODE * activator_codes + PER_POD * pods
-            + PER_POD_CODE * pod_codes + PER_SD_POD * sd_pods)  # fmt: skip
+            + PER_POD_CODE * pod_codes + PER_SD_POD * sd_pods)
 
 
 def shard_shape(path: str | Path) -> Shape:
@@ -90,4 +90,4 @@ def shard_shape(path: str | Path) -> Shape:
             activator.add((rev.group(1), code.group(1)))
     return Shape(revisions=len(revisions), activator_codes=len(activator), pods=len(pod_codes),
                  pod_codes=sum(len(c) for c in pod_codes.values()), sd_pods=len(sd_pods),
-                 series=len(series))  # fmt: skip
+                 series=len(series))

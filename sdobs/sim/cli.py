@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario, overrides={
             "duration": args.duration, "scrape_interval": args.scrape_interval,
             "dialects": dialects, "seed": args.seed,
-        })  # fmt: skip
+        })
     except (ScenarioError, ManifestError) as exc:
         raise UserError(str(exc)) from None
     if args.jobs < 1:
@@ -65,13 +65,13 @@ def run(args: argparse.Namespace) -> int:
     names = ", ".join(d.name for d in scenario.dialects)
     if not args.quiet:
         print(f"simulating {scenario.name!r}: {n} services, {scenario.duration / 3600:g} h of "
-              f"history, {names}, scraped every {scenario.scrape_interval:g} s")  # fmt: skip
+              f"history, {names}, scraped every {scenario.scrape_interval:g} s")
     try:
         summary = backfill_scenario(
             scenario, tsdb, end_epoch=parse_end(args.end), jobs=args.jobs,
             gpu_naming=None if args.gpu_naming == "none" else args.gpu_naming,
             replace=args.replace, keep_openmetrics=args.keep_openmetrics, progress=progress,
-        )  # fmt: skip
+        )
     except (BackfillError, HarnessError) as exc:
         raise UserError(str(exc)) from None
     start = datetime.fromtimestamp(summary.start_epoch, UTC).isoformat(timespec="seconds")
@@ -81,10 +81,10 @@ def run(args: argparse.Namespace) -> int:
     for s in summary.shards:
         errors = sum(c for code, c in s.requests.items() if code >= 500)
         print(f"{s.namespace + '/' + s.service:<28} {sum(s.requests.values()):>9} "
-              f"{errors:>6} {s.pods:>6} {s.samples:>10}")  # fmt: skip
+              f"{errors:>6} {s.pods:>6} {s.samples:>10}")
     print(f"{summary.samples} samples ({summary.bytes / 1e6:.0f} MB of OpenMetrics) in "
           f"{summary.wall_seconds:.1f} s: simulate {summary.simulate_seconds:.1f} s, render "
           f"{summary.render_seconds:.1f} s, promtool {summary.promtool_seconds:.1f} s "
-          f"(CPU seconds over {args.jobs} jobs)")  # fmt: skip
+          f"(CPU seconds over {args.jobs} jobs)")
     print(f"start Prometheus on it with: sdobs prometheus --dir {args.dir}")
     return 0

@@ -46,7 +46,7 @@ def pod_uid(pod: str) -> str:
 
 
 def render_pod_cluster_series(writer, log: ServiceLog, rev: RevisionLog, pod: int, clock,
-                              options, requests: np.ndarray | None = None) -> None:  # fmt: skip
+                              options, requests: np.ndarray | None = None) -> None:
     """kube-state-metrics and cAdvisor series of one pod over its life.
 
     ``requests``: indices of the pod's requests in ``log.requests`` (the renderer has them;
@@ -58,7 +58,7 @@ def render_pod_cluster_series(writer, log: ServiceLog, rev: RevisionLog, pod: in
     name, ip = log.pod_names[pod], log.pod_ips[pod]
     p = log.pods
     scheduled, started, loaded, gone = (p["scheduled"][pod], p["started"][pod], p["loaded"][pod],
-                                        p["gone"][pod])  # fmt: skip
+                                        p["gone"][pod])
     uid = pod_uid(name)
     node = f"node-{ip.replace('.', '-')}"
     ksm_grid = clock.grid(f"{KSM_JOB}/{name}", scheduled, gone)
@@ -66,7 +66,7 @@ def render_pod_cluster_series(writer, log: ServiceLog, rev: RevisionLog, pod: in
         return
     stamps = _stamps(ksm_grid)
     ksm = {"job": KSM_JOB, "instance": KSM_INSTANCE, "namespace": spec.namespace, "pod": name,
-           "uid": uid}  # fmt: skip
+           "uid": uid}
     ones = [1] * len(ksm_grid)
     out = writer.family("kube_pod_labels", "gauge",
                         "Kubernetes labels converted to Prometheus labels.")
@@ -82,7 +82,7 @@ def render_pod_cluster_series(writer, log: ServiceLog, rev: RevisionLog, pod: in
         for container, resources in table.items():
             for resource, (unit, value) in resources.items():
                 labels = {**ksm, "container": container, "node": node, "resource": resource,
-                          "unit": unit}  # fmt: skip
+                          "unit": unit}
                 writer.series(out, family, labels_text(labels), [fmt(value)] * len(ksm_grid),
                               stamps)
     out = writer.family("kube_pod_container_status_restarts", "counter",
@@ -117,7 +117,7 @@ def render_pod_cluster_series(writer, log: ServiceLog, rev: RevisionLog, pod: in
     user_mem = np.floor(ramp + REQUEST_MEMORY * running)
     qp_mem = np.full(len(t), float(QP_MEMORY))
     kubelet = {"job": KUBELET_JOB, "instance": f"{ip}:10250", "metrics_path": CADVISOR_PATH,
-               "namespace": spec.namespace, "pod": name}  # fmt: skip
+               "namespace": spec.namespace, "pod": name}
     cpu = writer.family("container_cpu_usage_seconds", "counter",
                         "Cumulative cpu time consumed in seconds.")
     mem = writer.family("container_memory_working_set_bytes", "gauge",
@@ -125,10 +125,10 @@ def render_pod_cluster_series(writer, log: ServiceLog, rev: RevisionLog, pod: in
     for container, image, c, m in ((spec.container, "registry.example.com/sd-webui:1.10",
                                     user_cpu, user_mem),
                                    (QUEUE_PROXY, "gcr.io/knative-releases/queue:v1.21.1",
-                                    qp_cpu, qp_mem)):  # fmt: skip
+                                    qp_cpu, qp_mem)):
         labels = labels_text({**kubelet, "container": container, "image": image,
                               "id": f"/kubepods/pod{uid}/{container}",
-                              "name": f"k8s_{container}_{name}"})  # fmt: skip
+                              "name": f"k8s_{container}_{name}"})
         writer.series(cpu, "container_cpu_usage_seconds_total", labels,
                       [fmt(round(v, 6)) for v in c.tolist()], stamps)
         writer.series(mem, "container_memory_working_set_bytes", labels,

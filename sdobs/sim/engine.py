@@ -65,7 +65,7 @@ _INF = math.inf
 # Members as module constants (in Python 3.11 reading an Enum member off its class costs more
 # than the comparison it is read for, and these run per request and per pod event).
 _PENDING, _STARTING, _READY, _TERMINATING, _GONE = (Phase.PENDING, Phase.STARTING, Phase.READY,
-                                                    Phase.TERMINATING, Phase.GONE)  # fmt: skip
+                                                    Phase.TERMINATING, Phase.GONE)
 _PROXY = SksMode.PROXY
 #: The per-request columns of the log, by dtype.
 _FLOAT_COLUMNS = ("t", "t_end", "t_qp", "t_qp_end", "t_app", "t_app_done", "gpu_start", "gpu_end")
@@ -121,7 +121,7 @@ class SimulationStuck(RuntimeError):
         self.service, self.t, self.events = service, t, events
         super().__init__(f"the twin of Service {service} stopped at simulated second {t:.1f} "
                          f"after {events} events, far more than this run needs; please report it "
-                         "with the scenario")  # fmt: skip
+                         "with the scenario")
 
 
 class _Rev:
@@ -186,7 +186,7 @@ class ServiceSim:
     """Simulates one Knative Service (all its revisions) under one traffic description."""
 
     def __init__(self, service: ServiceSpec, traffic: Traffic, options: SimOptions,
-                 *, pod_id_base: int = 0, ip_base: int = 0) -> None:  # fmt: skip
+                 *, pod_id_base: int = 0, ip_base: int = 0) -> None:
         self.service = service
         self.traffic = traffic
         self.options = options
@@ -866,7 +866,7 @@ class ServiceSim:
             auto = rev.auto
             auto.restart(t, len(rev.ready), rev.kpa.initial_scale)
             rev.ticks.append((t, auto.desired, auto.ebc, 0.0, 0.0,
-                              int(auto.decider.in_panic), 0))  # fmt: skip
+                              int(auto.decider.in_panic), 0))
             self._arm_tick(rev, t)
             self._reconcile(rev, t)
 
@@ -878,12 +878,12 @@ class ServiceSim:
         # One attrgetter pass per dtype (this runs once per Service but over every request).
         floats = _table(map(attrgetter(*_FLOAT_COLUMNS), reqs), n, len(_FLOAT_COLUMNS)).T.copy()
         ints = _table(map(attrgetter(*_INT_COLUMNS), reqs), n, len(_INT_COLUMNS),
-                      np.int64).T.astype(np.int32)  # fmt: skip
+                      np.int64).T.astype(np.int32)
         requests = dict(zip(_FLOAT_COLUMNS, floats, strict=True))
         requests.update(zip(_INT_COLUMNS, ints, strict=True))
         requests["via"] = np.fromiter(map(attrgetter("via"), reqs), dtype=bool, count=n)
         requests["pod"] = np.fromiter((r.pod.id if r.pod is not None else -1 for r in reqs),
-                                      dtype=np.int64, count=n)  # fmt: skip
+                                      dtype=np.int64, count=n)
         pods = self.all_pods
         pod_cols = {
             name: np.array([getattr(p, name) for p in pods], dtype=float)
@@ -905,14 +905,14 @@ class ServiceSim:
                     ("t", "ready", "not_ready", "pending", "terminating", "requested"))},
                 activator={k: acts[:, i] for i, k in enumerate(("t", "activator", "concurrency"))},
                 pod_ids=np.array(rev.pod_ids, dtype=np.int64),
-            ))  # fmt: skip
+            ))
         return ServiceLog(
             service=self.service, revisions=revlogs, requests=requests, pods=pod_cols,
             pod_names=[p.name for p in pods], pod_ips=[p.ip for p in pods],
             depth={"pod": depth[:, 0].astype(np.int64), "t": depth[:, 1],
                    "depth": depth[:, 2].astype(np.int64)},
             bodies=self.bodies, start=self.options.warmup, end=end, events=self.events,
-        )  # fmt: skip
+        )
 
 
 @contextmanager
@@ -940,7 +940,7 @@ def _order(pod: Pod) -> int:
 
 
 def simulate_service(service: ServiceSpec, traffic: Traffic, options: SimOptions,
-                     **kwargs: int) -> ServiceLog:  # fmt: skip
+                     **kwargs: int) -> ServiceLog:
     """Run one Service's twin for ``options.warmup + options.duration`` virtual seconds."""
     with _cyclic_gc_paused():  # until the simulation's objects are freed, too
         return ServiceSim(service, traffic, options, **kwargs).run()

@@ -83,7 +83,7 @@ SOURCES = {s.key: s for s in (
     GpuSource("dcgm", "dcgm", SIDECAR_JOB, 9402, _full, _all, True),
     GpuSource("sdobs-node", "default", NODE_JOB, 9402, _node, _all, False),
     GpuSource("dcgm-exporter", "dcgm", DCGM_JOB, 9400, _kubelet, _dcgm_only, False),
-)}  # fmt: skip
+)}
 
 
 def source_for(key: str) -> GpuSource:
@@ -91,4 +91,4 @@ def source_for(key: str) -> GpuSource:
         return SOURCES[key]
     except KeyError:
         raise InputError(f"unknown GPU source {key!r}; use one of: "
-                         f"{', '.join(SOURCES)}") from None  # fmt: skip
+                         f"{', '.join(SOURCES)}") from None

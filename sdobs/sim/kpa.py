@@ -154,7 +154,7 @@ class LinearBuckets:
     """``TimedFloat64Buckets``: one-second ring buffer, linear window average."""
 
     __slots__ = ("buckets", "first_write", "granularity", "last_write", "n", "step", "total",
-                 "window")  # fmt: skip
+                 "window")
 
     def __init__(self, window: float, granularity: float = BUCKET_SIZE) -> None:
         self.granularity = granularity
@@ -461,10 +461,10 @@ class PodAutoscaler:
     """
 
     __slots__ = ("activator_programmed_delay", "initialized", "mode", "proxy_since", "spec",
-                 "state", "state_since")  # fmt: skip
+                 "state", "state_since")
 
     def __init__(self, spec: KpaSpec, now: float, *, ready: int = 0, ebc: int = -1,
-                 activator_programmed_delay: float = 1.0) -> None:  # fmt: skip
+                 activator_programmed_delay: float = 1.0) -> None:
         self.spec = spec
         self.activator_programmed_delay = activator_programmed_delay
         self.initialized = ready >= max(1, spec.min_scale, spec.initial_scale)
@@ -585,7 +585,7 @@ class RevisionAutoscaler:
     __slots__ = ("collector", "decider", "desired", "ebc", "last", "pa", "spec")
 
     def __init__(self, spec: KpaSpec, now: float, *, ready: int = 0,
-                 activator_programmed_delay: float = 1.0) -> None:  # fmt: skip
+                 activator_programmed_delay: float = 1.0) -> None:
         self.spec = spec
         self.collector = MetricCollector(spec)
         self.decider = Decider(spec)

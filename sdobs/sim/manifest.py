@@ -45,7 +45,7 @@ GPU_SELECTOR_KEYS = (
     "aliyun.accelerator/nvidia_name",
 )
 _GPU_TOKENS = (("h100", "h100-80gb"), ("a100", "a100-80gb"), ("a10", "a10"), ("l4", "l4"),
-               ("p100", "p100"), ("t4", "t4"), ("p4", "p4"))  # fmt: skip
+               ("p100", "p100"), ("t4", "t4"), ("p4", "p4"))
 
 CLASSES = {
     "kpa.autoscaling.knative.dev": "kpa",
@@ -295,14 +295,14 @@ _TABLE: tuple[Setting, ...] = (
     Setting("target", "number", configmap=None, annotations=("target",), low=0.01),
     Setting("activation-scale", "integer", configmap=None, annotations=("activation-scale",),
             low=1),
-)  # fmt: skip
+)
 #: The table by key (the ConfigMap key, or the annotation's for annotation-only settings).
 SETTINGS: Mapping[str, Setting] = {s.key: s for s in _TABLE}
 
 
 # -- ConfigMaps -----------------------------------------------------------------------------------
 def _configmap(data: Mapping[str, Any], cfg: AutoscalerConfig, name: str, label: str = "",
-               ) -> AutoscalerConfig:  # fmt: skip
+               ) -> AutoscalerConfig:
     """``data`` of ConfigMap ``name`` (errors say ``label``) on top of ``cfg``: its settings
     parsed, then each rule checked on the result."""
     path = f"ConfigMap {label or name} data"
@@ -320,13 +320,13 @@ def _configmap(data: Mapping[str, Any], cfg: AutoscalerConfig, name: str, label:
 
 
 def autoscaler_config(data: Mapping[str, Any], base: AutoscalerConfig | None = None,
-                      *, source: str = "config-autoscaler") -> AutoscalerConfig:  # fmt: skip
+                      *, source: str = "config-autoscaler") -> AutoscalerConfig:
     """``config-autoscaler`` data on top of ``base`` (Knative's defaults)."""
     return _configmap(data, base or AutoscalerConfig(), "config-autoscaler", source)
 
 
 def _apply_configmap(doc: Mapping[str, Any], cfg: AutoscalerConfig, source: str,
-                     ) -> AutoscalerConfig:  # fmt: skip
+                     ) -> AutoscalerConfig:
     name = (doc.get("metadata") or {}).get("name", "")
     if name not in ("config-autoscaler", "config-defaults", "config-deployment"):
         return cfg
@@ -340,12 +340,12 @@ def gpu_from_eci_spec(specs: str, path: str) -> tuple[str, str]:
     m = re.fullmatch(r"ecs\.(gn\d+[a-z]*)-[a-z0-9]+\.[a-z0-9]+", first)
     if not m:
         raise ManifestError(path, f"{first!r} is not an ECS instance spec like "
-                                  "'ecs.gn6i-c4g1.xlarge'")  # fmt: skip
+                                  "'ecs.gn6i-c4g1.xlarge'")
     family = m.group(1)
     if family not in ECI_FAMILIES:
         known = ", ".join(f"{k} ({v.upper()})" for k, v in ECI_FAMILIES.items())
         raise ManifestError(path, f"GPU family {family!r} of {first!r} is not modelled; "
-                                  f"use one of {known}")  # fmt: skip
+                                  f"use one of {known}")
     return ECI_FAMILIES[family], first
 
 
@@ -355,7 +355,7 @@ def gpu_from_product(value: str, path: str) -> str:
         if re.search(rf"(^|[^a-z0-9]){token}($|[^0-9])", text):
             return key
     raise ManifestError(path, f"GPU product {value!r} is not modelled; "
-                              "known: T4, P4, P100, A10, L4, A100, H100")  # fmt: skip
+                              "known: T4, P4, P100, A10, L4, A100, H100")
 
 
 # -- Services -------------------------------------------------------------------------------------
@@ -389,7 +389,7 @@ COLD_START_ANNOTATION = "twin.sdobs.dev/cold-start"
 
 
 def _cold_start(cold: ColdStart, ann: Mapping[str, str], tspec: Mapping[str, Any], err: Any,
-                ann_path: Any) -> ColdStart:  # fmt: skip
+                ann_path: Any) -> ColdStart:
     """The GPU profile's cold start, with the manifest's readiness probe and the twin's knob."""
     containers = tspec.get("containers") or [{}]
     probe = (containers[0] or {}).get("readinessProbe") or {}
@@ -411,12 +411,12 @@ def _cold_start(cold: ColdStart, ann: Mapping[str, str], tspec: Mapping[str, Any
         f = total / parts
         cold = cold.scaled(schedule=cold.schedule * f, image_pull=cold.image_pull * f,
                            process_start=cold.process_start * f,
-                           model_load=cold.model_load * f)  # fmt: skip
+                           model_load=cold.model_load * f)
     return cold
 
 
 def _revision(doc: Mapping[str, Any], index: int, cfg: AutoscalerConfig, source: str,
-              ) -> RevisionSpec:  # fmt: skip
+              ) -> RevisionSpec:
     meta = doc.get("metadata") or {}
     name = meta.get("name")
     if not name:
@@ -535,7 +535,7 @@ def _revision(doc: Mapping[str, Any], index: int, cfg: AutoscalerConfig, source:
             scale_to_zero_grace_period=cfg.scale_to_zero_grace_period,
             scale_to_zero_pod_retention=retention, progress_deadline=progress_deadline,
             activator_capacity=cfg.activator_capacity, weighted=weighted,
-        )  # fmt: skip
+        )
     except ManifestError as exc:
         if exc.source:
             raise
@@ -548,18 +548,18 @@ def _revision(doc: Mapping[str, Any], index: int, cfg: AutoscalerConfig, source:
         cold_start=cold, annotations=ann,
         container=str(((tspec.get("containers") or [{}])[0] or {}).get("name")
                       or "user-container"),
-    )  # fmt: skip
+    )
 
 
 def _gpu(ann: Mapping[str, str], tspec: Mapping[str, Any], base: str, err: Any,
-         ) -> tuple[str, int, str, str]:  # fmt: skip
+         ) -> tuple[str, int, str, str]:
     count = 0
     for i, container in enumerate(tspec.get("containers") or []):
         limits = ((container or {}).get("resources") or {}).get("limits") or {}
         if GPU_RESOURCE in limits:
             count = _integer(limits[GPU_RESOURCE],
                              f"spec.template.spec.containers[{i}].resources.limits"
-                             f"[{GPU_RESOURCE}]")  # fmt: skip
+                             f"[{GPU_RESOURCE}]")
     if ECI_SPECS in ann:
         gpu, spec = gpu_from_eci_spec(ann[ECI_SPECS], f"{base}[{ECI_SPECS}]")
         return gpu, max(count, 1), spec, "eci"
@@ -578,7 +578,7 @@ def _gpu(ann: Mapping[str, str], tspec: Mapping[str, Any], base: str, err: Any,
 
 
 def _traffic(doc: Mapping[str, Any], revisions: list[RevisionSpec], source: str,
-             ) -> tuple[TrafficTarget, ...]:  # fmt: skip
+             ) -> tuple[TrafficTarget, ...]:
     name = revisions[-1].service
     entries = (doc.get("spec") or {}).get("traffic")
     if not entries:
@@ -595,7 +595,7 @@ def _traffic(doc: Mapping[str, Any], revisions: list[RevisionSpec], source: str,
                 raise ManifestError(f"{path}.revisionName",
                                     f"{rev!r} is not a revision of this Service "
                                     f"(have: {', '.join(sorted(names))})",
-                                    source=f"{source} Service {name}")  # fmt: skip
+                                    source=f"{source} Service {name}")
         pct = _number(entry.get("percent", 0), f"{path}.percent")
         _in_range(pct, 0, 100, f"{path}.percent")
         out.append(TrafficTarget(rev, pct, str(entry.get("tag") or "")))
@@ -608,7 +608,7 @@ def _traffic(doc: Mapping[str, Any], revisions: list[RevisionSpec], source: str,
 
 def load_documents(docs: Iterable[Mapping[str, Any]], *, source: str = "manifest",
                    cluster: AutoscalerConfig | None = None,
-                   ) -> tuple[list[ServiceSpec], AutoscalerConfig]:  # fmt: skip
+                   ) -> tuple[list[ServiceSpec], AutoscalerConfig]:
     """Services and the cluster autoscaler config from parsed YAML documents."""
     docs = [d for d in docs if d]
     cfg = cluster or AutoscalerConfig()
@@ -635,7 +635,7 @@ def load_documents(docs: Iterable[Mapping[str, Any]], *, source: str = "manifest
             if r.name in seen:
                 raise ManifestError("spec.template.metadata.name",
                                     f"revision name {r.name!r} is used twice",
-                                    source=f"{source} Service {name}")  # fmt: skip
+                                    source=f"{source} Service {name}")
             seen.add(r.name)
         traffic = _traffic(versions[-1], revisions, source)
         routed = {t.revision for t in traffic if t.percent > 0 or t.tag}
@@ -647,7 +647,7 @@ def load_documents(docs: Iterable[Mapping[str, Any]], *, source: str = "manifest
 
 
 def load_text(text: str, *, source: str = "manifest", cluster: AutoscalerConfig | None = None,
-              ) -> tuple[list[ServiceSpec], AutoscalerConfig]:  # fmt: skip
+              ) -> tuple[list[ServiceSpec], AutoscalerConfig]:
     try:
         docs = list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
@@ -660,7 +660,7 @@ def load_text(text: str, *, source: str = "manifest", cluster: AutoscalerConfig 
 
 
 def load_files(paths: Iterable[str | Path], *, cluster: AutoscalerConfig | None = None,
-               ) -> tuple[list[ServiceSpec], AutoscalerConfig]:  # fmt: skip
+               ) -> tuple[list[ServiceSpec], AutoscalerConfig]:
     """Services from YAML files (ConfigMaps in any of them apply to all)."""
     texts = []
     for p in paths:

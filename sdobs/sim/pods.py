@@ -97,7 +97,7 @@ class Pod:
     __slots__ = ("active", "check_at", "created", "deleted", "direct", "direct_acc",
                  "direct_last", "gone", "gpu_free_at", "id", "index", "ip", "last_done",
                  "loaded", "name", "order", "phase", "queue", "ready", "requests", "rev",
-                 "scheduled", "started", "visible")  # fmt: skip
+                 "scheduled", "started", "visible")
 
     def __init__(self, pid: int, rev: int, name: str, ip: str, created: float) -> None:
         self.id = pid

@@ -116,7 +116,7 @@ class OpenMetricsWriter:
         return out
 
     def series(self, out: IO[str], name: str, labels: str, values: Sequence[object],
-               stamps: Sequence[str]) -> None:  # fmt: skip
+               stamps: Sequence[str]) -> None:
         """One series: ``values[i]`` (already text or numbers) at ``stamps[i]``."""
         if not len(values):
             return
@@ -201,7 +201,7 @@ def _segments(activity: np.ndarray, expiry: float | None, end: float) -> list[tu
     starts = np.concatenate([[0], gaps + 1])
     stops = np.concatenate([gaps, [len(activity) - 1]])
     return [(float(activity[s]), min(float(activity[e]) + expiry, end))
-            for s, e in zip(starts, stops, strict=True)]  # fmt: skip
+            for s, e in zip(starts, stops, strict=True)]
 
 
 # -- histograms ------------------------------------------------------------------------------------
@@ -214,7 +214,7 @@ class _Events:
 
 
 def _histogram(writer: OpenMetricsWriter, family: Family, dialect: Dialect, labels: dict[str, str],
-               ev: _Events, grid: np.ndarray, stamps: list[str], ms: bool) -> None:  # fmt: skip
+               ev: _Events, grid: np.ndarray, stamps: list[str], ms: bool) -> None:
     """Write ``_bucket``/``_sum``/``_count`` of one label set at the scrape times."""
     out = writer.family(family.name, "histogram", family.help)
     pos = _positions(ev.times, grid)
@@ -241,13 +241,13 @@ def _histogram(writer: OpenMetricsWriter, family: Family, dialect: Dialect, labe
 
 
 def _counter(writer: OpenMetricsWriter, family: Family, labels: dict[str, str], times: np.ndarray,
-             grid: np.ndarray, stamps: list[str]) -> None:  # fmt: skip
+             grid: np.ndarray, stamps: list[str]) -> None:
     out = writer.family(family.name, "counter", family.help)
     writer.series(out, family.name, labels_text(labels), _positions(times, grid).tolist(), stamps)
 
 
 def _gauge(writer: OpenMetricsWriter, family: Family, labels: dict[str, str], times: np.ndarray,
-           values: np.ndarray, grid: np.ndarray, stamps: list[str]) -> None:  # fmt: skip
+           values: np.ndarray, grid: np.ndarray, stamps: list[str]) -> None:
     """A last-value gauge sampled at the scrape times (scrapes before the first value skipped)."""
     if not len(times):
         return
@@ -280,25 +280,25 @@ def revision_labels(dialect: Dialect, spec: RevisionSpec) -> dict[str, str]:
     """A revision's identity labels as the dialect spells them."""
     lm = dialect.labels
     return {lm.namespace: spec.namespace, lm.service: spec.service,
-            lm.configuration: spec.configuration, lm.revision: spec.name}  # fmt: skip
+            lm.configuration: spec.configuration, lm.revision: spec.name}
 
 
 Labels = dict[str, str]
 
 
 def queue_proxy_labels(dialect: Dialect, spec: RevisionSpec, pod_name: str,
-                       domain: str) -> tuple[Labels, Labels, Labels]:  # fmt: skip
+                       domain: str) -> tuple[Labels, Labels, Labels]:
     """Labels queue-proxy itself puts on its outer, app and queue-depth series (no target
     labels): the revision and pod in OpenCensus, the scope and HTTP attributes in OpenTelemetry."""
     if dialect.code_class_label is not None:
         exposed = {**revision_labels(dialect, spec), dialect.labels.pod: pod_name,
-                   dialect.container_label: "queue-proxy"}  # fmt: skip
+                   dialect.container_label: "queue-proxy"}
         depth = {**exposed, dialect.code_label: "", dialect.code_class_label: ""}
         return {**exposed, dialect.route_tag[0]: dialect.route_tag[1]}, exposed, depth
     outer = {**scope_labels(dialect, "http"), "http_request_method": "POST",
              "url_scheme": "http", "server_address": f"{spec.service}.{spec.namespace}.{domain}",
              "network_protocol_name": "http", "network_protocol_version": "1.1",
-             dialect.route_tag[0]: dialect.route_tag[1]}  # fmt: skip
+             dialect.route_tag[0]: dialect.route_tag[1]}
     app = scope_labels(dialect, "queue")
     return outer, app, app
 
@@ -341,14 +341,14 @@ class _PodView:
 
 def _render_queue_proxy(writer: OpenMetricsWriter, dialect: Dialect, log: ServiceLog,
                         rev: RevisionLog, pod: int, view: _PodView, depth: tuple[np.ndarray,
-                        np.ndarray], clock: Clock, options: RenderOptions) -> None:  # fmt: skip
+                        np.ndarray], clock: Clock, options: RenderOptions) -> None:
     spec = rev.spec
     name, ip = log.pod_names[pod], log.pod_ips[pod]
     p = log.pods
     start, gone = p["started"][pod], p["gone"][pod]
     key = f"{QUEUE_PROXY_JOB}/{ip}:{QUEUE_PROXY_PORT}"
     target = {"job": QUEUE_PROXY_JOB, "instance": f"{ip}:{QUEUE_PROXY_PORT}",
-              "namespace": spec.namespace, "pod": name}  # fmt: skip
+              "namespace": spec.namespace, "pod": name}
     oc = dialect.code_class_label is not None
     end_epoch = clock.epoch(min(gone, clock.hi))
     if oc:
@@ -381,7 +381,7 @@ def _render_queue_proxy(writer: OpenMetricsWriter, dialect: Dialect, log: Servic
              counters.get(dialect.request_count)),
             (view.app_t, view.app_code, view.app_lat, dialect.app_requests, app_base,
              counters.get(dialect.app_request_count)),
-        ):  # fmt: skip
+        ):
             in_seg = (times >= seg_start) & (times < seg_end)
             for code in np.unique(codes[in_seg]).tolist():
                 m = in_seg & (codes == code)
@@ -418,7 +418,7 @@ def _render_queue_proxy(writer: OpenMetricsWriter, dialect: Dialect, log: Servic
 
 
 def _render_up(writer: OpenMetricsWriter, job: str, instance: str, extra: dict[str, str],
-               clock: Clock, discovered: float, up_from: float, gone: float) -> None:  # fmt: skip
+               clock: Clock, discovered: float, up_from: float, gone: float) -> None:
     grid = clock.grid(f"{job}/{instance}", discovered, gone)
     if not len(grid):
         return
@@ -439,14 +439,14 @@ def _busy_function(starts: np.ndarray, ends: np.ndarray) -> Callable[[np.ndarray
     def busy(t: np.ndarray) -> np.ndarray:
         j = np.searchsorted(starts, t, side="right")
         partial = np.where(j > 0, np.minimum(t, ends[np.maximum(j - 1, 0)])
-                           - starts[np.maximum(j - 1, 0)], 0.0)  # fmt: skip
+                           - starts[np.maximum(j - 1, 0)], 0.0)
         return cum[np.maximum(j - 1, 0)] + np.maximum(partial, 0.0) * (j > 0)
 
     return busy
 
 
 def render_gpu(writer: OpenMetricsWriter, log: ServiceLog, rev: RevisionLog, pod: int,
-               clock: Clock, options: RenderOptions) -> None:  # fmt: skip
+               clock: Clock, options: RenderOptions) -> None:
     """The GPU exporter sidecar of one pod: the real collector over a simulated GPU.
 
     Utilisation is what NVML would sample at each scrape (busy while A1111 generates), energy
@@ -492,9 +492,9 @@ def render_gpu(writer: OpenMetricsWriter, log: ServiceLog, rev: RevisionLog, pod
     gpu = SimulatedGpu.create(spec.gpu, index=0, seed=name)
     ident = src.identity(Identity(namespace=spec.namespace, pod=name, container=spec.container,
                                   service=spec.service, configuration=spec.configuration,
-                                  revision=spec.name))  # fmt: skip
+                                  revision=spec.name))
     collector = GpuCollector(SimulatedBackend([gpu]), naming=src.naming, identity=ident,
-                             clock=lambda: 0.0)  # fmt: skip
+                             clock=lambda: 0.0)
     lines: dict[str, list[str]] = {}
     meta: dict[str, tuple[str, str]] = {}
     cache: dict[tuple, str] = {}
@@ -534,7 +534,7 @@ def render_gpu(writer: OpenMetricsWriter, log: ServiceLog, rev: RevisionLog, pod
 # -- activator and autoscaler ----------------------------------------------------------------------
 def _render_activator(writer: OpenMetricsWriter, dialect: Dialect, log: ServiceLog,
                       rev_idx: int, rev: RevisionLog, clock: Clock, options: RenderOptions,
-                      acts: list[tuple[str, str]]) -> None:  # fmt: skip
+                      acts: list[tuple[str, str]]) -> None:
     if rev.spec.autoscaler_class == "mpa":
         return  # ACK's MSE gateway holds the queue; the Knative activator is not in the path
     r = log.requests
@@ -554,7 +554,7 @@ def _render_activator(writer: OpenMetricsWriter, dialect: Dialect, log: ServiceL
         rt = clock.epoch(reports["t"][rm])
         rc = reports["concurrency"][rm]
         target = {"job": ACTIVATOR_JOB, "instance": f"{act_ip}:{CONTROL_PLANE_PORT}",
-                  "namespace": KNATIVE_NAMESPACE, "pod": act_name}  # fmt: skip
+                  "namespace": KNATIVE_NAMESPACE, "pod": act_name}
         ident = revision_labels(dialect, rev.spec)
         if oc:
             exposed = {**ident, lm.pod: act_name, dialect.container_label: "activator"}
@@ -603,10 +603,10 @@ def _render_activator(writer: OpenMetricsWriter, dialect: Dialect, log: ServiceL
 
 def _render_autoscaler(writer: OpenMetricsWriter, dialect: Dialect, log: ServiceLog,
                        rev: RevisionLog, clock: Clock,
-                       autoscaler: tuple[str, str]) -> None:  # fmt: skip
+                       autoscaler: tuple[str, str]) -> None:
     name, ip = autoscaler
     target = {"job": AUTOSCALER_JOB, "instance": f"{ip}:{CONTROL_PLANE_PORT}",
-              "namespace": KNATIVE_NAMESPACE, "pod": name}  # fmt: skip
+              "namespace": KNATIVE_NAMESPACE, "pod": name}
     labels = {**revision_labels(dialect, rev.spec), **target}
     if dialect.code_class_label is None:
         labels.update(scope_labels(dialect, "autoscaler"))
@@ -640,7 +640,7 @@ def _render_autoscaler(writer: OpenMetricsWriter, dialect: Dialect, log: Service
 
 
 def render_service(log: ServiceLog, writer: OpenMetricsWriter, options: RenderOptions,
-                   progress: Callable[[int], None] | None = None) -> None:  # fmt: skip
+                   progress: Callable[[int], None] | None = None) -> None:
     """Everything one simulated Service's pods and its revisions' control plane expose."""
     clock = Clock(log, options)
     acts, autoscaler = control_plane_pods(options)
@@ -669,7 +669,7 @@ def render_service(log: ServiceLog, writer: OpenMetricsWriter, options: RenderOp
                     target.update({lm.namespace: rev.spec.namespace, lm.pod: log.pod_names[i],
                                    lm.service: rev.spec.service,
                                    lm.configuration: rev.spec.configuration,
-                                   lm.revision: rev.spec.name})  # fmt: skip
+                                   lm.revision: rev.spec.name})
                 _render_up(writer, QUEUE_PROXY_JOB, f"{log.pod_ips[i]}:{QUEUE_PROXY_PORT}",
                            target, clock, p["scheduled"][i], p["started"][i], p["gone"][i])
         render_gpu(writer, log, rev, i, clock, options)
@@ -690,21 +690,21 @@ def render_service(log: ServiceLog, writer: OpenMetricsWriter, options: RenderOp
 
 
 def render_control_plane_up(writer: OpenMetricsWriter, options: RenderOptions, start: float,
-                            end: float) -> None:  # fmt: skip
+                            end: float) -> None:
     """``up`` of the activator and autoscaler targets over the rendered window (epoch seconds)."""
     acts, autoscaler = control_plane_pods(options)
     interval = int(options.scrape_interval)
     grid = np.arange(math.ceil(start / interval) * interval, math.ceil(end), interval,
-                     dtype=np.int64)  # fmt: skip
+                     dtype=np.int64)
     out = writer.family("up", "gauge", UP_HELP)
     for job, (name, ip) in [*((ACTIVATOR_JOB, a) for a in acts), (AUTOSCALER_JOB, autoscaler)]:
         labels = {"job": job, "instance": f"{ip}:{CONTROL_PLANE_PORT}",
-                  "namespace": KNATIVE_NAMESPACE, "pod": name}  # fmt: skip
+                  "namespace": KNATIVE_NAMESPACE, "pod": name}
         writer.series(out, "up", labels_text(labels), [1] * len(grid), _stamps(grid))
 
 
 def render_to_file(logs: Iterable[ServiceLog], path: str | Path, options: RenderOptions,
-                   *, control_plane: bool = True) -> RenderStats:  # fmt: skip
+                   *, control_plane: bool = True) -> RenderStats:
     """Render simulation logs into one OpenMetrics file for ``promtool``."""
     writer = OpenMetricsWriter(path)
     try:

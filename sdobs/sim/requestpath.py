@@ -41,10 +41,10 @@ class Request:
     __slots__ = ("act", "app_end", "body", "client", "code", "code_app", "code_qp",
                  "deadline", "gpu_end", "gpu_start", "id", "pod", "qp_deadline", "rev", "secs",
                  "status", "t", "t_app", "t_app_done", "t_end", "t_qp", "t_qp_end", "uses_gpu",
-                 "via")  # fmt: skip
+                 "via")
 
     def __init__(self, rid: int, rev: int, body: int, t: float, status: int, secs: float,
-                 uses_gpu: bool, client: int = -1) -> None:  # fmt: skip
+                 uses_gpu: bool, client: int = -1) -> None:
         self.id = rid
         self.rev = rev
         self.body = body
@@ -75,7 +75,7 @@ class ActivatorState:
     """One activator's view of one revision: its queue, its pods and its request stats."""
 
     __slots__ = ("acc", "check_at", "conc", "count", "entry", "first", "index", "inflight",
-                 "last", "pods", "queue", "since")  # fmt: skip
+                 "last", "pods", "queue", "since")
 
     def __init__(self, index: int) -> None:
         self.index = index

@@ -79,7 +79,7 @@ class Scenario:
         run = self.runs[index]
         return SimOptions(duration=self.duration, warmup=self.warmup, seed=self.seed * 1000 + index,
                           start_epoch=start_epoch, cluster=self.cluster,
-                          initial_pods=dict(run.initial_pods))  # fmt: skip
+                          initial_pods=dict(run.initial_pods))
 
 
 def _seconds(value: Any, where: str) -> float:
@@ -99,10 +99,10 @@ def _mix(spec: Mapping[str, Any], where: str) -> RequestMix:
         unknown = set(entry) - known
         if unknown:
             raise ScenarioError(f"{where}.mix[{i}]: unknown keys {sorted(unknown)}; "
-                                f"use weight and {sorted(known)}")  # fmt: skip
+                                f"use weight and {sorted(known)}")
         profiles.append((weight, Txt2Img(**entry)))
     return RequestMix(tuple(profiles), unknown_sampler=float(spec.get("unknown_sampler", 0)),
-                      bad_body=float(spec.get("bad_body", 0)))  # fmt: skip
+                      bad_body=float(spec.get("bad_body", 0)))
 
 
 def _traffic(spec: Mapping[str, Any], base: Path, where: str, utc_offset: float) -> Traffic:
@@ -115,7 +115,7 @@ def _traffic(spec: Mapping[str, Any], base: Path, where: str, utc_offset: float)
             diurnal=Diurnal(**{"utc_offset_hours": utc_offset, **diurnal}) if diurnal else None,
             bursts=Bursts(**{k: _seconds(v, f"{where}.bursts.duration") if k == "duration"
                              else v for k, v in bursts.items()}) if bursts else None,
-        ))  # fmt: skip
+        ))
     if "replay" in spec:
         path = (base / spec["replay"]).resolve()
         try:
@@ -125,7 +125,7 @@ def _traffic(spec: Mapping[str, Any], base: Path, where: str, utc_offset: float)
     closed = [ClosedLoop(int(c["clients"]), int(c["total"]),
                          start=_seconds(c.get("at", 0), f"{where}.closed.at"),
                          think=_seconds(c.get("think", 0), f"{where}.closed.think"))
-              for c in spec.get("closed") or []]  # fmt: skip
+              for c in spec.get("closed") or []]
     return Traffic(sources=tuple(sources), closed=tuple(closed), mix=_mix(spec, where))
 
 
@@ -137,7 +137,7 @@ def copy_service(svc: ServiceSpec, name: str) -> ServiceSpec:
 
     revisions = tuple(replace(r, name=renamed(r.name), service=name,
                               configuration=name if r.configuration == svc.name
-                              else r.configuration) for r in svc.revisions)  # fmt: skip
+                              else r.configuration) for r in svc.revisions)
     traffic = tuple(replace(t, revision=renamed(t.revision)) for t in svc.traffic)
     return replace(svc, name=name, revisions=revisions, traffic=traffic)
 
@@ -148,14 +148,14 @@ def _copies(services: list[ServiceSpec], copies: Any, where: str) -> list[Servic
         return services
     if isinstance(copies, bool) or not isinstance(copies, int) or not 1 <= copies <= 10_000:
         raise ScenarioError(f"{where}.copies must be a whole number from 1 to 10000, "
-                            f"got {copies!r}")  # fmt: skip
+                            f"got {copies!r}")
     width = max(3, len(str(copies)))
     return [copy_service(svc, f"{svc.name}-{k:0{width}d}") for svc in services
-            for k in range(1, copies + 1)]  # fmt: skip
+            for k in range(1, copies + 1)]
 
 
 def load_scenario(path: str | Path = DEFAULT_SCENARIO, *,
-                  overrides: Mapping[str, Any] | None = None) -> Scenario:  # fmt: skip
+                  overrides: Mapping[str, Any] | None = None) -> Scenario:
     """Read a scenario file; ``overrides`` replace top-level keys (duration, dialects, ...)."""
     path = Path(path)
     try:
@@ -175,7 +175,7 @@ def load_scenario(path: str | Path = DEFAULT_SCENARIO, *,
     cluster = replace(ClusterConfig(), activators=int(cluster_doc.get("activators", 1)),
                       autoscaler_restarts=tuple(sorted(
                           _seconds(v, f"cluster.autoscaler_restarts[{i}]")
-                          for i, v in enumerate(restarts))))  # fmt: skip
+                          for i, v in enumerate(restarts))))
     runs = []
     for i, entry in enumerate(doc.get("services") or []):
         where = f"{path.name}: services[{i}]"
@@ -203,11 +203,11 @@ def load_scenario(path: str | Path = DEFAULT_SCENARIO, *,
         warmup=_seconds(doc.get("warmup", "20m"), "warmup"),
         scrape_interval=_seconds(doc.get("scrape_interval", "30s"), "scrape_interval"),
         dialects=resolved, seed=int(doc.get("seed", 1)), utc_offset_hours=utc, cluster=cluster,
-    )  # fmt: skip
+    )
 
 
 def simulate(scenario: Scenario, start_epoch: float) -> list[ServiceLog]:
     """Run every Service of a scenario in this process (tests, notebooks, what-if replays)."""
     return [simulate_service(run.service, run.traffic, scenario.options(i, start_epoch),
                              pod_id_base=i * 1_000_000, ip_base=i * 65536)
-            for i, run in enumerate(scenario.runs)]  # fmt: skip
+            for i, run in enumerate(scenario.runs)]

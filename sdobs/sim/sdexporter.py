@@ -34,16 +34,16 @@ def has_sd_exporter(spec: RevisionSpec) -> bool:
 
 
 def pod_metrics(spec: RevisionSpec, pod_name: str, process_start: float,
-                clock) -> SdMetrics:  # fmt: skip
+                clock) -> SdMetrics:
     """The exporter object one pod's SD server would hold."""
     ident = Identity(namespace=spec.namespace, pod=pod_name, service=spec.service,
-                     configuration=spec.configuration, revision=spec.name)  # fmt: skip
+                     configuration=spec.configuration, revision=spec.name)
     gpu = GPUS[spec.gpu].name if spec.gpu in GPUS else "unknown"
     return SdMetrics(identity=ident, gpu_model=gpu, process_start=process_start, clock=clock)
 
 
 def observe(metrics: SdMetrics, code: int, t_app: float, t_done: float, gpu_start: float,
-            gpu_end: float, body: Txt2Img | None, endpoint: str = "txt2img") -> None:  # fmt: skip
+            gpu_end: float, body: Txt2Img | None, endpoint: str = "txt2img") -> None:
     """Count one request that left the model container (times in seconds, -1: never)."""
     started = 0 <= gpu_start <= t_done
     ended = started and 0 <= gpu_end <= t_done
@@ -53,7 +53,7 @@ def observe(metrics: SdMetrics, code: int, t_app: float, t_done: float, gpu_star
                     generation=gpu_end - gpu_start if ended else None,
                     response=t_done - gpu_end if ended else None,
                     steps=b.steps, width=b.width, height=b.height, images=b.images,
-                    sampler=b.sampler_name)  # fmt: skip
+                    sampler=b.sampler_name)
 
 
 class _Feed:
@@ -65,18 +65,18 @@ class _Feed:
         self.now = 0.0
         started, loaded = float(p["started"][pod]), float(p["loaded"][pod])
         self.metrics = pod_metrics(rev.spec, log.pod_names[pod], started + offset,
-                                   lambda: self.now)  # fmt: skip
+                                   lambda: self.now)
         mine = np.flatnonzero((r["pod"] == p["id"][pod]) & (r["t_app"] >= 0)
-                              & (r["t_app_done"] >= 0))  # fmt: skip
+                              & (r["t_app_done"] >= 0))
         self.req = {k: r[k][mine] for k in ("t_app", "t_app_done", "gpu_start", "gpu_end",
-                                             "code_app", "body")}  # fmt: skip
+                                             "code_app", "body")}
         self.bodies = log.bodies
         t_app, t_done, gs = self.req["t_app"], self.req["t_app_done"], self.req["gpu_start"]
         gen = (gs >= 0) & (gs <= t_done)
         idx = np.arange(len(mine))
         times = np.concatenate([t_app, gs[gen], t_done])
         kinds = np.concatenate([np.full(len(mine), _START), np.full(int(gen.sum()), _GEN),
-                                np.full(len(mine), _END)])  # fmt: skip
+                                np.full(len(mine), _END)])
         which = np.concatenate([idx, idx[gen], idx])
         order = np.lexsort((kinds, times))
         self.times = times[order] + offset
@@ -112,7 +112,7 @@ class _Feed:
                 observe(m, int(req["code_app"][j]), float(req["t_app"][j]),
                         float(req["t_app_done"][j]), float(req["gpu_start"][j]),
                         float(req["gpu_end"][j]),
-                        self.bodies[body] if 0 <= body < len(self.bodies) else None)  # fmt: skip
+                        self.bodies[body] if 0 <= body < len(self.bodies) else None)
         changed = changed or n > self.i
         self.i = n
         self.now = t

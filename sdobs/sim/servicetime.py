@@ -73,10 +73,10 @@ SAMPLERS = frozenset({
     "DPM++ 2M", "DPM++ SDE", "DPM++ 2M SDE", "DPM++ 2M SDE Heun", "DPM++ 2S a", "DPM++ 3M SDE",
     "Euler a", "Euler", "LMS", "Heun", "DPM2", "DPM2 a", "DPM fast", "DPM adaptive", "Restart",
     "DDIM", "PLMS", "UniPC", "LCM", "DPM++ 2M Karras", "DPM++ SDE Karras", "Euler a Karras",
-})  # fmt: skip
+})
 #: Samplers that evaluate the model twice per step (second-order), so a step costs double.
 _SECOND_ORDER = frozenset({"Heun", "DPM2", "DPM2 a", "DPM++ SDE", "DPM++ 2S a", "DPM++ SDE Karras",
-                           "DPM++ 2M SDE Heun", "Restart"})  # fmt: skip
+                           "DPM++ 2M SDE Heun", "Restart"})
 
 # Fixed costs, seconds, on a T4 at 512×512 (VAE decode scales with GPU speed and pixels).
 _REQUEST_OVERHEAD = 0.06  # prompt encoding, request parsing, JSON response
@@ -182,7 +182,7 @@ class ServiceTimeModel:
         return Outcome(200, seconds, True)
 
     def sample(self, reqs: list[Txt2Img], index: np.ndarray, rng: np.random.Generator,
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Outcomes for ``reqs[index[i]]``: (status, seconds, uses_gpu) arrays."""
         n = len(index)
         u = rng.standard_normal((2, n)) if self.spread else np.zeros((2, n))

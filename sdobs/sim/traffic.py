@@ -63,7 +63,7 @@ class Poisson:
     resolution: float = 10.0  # seconds per piece of the piecewise-constant rate
 
     def rates(self, start_epoch: float, duration: float, rng: np.random.Generator,
-              ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+              ) -> tuple[np.ndarray, np.ndarray]:
         """(piece start times relative to the start, rate in each piece)."""
         step = self.resolution if (self.diurnal or self.bursts) else duration
         edges = np.arange(0.0, duration, step)
@@ -75,7 +75,7 @@ class Poisson:
         return edges, rate
 
     def arrivals(self, start_epoch: float, duration: float, rng: np.random.Generator,
-                 ) -> np.ndarray:  # fmt: skip
+                 ) -> np.ndarray:
         edges, rate = self.rates(start_epoch, duration, rng)
         return arrivals_from_rates(edges, rate, duration, rng)
 
@@ -127,7 +127,7 @@ class Replay:
         return cls.from_series(pd.Series(frame[rcol].to_numpy(dtype=float), index=times))
 
     def arrivals(self, start_epoch: float, duration: float, rng: np.random.Generator,
-                 ) -> np.ndarray:  # fmt: skip
+                 ) -> np.ndarray:
         times = np.asarray(self.times, dtype=float)
         if self.epoch:
             times = times - start_epoch
@@ -148,13 +148,13 @@ class Recorded:
     times: tuple[float, ...]
 
     def arrivals(self, start_epoch: float, duration: float, rng: np.random.Generator,
-                 ) -> np.ndarray:  # fmt: skip
+                 ) -> np.ndarray:
         t = np.sort(np.asarray(self.times, dtype=float))
         return t[(t >= 0) & (t < duration)]
 
 
 def arrivals_from_rates(edges: np.ndarray, rate: np.ndarray, duration: float,
-                        rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+                        rng: np.random.Generator) -> np.ndarray:
     """Poisson arrival times for a piecewise-constant rate starting at ``edges``."""
     ends = np.append(edges[1:], duration)
     mass = rate * np.maximum(ends - edges, 0)

@@ -28,20 +28,20 @@ BURST_REV = "sd-burst-00001"
 #: (from offset, actual pods): 0 -> 1 -> 3 -> 2 -> 0 over the known-traffic span.
 BURST_PODS = ((0, 0), (120, 1), (300, 3), (600, 2), (1000, 0))
 BURST_EVENTS = (("scale-up", 0, 1), ("scale-up", 1, 3), ("scale-down", 3, 2),
-                ("scale-to-zero", 2, 0))  # fmt: skip
+                ("scale-to-zero", 2, 0))
 
 OC_AUTOSCALER = {"desired": "autoscaler_desired_pods", "actual": "autoscaler_actual_pods",
                  "stable": "autoscaler_stable_request_concurrency",
                  "panic": "autoscaler_panic_request_concurrency",
                  "target": "autoscaler_target_concurrency_per_pod",
                  "panic_mode": "autoscaler_panic_mode",
-                 "ebc": "autoscaler_excess_burst_capacity"}  # fmt: skip
+                 "ebc": "autoscaler_excess_burst_capacity"}
 OTEL_AUTOSCALER = {"desired": "kn_revision_pods_desired", "actual": "kn_revision_pods_count",
                    "stable": "kn_revision_concurrency_stable",
                    "panic": "kn_revision_concurrency_panic",
                    "target": "kn_revision_concurrency_target",
                    "panic_mode": "kn_revision_panic_mode",
-                   "ebc": "kn_revision_capacity_excess"}  # fmt: skip
+                   "ebc": "kn_revision_capacity_excess"}
 
 
 def burst_pods_at(offset: int) -> int:
@@ -55,9 +55,9 @@ def burst_pods_at(offset: int) -> int:
 def _revision_labels(dialect: str, ns: str, svc: str, rev: str) -> dict[str, str]:
     if dialect == "opencensus":
         return {"namespace_name": ns, "service_name": svc, "configuration_name": svc,
-                "revision_name": rev, "job": "autoscaler"}  # fmt: skip
+                "revision_name": rev, "job": "autoscaler"}
     return {"k8s_namespace_name": ns, "kn_service_name": svc, "kn_configuration_name": svc,
-            "kn_revision_name": rev, "job": "autoscaler"}  # fmt: skip
+            "kn_revision_name": rev, "job": "autoscaler"}
 
 
 def scaling(dialect: str, t0: int) -> str:
@@ -71,7 +71,7 @@ def scaling(dialect: str, t0: int) -> str:
             pods = burst_pods_at(t)
             value = {"desired": pods, "actual": pods, "stable": 0.8 * pods, "panic": 1.1 * pods,
                      "target": 1, "panic_mode": 1 if 300 <= t < 420 else 0,
-                     "ebc": -200.0 + pods}[key]  # fmt: skip
+                     "ebc": -200.0 + pods}[key]
             w.sample(metric, labels, value, t)
     return w.text()
 
@@ -99,7 +99,7 @@ def gpu(t0: int) -> str:
                       "configuration": pod.revision.rsplit("-", 1)[0], "revision": pod.revision,
                       "pod": pod.name, "container": "user-container", "gpu": "0",
                       "uuid": f"GPU-0000000{i}-aaaa-bbbb-cccc-dddddddddddd",
-                      "job": "gpu-exporter"}  # fmt: skip
+                      "job": "gpu-exporter"}
             for t in range(0, kt.SPAN + 1, kt.STEP):
                 w.sample(metric, labels, value(GPU_UTIL[pod.name]), t)
     # Health series as the exporter has them on an Ampere GPU: error counters from 0, no rows
@@ -121,7 +121,7 @@ def gpu(t0: int) -> str:
                       "configuration": pod.revision.rsplit("-", 1)[0], "revision": pod.revision,
                       "pod": pod.name, "container": "user-container", "gpu": "0",
                       "uuid": f"GPU-0000000{i}-aaaa-bbbb-cccc-dddddddddddd",
-                      "job": "gpu-exporter", **extra}  # fmt: skip
+                      "job": "gpu-exporter", **extra}
             for t in range(0, kt.SPAN + 1, kt.STEP):
                 w.sample(metric + suffix, labels, value(GPU_UTIL[pod.name]), t)
     return w.text()
@@ -149,7 +149,7 @@ def fleet_service(i: int) -> dict:
     return {"namespace": f"team-{i % 10:02d}", "service": f"model-{i:03d}",
             "revision": f"model-{i:03d}-00001", "pod": f"model-{i:03d}-00001-deployment-p",
             "rate": rate, "error_share": 0.02 if i % 7 == 3 else 0.0,
-            "pods": 0 if idle else 1 + i % 4}  # fmt: skip
+            "pods": 0 if idle else 1 + i % 4}
 
 
 def fleet(t0: int, n: int = 500, *, span: int = 900, step: int = 30) -> Iterator[str]:
@@ -235,11 +235,11 @@ def service_day(t0: int, *, hours: int = 24, step: int = 60, pods: int = 4) -> I
                       f'kn_revision_name="{rev}",kn_service_name="{DAY_SVC}",job="autoscaler"')
             n = pods - 1 if rev == DAY_REVS[0] else 1
             value = {"desired": n, "actual": n, "stable": 0.7 * n, "panic": 0.9 * n, "target": 1,
-                     "panic_mode": 0, "ebc": -200.0}[key]  # fmt: skip
+                     "panic_mode": 0, "ebc": -200.0}[key]
             for t in offsets:
                 yield f"{metric}{{{labels}}} {value:g} {t0 + t}"
     for metric in ("kn_revision_pods_requested", "kn_revision_pods_pending_count",
-                   "kn_revision_pods_terminating_count"):  # fmt: skip
+                   "kn_revision_pods_terminating_count"):
         yield f"# HELP {metric} autoscaler gauge"
         yield f"# TYPE {metric} gauge"
         for rev in DAY_REVS:

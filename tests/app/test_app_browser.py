@@ -102,7 +102,7 @@ def pick(pg, control: str, option: str) -> None:
 def test_every_page_has_data_for_the_reference_service(served, page, t0) -> None:
     handle, _ = served
     views = {"service": whole(t0), "scaling": whole(t0), "gpu": whole(t0),
-             "fleet": f"?from={t0}&to={t0 + kt.SPAN}"}  # fmt: skip
+             "fleet": f"?from={t0}&to={t0 + kt.SPAN}"}
     for name, search in views.items():
         page.goto(f"{handle.url}/{name}{search}")
         loaded(page, name)

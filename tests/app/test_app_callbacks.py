@@ -44,7 +44,7 @@ def test_service_page_callback(known, app) -> None:
     for key, fig in figs.items():
         assert fig["data"], key  # every graph has data for the reference service
     assert {t["name"] for t in figs["service-latency.figure"]["data"]} == {"P50", "P90", "P95",
-                                                                          "P99"}  # fmt: skip
+                                                                          "P99"}
     assert {t["name"] for t in figs["service-by-revision.figure"]["data"]} == {kt.REV_A, kt.REV_B}
     cards = text_of(answer["service-cards.children"])
     assert "0.215 req/s" in cards and "97.67 %" in cards and "129" in cards
@@ -132,7 +132,7 @@ def outputs_of(spec: str) -> list[dict]:
 
 
 def update(client, output_contains: str, inputs: dict, state: dict | None = None,
-           changed: list[str] | None = None, headers: dict | None = None) -> dict:  # fmt: skip
+           changed: list[str] | None = None, headers: dict | None = None) -> dict:
     """POST /_dash-update-component for the callback whose output names ``output_contains``."""
     dep = next(d for d in dependencies(client) if output_contains in d["output"])
     ins = [{"id": i["id"], "property": i["property"],
@@ -140,7 +140,7 @@ def update(client, output_contains: str, inputs: dict, state: dict | None = None
     sts = [{"id": s["id"], "property": s["property"],
             "value": (state or {}).get(f"{s['id']}.{s['property']}")} for s in dep["state"]]
     body = {"output": dep["output"], "outputs": outputs_of(dep["output"]), "inputs": ins,
-            "state": sts, "changedPropIds": changed or list(inputs)}  # fmt: skip
+            "state": sts, "changedPropIds": changed or list(inputs)}
     resp = client.post("/_dash-update-component", json=body, headers=headers or {})
     assert resp.status_code in (200, 204), resp.data[:500]
     return resp.get_json() if resp.status_code == 200 else {}
@@ -155,7 +155,7 @@ def test_layout_and_dependencies(app) -> None:
     assert "ctl-ns" in json.dumps(layout)
     outputs = " ".join(d["output"] for d in dependencies(client))
     for needle in ("page.children", "service-volume.figure", "scaling-pods.figure",
-                   "gpu-allocated.figure", "fleet-body.children", "ctl-ns.options"):  # fmt: skip
+                   "gpu-allocated.figure", "fleet-body.children", "ctl-ns.options"):
         assert needle in outputs
 
 
@@ -163,7 +163,7 @@ def test_service_page_over_http(known, app) -> None:
     client = app.server.test_client()
     body = update(client, "service-volume.figure",
                   {"url.search": known.search(), "tick.n_intervals": 0},
-                  {"service-meta.data": {}})  # fmt: skip
+                  {"service-meta.data": {}})
     resp = body["response"]
     for gid in ("service-volume", "service-success", "service-4xx", "service-5xx",
                 "service-by-revision", "service-by-code", "service-latency", "service-pods"):
@@ -174,19 +174,19 @@ def test_service_page_over_http(known, app) -> None:
 def test_routing_and_url_sync_over_http(known, app) -> None:
     client = app.server.test_client()
     page = update(client, "page.children", {"url.pathname": "/scaling"},
-                  {"url.search": known.search()})  # fmt: skip
+                  {"url.search": known.search()})
     assert "scaling-pods" in json.dumps(page["response"]["page"])
     missing = update(client, "page.children", {"url.pathname": "/nope"}, {"url.search": ""})
     assert "No such page" in json.dumps(missing["response"]["page"])
     # A control change writes the URL; the URL sets the controls and the selector options.
     inputs = {"url.search": known.search(), "ctl-ns.value": "team-b", "ctl-service.value": kt.SVC,
               "ctl-rev.value": [], "ctl-range.value": CUSTOM, "ctl-from.value": "",
-              "ctl-to.value": "", "ctl-refresh.value": "off"}  # fmt: skip
+              "ctl-to.value": "", "ctl-refresh.value": "off"}
     body = update(client, "url.search", inputs, changed=["ctl-ns.value"])
     search = body["response"]["url"]["search"]
     assert "ns=team-b" in search and "service=" not in search and "from=" in search
     body = update(client, "url.search", {**inputs, "url.search": search + "&refresh=10s"},
-                  changed=["url.search"])  # fmt: skip
+                  changed=["url.search"])
     resp = body["response"]
     assert resp["tick"] == {"interval": 10_000, "disabled": False}
     assert resp["ctl-service"]["value"] is None
@@ -203,14 +203,14 @@ def test_hostile_url_is_rejected_not_injected(known, app) -> None:
     search = f"?ns={kt.NS}&service=x{hostile}&rev=r{hostile}&from={start}&to={end}"
     inputs = {"url.search": search, "ctl-ns.value": None, "ctl-service.value": None,
               "ctl-rev.value": [], "ctl-range.value": "1h", "ctl-from.value": "",
-              "ctl-to.value": "", "ctl-refresh.value": "off"}  # fmt: skip
+              "ctl-to.value": "", "ctl-refresh.value": "off"}
     resp = update(client, "url.search", inputs, changed=["url.search"])["response"]
     problems = json.dumps(resp["url-problems"])
     assert "ignored service=" in problems and "ignored rev=" in problems
     assert resp.get("ctl-service", {}).get("value") in (None, "")  # not updated: stays empty
     assert resp["ctl-ns"]["value"] == kt.NS
     body = update(client, "service-volume.figure", {"url.search": search, "tick.n_intervals": 0},
-                  {"service-meta.data": {}})["response"]  # fmt: skip
+                  {"service-meta.data": {}})["response"]
     # The hostile values were dropped: the page shows the namespace, nothing was injected.
     assert f"{(129 + 33) / 600:.3g} req/s" in json.dumps(body["service-cards"])
 

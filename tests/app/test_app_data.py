@@ -54,7 +54,7 @@ def test_service_panels_have_every_series(known, source) -> None:
     assert set(page.frame("by_code_class")["code_class"]) == {"2xx", "4xx", "5xx"}
     for key in ("volume", "success", "rate_4xx", "rate_5xx", "latency_0.5", "latency_0.99",
                 "pods_desired", "pods_requested", "pods_actual", "pods_pending",
-                "pods_terminating"):  # fmt: skip
+                "pods_terminating"):
         frame = page.frame(key)
         assert frame is not None and not frame.empty, key
     desired = page.frame("pods_desired")["value"].unique()
@@ -89,7 +89,7 @@ def test_revision_comparison(known, source) -> None:
     assert table.loc[kt.REV_A, "rate_4xx"] == pytest.approx(6 / 600)
     assert table.loc[kt.REV_B, "rate_4xx"] == 0.0
     b = kt.bucket_counts(kt.window_latencies([p for p in OURS if p.revision == kt.REV_B]),
-                         known.dialect)  # fmt: skip
+                         known.dialect)
     assert table.loc[kt.REV_B, "latency_0.95"] == pytest.approx(kt.histogram_quantile(0.95, b))
 
 
@@ -104,7 +104,7 @@ def test_scale_events_are_found(known, source) -> None:
     for got_t, (start, _) in zip(offsets, at.BURST_PODS[1:], strict=True):
         assert start <= got_t < start + step  # the first evaluation at or after the change
     for key in ("concurrency_stable", "concurrency_panic", "concurrency_target", "panic_mode",
-                "excess_burst_capacity"):  # fmt: skip
+                "excess_burst_capacity"):
         assert not page.frame(key).empty, key
     assert set(page.frame("panic_mode")["value"]) == {0.0, 1.0}
     # The reference service's activator concurrency: 0.4 on 00001, 0 on 00002.
@@ -158,7 +158,7 @@ def test_hostile_state_values_select_nothing(known, source, hostile: str) -> Non
                 ViewState(namespace=kt.NS, service=hostile, range="custom", start=start,
                           end=end),
                 ViewState(namespace=kt.NS, service=kt.SVC, revisions=(hostile,),
-                          range="custom", start=start, end=end)):  # fmt: skip
+                          range="custom", start=start, end=end)):
         page = data.load_service(source, bad)
         assert page.errors() == []
         # The revision comparison looks at every revision of the service by design.
@@ -172,7 +172,7 @@ def test_an_empty_range_says_so(known, source) -> None:
         f"?ns={kt.NS}&service={kt.SVC}&from={known.t0 - 7200}&to={known.t0 - 3600}").state)
     assert page.errors() == [] and page.empty
     fig = figures.timeseries(figures.series(page.frame("volume"), page.window), page.window,
-                             "reqps")  # fmt: skip
+                             "reqps")
     assert fig["data"] == []
     assert fig["layout"]["annotations"][0]["text"] == "no requests in this range"
     assert data.headline(page)["volume"] is None

@@ -34,7 +34,7 @@ def _figure(panel_id: str, page: PageData) -> dict:
     ([0.0] * 20, None),  # a 4xx series at zero beside no 5xx series at all
     (None, [0.0] * 20),
     ([0.0] * 20, [0.0] * 20),
-])  # fmt: skip
+])
 def test_no_errors_reads_the_same_in_both_panels(four, five) -> None:
     page = _page({"rate_4xx": four, "rate_5xx": five})
     for panel_id, cls in (("service-4xx", "4xx"), ("service-5xx", "5xx")):

@@ -35,7 +35,7 @@ def client():
 @pytest.mark.parametrize("search", HOSTILE.values(), ids=HOSTILE.keys())
 def test_every_url_callback_answers(client, search: str) -> None:
     reads_url = [d for d in dependencies(client)
-                 if any(i["id"] == "url" for i in d["inputs"] + d["state"])]  # fmt: skip
+                 if any(i["id"] == "url" for i in d["inputs"] + d["state"])]
     assert len(reads_url) >= 5
     for dep in reads_url:
         def value(i: dict) -> object:
@@ -50,7 +50,7 @@ def test_every_url_callback_answers(client, search: str) -> None:
                 "outputs": outs if dep["output"].startswith("..") else outs[0],
                 "inputs": [{**i, "value": value(i)} for i in dep["inputs"]],
                 "state": [{**s, "value": value(s)} for s in dep["state"]],
-                "changedPropIds": ["url.search"]}  # fmt: skip
+                "changedPropIds": ["url.search"]}
         resp = client.post("/_dash-update-component", json=body)
         assert resp.status_code in (200, 204), (dep["output"], resp.data[:300])
 
@@ -60,14 +60,14 @@ def test_every_url_callback_answers(client, search: str) -> None:
     (HOSTILE["5,000 digit page"], "ignored p='9999"),
     (HOSTILE["201 parameters"], "ignored 1 URL parameters after the first 200"),
     (HOSTILE["name with newline"], "ignored ns='default\\\\n'"),
-])  # fmt: skip
+])
 def test_the_page_says_what_was_ignored(client, search: str, words: str) -> None:
     dep = next(d for d in dependencies(client) if "url-problems.children" in d["output"])
     body = {"output": dep["output"], "outputs": outputs_of(dep["output"]),
             "inputs": [{**i, "value": search if i["id"] == "url" else None}
                        for i in dep["inputs"]],
             "state": [{**s, "value": None} for s in dep["state"]],
-            "changedPropIds": ["url.search"]}  # fmt: skip
+            "changedPropIds": ["url.search"]}
     resp = client.post("/_dash-update-component", json=body)
     assert resp.status_code == 200
     problems = json.dumps(resp.get_json()["response"]["url-problems"], ensure_ascii=False)

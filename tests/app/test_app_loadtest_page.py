@@ -68,7 +68,7 @@ def make_app():
 
 def form(target: str, **changes) -> list:
     values = {"target": target, "host": HOST, "prompt": PROMPT, "steps": 20, "size": "512x512",
-              "mode": "closed", "concurrency": 2, "rate": 1, "total": 6, **changes}  # fmt: skip
+              "mode": "closed", "concurrency": 2, "rate": 1, "total": 6, **changes}
     return [values[k] for k in lt.FORM]
 
 
@@ -152,7 +152,7 @@ def test_start_progress_images_and_summary(fake, make_app, caplog) -> None:
     d = summary_of(app).latencies
     assert [t["name"] for t in traces] == ["succeeded", f"P50 {fmt_seconds(d.p50)}",
                                            f"P95 {fmt_seconds(d.p95)}",
-                                           f"P99 {fmt_seconds(d.p99)}"]  # fmt: skip
+                                           f"P99 {fmt_seconds(d.p99)}"]
     assert sum(traces[0]["y"]) == 6 and traces[3]["x"] == [d.p99, d.p99]
     assert all(0.19 < x < 5 for x in traces[0]["x"]) and len(traces[0]["x"]) <= lt.MAX_BINS
     link = next(c for c in _walk(result) if getattr(c, "id", None) == "lt-service-link")
@@ -239,7 +239,7 @@ def test_one_test_at_a_time_and_stop(fake, make_app) -> None:
     ({"size": "9000x512"}, "Width and height must be at most 8192 pixels."),
     ({"prompt": "  \n "}, "Give a prompt (one a line; the test uses them in turn)."),
     ({"prompt": "x\n" * 101}, "Give at most 100 prompts of at most 2000 characters each."),
-])  # fmt: skip
+])
 def test_inputs_bounded_by_the_load_testers_maxima(make_app, changes, said) -> None:
     app = make_app()
     answer = app.sdobs.callbacks["loadtest-start"](1, *form("http://127.0.0.1:9", **changes))
@@ -256,7 +256,7 @@ def test_inputs_bounded_by_the_load_testers_maxima(make_app, changes, said) -> N
     ("http://", "", "The URL 'http://' has no host name."),
     ("http://127.0.0.1:99999", "", "The URL 'http://127.0.0.1:99999' has an invalid port."),
     ("http://127.0.0.1:8080", "bad host", "The Host header 'bad host' is not a host name."),
-])  # fmt: skip
+])
 def test_bad_target_is_one_sentence(make_app, target, host, said) -> None:
     app = make_app()
     answer = app.sdobs.callbacks["loadtest-start"](1, *form(target, host=host))
@@ -281,7 +281,7 @@ def test_unreachable_target_says_so(make_app) -> None:
     # No service in an IP address: the link opens the service page on every service.
     assert "/service?from=" in body
     graph = next(c for c in _walk(answers[-1]["lt-result.children"])
-                 if getattr(c, "id", None) == "lt-histogram")  # fmt: skip
+                 if getattr(c, "id", None) == "lt-histogram")
     assert graph.figure["data"][0]["name"] == "failed" and sum(graph.figure["data"][0]["y"]) == 6
 
 
@@ -311,7 +311,7 @@ def test_open_loop_from_the_form(fake, make_app) -> None:
     ("http://127.0.0.1:18080/services/team-a/sd/", "", ("team-a", "sd")),
     ("http://127.0.0.1:18080/services/Bad_NS/sd", "", (None, None)),
     ("http://127.0.0.1:18080/services/default", "", (None, None)),
-])  # fmt: skip
+])
 def test_knative_service_from_the_address(target, host, named) -> None:
     assert lt.knative_service(target, host or None) == named
 
@@ -362,7 +362,7 @@ def test_a_small_test_from_the_page(fake, browser, monkeypatch) -> None:
         page.fill("#lt-total", "6")
         page.click("#lt-start")
         page.locator("#lt-message").filter(has_text="Run 1 started: 6 requests, 2 in flight.") \
-            .wait_for()  # fmt: skip
+            .wait_for()
         assert page.locator("#lt-start").is_disabled()
 
         # Images appear while the test still runs, before any summary.

@@ -49,7 +49,7 @@ def test_sdobs_app_command(known) -> None:
          "--auth-user", "ops"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         cwd=Path(__file__).resolve().parents[2],
-    )  # fmt: skip
+    )
     try:
         lines = []
         for line in proc.stdout:
@@ -70,7 +70,7 @@ def test_sdobs_app_command(known) -> None:
 def test_sdobs_app_refuses_auth_without_password() -> None:
     env = {k: v for k, v in os.environ.items() if k != "SDOBS_APP_PASSWORD"}
     proc = subprocess.run([*SDOBS, "app", "--auth-user", "ops", "--port", "0"],
-                          capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+                          capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 2
     assert "SDOBS_APP_PASSWORD is empty" in proc.stderr
 

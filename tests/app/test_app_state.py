@@ -32,7 +32,7 @@ def test_round_trip_of_every_field() -> None:
                       revisions=("knative-sd-demo-00001", "knative-sd-demo-00002"),
                       compare_a="knative-sd-demo-00001", compare_b="knative-sd-demo-00002",
                       range=CUSTOM, start=NOW - 600, end=NOW, refresh="30s", query="model 1",
-                      sort="p95", descending=False, page=3)  # fmt: skip
+                      sort="p95", descending=False, page=3)
     text = state.to_search()
     assert parse_search(text, NOW) == parse_search(text, NOW)
     again = parse_search(text, NOW)
@@ -51,7 +51,7 @@ def test_revisions_repeat_or_comma_separated() -> None:
 @pytest.mark.parametrize("hostile", [
     'default"}', 'x"} or vector(1) #', "svc.*", "default\\", "Default", "a b", "ä", "-x",
     "x" * 64, '";drop', "{{7*7}}", "<script>alert(1)</script>",
-])  # fmt: skip
+])
 def test_hostile_names_are_rejected_with_a_sentence(hostile: str) -> None:
     for key, field in (("ns", "namespace"), ("service", "service"), ("a", "compare_a")):
         parsed = parse_search(f"?{key}={quote(hostile)}", NOW)
@@ -72,7 +72,7 @@ def test_time_ranges_are_validated() -> None:
                 f"?from={NOW - 40 * 86400:.0f}&to={NOW:.0f}",  # longer than 31 days
                 f"?from={NOW + 3600:.0f}&to={NOW + 7200:.0f}",  # in the future
                 f"?from={NOW - 10:.0f}&to={NOW:.0f}",  # shorter than a minute
-                "?from=yesterday&to=now", "?from=1&to=2", f"?from={NOW:.0f}"):  # fmt: skip
+                "?from=yesterday&to=now", "?from=1&to=2", f"?from={NOW:.0f}"):
         parsed = parse_search(bad, NOW)
         assert parsed.state.range == "1h", bad
         assert parsed.problems and parsed.problems[0].startswith("ignored from/to"), bad

@@ -24,7 +24,7 @@ from sdobs.app.state import (
 
 NOW = 1_800_000_000.0
 KEYS = ("ns", "service", "rev", "a", "b", "from", "to", "range", "refresh", "q", "sort", "desc",
-        "p")  # fmt: skip
+        "p")
 PROPS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 k8s_names = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?", fullmatch=True)
@@ -33,9 +33,9 @@ values = st.one_of(
     st.sampled_from([*RANGES, *REFRESH, *FLEET_SORTS, "²", "٣", "9" * 5000, "default\n",
                      "2026-01-01T10:00:00Z", "2026-01-01 10:00", f"{NOW - 3600:.0f}"]),
     st.integers(-10, 10**12).map(str),
-)  # fmt: skip
+)
 pairs = st.lists(st.tuples(st.one_of(st.sampled_from(KEYS), st.text(max_size=10)), values),
-                 max_size=12)  # fmt: skip
+                 max_size=12)
 
 
 def assert_valid(state: ViewState) -> None:
@@ -101,7 +101,7 @@ def views(draw: st.DrawFn) -> ViewState:
                    .map(lambda q: "".join(ch for ch in q if ch.isprintable()))),
         sort=draw(st.sampled_from(FLEET_SORTS)), descending=draw(st.booleans()),
         page=draw(st.integers(1, MAX_PAGE)),
-    )  # fmt: skip
+    )
 
 
 @PROPS

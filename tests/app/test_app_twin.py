@@ -43,7 +43,7 @@ def test_every_service_graph_has_data_from_the_twin(dialect, tmp_path, local_pro
                                sim.SimOptions(duration=DURATION, warmup=300, seed=7))
     path = tmp_path / "twin.om"
     render_to_file([log], path, RenderOptions(start_epoch=START, scrape_interval=15,
-                                              dialects=(dialect,)))  # fmt: skip
+                                              dialects=(dialect,)))
     prom = local_prometheus(start=False)
     prom.backfill(path)
     prom.start()
@@ -54,7 +54,7 @@ def test_every_service_graph_has_data_from_the_twin(dialect, tmp_path, local_pro
     assert answer["service-banner.children"] is None
     assert app.sdobs.source.dialect.name == dialect
     for key in ("service-volume", "service-success", "service-4xx", "service-by-revision",
-                "service-by-code", "service-latency", "service-pods"):  # fmt: skip
+                "service-by-code", "service-latency", "service-pods"):
         assert answer[f"{key}.figure"]["data"], key
     scaling = app.sdobs.callbacks["scaling"]
     answer = by_id(scaling, scaling(search, 0, {}))

@@ -68,7 +68,7 @@ def twin_history(tmp_path_factory: pytest.TempPathFactory):
     prom = LocalPrometheus(Path(work) / "prometheus")
     summary = backfill_scenario(scenario, prom.tsdb, end_epoch=end, jobs=1)
     truth = simulate_service(scenario.runs[0].service, scenario.runs[0].traffic,
-                             scenario.options(0, summary.start_epoch))  # fmt: skip
+                             scenario.options(0, summary.start_epoch))
     prom.start()
     try:
         yield TwinHistory(prom, scenario, summary.start_epoch, summary.end_epoch, truth)

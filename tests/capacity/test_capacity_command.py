@@ -26,13 +26,13 @@ def _iso(epoch: float) -> str:
 
 
 def test_capacity_command_prints_a_recommendation_and_writes_the_report(
-        twin_history, tmp_path, capsys) -> None:  # fmt: skip
+        twin_history, tmp_path, capsys) -> None:
     prices = tmp_path / "prices.csv"
     prices.write_text("spec,hourly_usd\necs.gn5-c4g1.xlarge,2.0\n")
     html = tmp_path / "report.html"
     rc = main(["capacity", "--prometheus-url", twin_history.url, "--service", SERVICE,
                "--range", "6h", "--end", _iso(twin_history.end), "--slo-p99", "60",
-               "--prices", str(prices), "--html", str(html)])  # fmt: skip
+               "--prices", str(prices), "--html", str(html)])
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "scale to zero saved" in out and "reference platform reports 60 %" in out
@@ -63,7 +63,7 @@ def _table(out: str) -> dict[str, dict[str, str]]:
             break
         cells = {}
         for column in ("setting", "P99 s", "SLO", "cold", "cost $", "pod-h",
-                       "saved vs always-on"):  # fmt: skip
+                       "saved vs always-on"):
             end = heading.index(column) + len(column)
             cells[column] = line[:end].split()[-1] if column != "setting" else None
         name_end = heading.index("setting") + len("setting")
@@ -77,10 +77,10 @@ def assert_header_agrees_with_table(out: str, slo: float) -> None:
     """Every verdict above the table is the table's own row, number for number."""
     table = _table(out)
     verdict = re.compile(r"P99 ([\d.,]+) s, (meets|misses) P99 ≤ ([\d.]+) s; cold ([\d.]+%); "
-                         r"\$(\d[\d,]*(?:\.\d+)?)")  # fmt: skip
+                         r"\$(\d[\d,]*(?:\.\d+)?)")
     said = {}
     for name, rest in re.findall(r"Replayed with the KPA and cold starts, '([^']+)'[^:]*: (.*)",
-                                 out):  # fmt: skip
+                                 out):
         said[name] = verdict.match(rest).groups()
     rec = re.search(r"Recommendation: (.+?) — .*?\((P99 .*)\)\.$", out, re.M)
     said[rec.group(1)] = verdict.match(rec.group(2)).groups()
@@ -91,7 +91,7 @@ def assert_header_agrees_with_table(out: str, slo: float) -> None:
         assert (meets == "meets") == (row["SLO"] == "yes") and float(target) == slo
     assert table[rec.group(1)]["recommended"]
     observed = re.search(r"Observed: ([\d.,]+) pod-hours billed, \$([\d.,]+);.* saved "
-                         r"([\d.]+%)", out)  # fmt: skip
+                         r"([\d.]+%)", out)
     row = table["observed"]
     assert observed.groups() == (row["pod-h"], row["cost $"], row["saved vs always-on"]), row
     # The model's own estimate is said to be one, and claims no P99 or cold share of its own.
@@ -121,7 +121,7 @@ def assert_latency_axis_spans_the_data(html: str, slo: float) -> None:
     replayed response (and the SLO), not to 10^90 s."""
     figs = _plotly_figures(html)
     data, layout = next((d, lay) for d, lay in figs
-                        if "Response time" in str(lay.get("title", "")))  # fmt: skip
+                        if "Response time" in str(lay.get("title", "")))
     axis = layout["xaxis"]
     assert axis["type"] == "log"
     lo, hi = (10**v for v in axis["range"])
@@ -134,17 +134,17 @@ def assert_latency_axis_spans_the_data(html: str, slo: float) -> None:
 
 def test_capacity_command_refusals_are_one_sentence(twin_history, capsys) -> None:
     rc = main(["capacity", "--prometheus-url", twin_history.url, "--service", "nope",
-               "--range", "6h", "--end", _iso(twin_history.end)])  # fmt: skip
+               "--range", "6h", "--end", _iso(twin_history.end)])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "\n" not in err and "nope" in err
     rc = main(["capacity", "--prometheus-url", twin_history.url, "--service", SERVICE,
-               "--range", "six hours"])  # fmt: skip
+               "--range", "six hours"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "is not a duration" in err
 
 
 def test_notebook_runs_top_to_bottom_against_the_history(twin_history, tmp_path,
-                                                        monkeypatch) -> None:  # fmt: skip
+                                                        monkeypatch) -> None:
     import nbformat
     from nbclient import NotebookClient
 
@@ -157,7 +157,7 @@ def test_notebook_runs_top_to_bottom_against_the_history(twin_history, tmp_path,
     assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), \
         "commit the notebook without outputs"
     client = NotebookClient(nb, timeout=240, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}})  # fmt: skip
+                            resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError when any cell fails
     nbformat.write(nb, tmp_path / "executed.ipynb")
     texts = []
@@ -177,7 +177,7 @@ def test_notebook_runs_top_to_bottom_against_the_history(twin_history, tmp_path,
     assert "Knative annotations for the recommendation" in text
     assert "autoscaling.knative.dev/" in text
     plots = [o for c in nb.cells for o in c.get("outputs", [])
-             if "application/vnd.plotly.v1+json" in o.get("data", {})]  # fmt: skip
+             if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert len(plots) >= 6
     assert os.environ["SDOBS_CAPACITY_RANGE"] == "6h"
 
@@ -190,33 +190,33 @@ def _execute(monkeypatch, tmp_path, env: dict[str, str]):
         monkeypatch.setenv(key, value)
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = NotebookClient(nb, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}})  # fmt: skip
+                            resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError when any cell fails
     return nb
 
 
 def _streams(nb) -> str:
     return "".join(o["text"] for c in nb.cells for o in c.get("outputs", [])
-                   if o.get("output_type") == "stream")  # fmt: skip
+                   if o.get("output_type") == "stream")
 
 
 def test_notebook_on_the_demo_day_is_rendered_under_docs(demo_day, tmp_path,
-                                                         monkeypatch) -> None:  # fmt: skip
+                                                         monkeypatch) -> None:
     """The notebook with its own defaults (24 h, P99 ≤ 90 s) on the demo's day of the
     reference service, kept as docs/capacity-analysis.html; its summary agrees with its table."""
     prom, end = demo_day
     for key in [k for k in os.environ if k.startswith("SDOBS_CAPACITY_")]:
         monkeypatch.delenv(key)
     nb = _execute(monkeypatch, tmp_path, {"SDOBS_PROMETHEUS_URL": prom.url,
-                                          "SDOBS_CAPACITY_END": _iso(end)})  # fmt: skip
+                                          "SDOBS_CAPACITY_END": _iso(end)})
     text = _streams(nb)
     assert "opencensus dialect" in text and "over 24.0 h" in text
     assert_header_agrees_with_table(text, slo=90)
     plots = [o for c in nb.cells for o in c.get("outputs", [])
-             if "application/vnd.plotly.v1+json" in o.get("data", {})]  # fmt: skip
+             if "application/vnd.plotly.v1+json" in o.get("data", {})]
     latency = next(o["data"]["application/vnd.plotly.v1+json"] for o in plots
                    if "Response time" in str(o["data"]["application/vnd.plotly.v1+json"]
-                                              ["layout"].get("title")))  # fmt: skip
+                                              ["layout"].get("title")))
     html_like = f'Plotly.newPlot("x", {json.dumps(latency["data"])}, ' \
                 f'{json.dumps(latency["layout"])})'
     assert_latency_axis_spans_the_data(html_like, slo=90)

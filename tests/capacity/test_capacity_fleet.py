@@ -108,10 +108,10 @@ def test_fleet_on_a_local_cluster_is_the_serial_run(demo_fleet, tmp_path):
             pids = dask.run(os.getpid)
             with get_task_stream(dask) as stream:
                 parallel = analyse_fleet(client, start, end, runner=dask_runner(dask),
-                                         engine="dask", **kwargs)  # fmt: skip
+                                         engine="dask", **kwargs)
         # A fleet row is exactly what `sdobs capacity --service` concludes for that service.
         one = analyse(client, "default", "knative-sd-demo", start, end, slo_seconds=SLO,
-                      settings=SETTINGS, jobs=1)  # fmt: skip
+                      settings=SETTINGS, jobs=1)
     assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
     ran_on = {t["worker"] for t in stream.data if str(t["key"]).startswith("replay")}
     assert len(ran_on) == 2, "both worker processes replayed"
@@ -125,7 +125,7 @@ def test_fleet_on_a_local_cluster_is_the_serial_run(demo_fleet, tmp_path):
         pd.testing.assert_frame_equal(a.frame, b.frame, check_exact=True)
         assert a.recommendation.setting == b.recommendation.setting
     pd.testing.assert_frame_equal(serial.analyses[("default", "knative-sd-demo")].frame,
-                                  one.frame, check_exact=True)  # fmt: skip
+                                  one.frame, check_exact=True)
     # The report: one row per service, costs and pods both ways, SLO breakers named.
     frame = serial.frame()
     assert len(frame) == len(serial.analyses)
@@ -134,7 +134,7 @@ def test_fleet_on_a_local_cluster_is_the_serial_run(demo_fleet, tmp_path):
         frame["deployed_usd_day"].sum() - frame["recommended_usd_day"].sum())
     breaking = serial.breaking_slo()
     assert set(breaking) == {k for k, a in serial.analyses.items()
-                             if not a.frame.loc["as deployed", "meets_slo"]}  # fmt: skip
+                             if not a.frame.loc["as deployed", "meets_slo"]}
     summary = " ".join(serial.summary())
     assert f"{len(breaking)} of {len(serial.analyses)} services miss P99" in summary
     html = parallel.write_html(tmp_path / "fleet.html").read_text()
@@ -150,7 +150,7 @@ def test_fleet_command_and_its_errors(demo_fleet, tmp_path, capsys):
     settings = tmp_path / "settings.yaml"
     settings.write_text("- {name: as deployed}\n")
     common = ["capacity", "--fleet", "--prometheus-url", prom.url, "--range", f"{HOURS}h",
-              "--end", _iso(end), "--settings", str(settings)]  # fmt: skip
+              "--end", _iso(end), "--settings", str(settings)]
     html = tmp_path / "fleet.html"
     rc = main([*common, "--namespace", "sd-eu", "--jobs", "1", "--html", str(html)])
     out = capsys.readouterr().out
@@ -191,7 +191,7 @@ def test_latency_per_group_is_the_per_service_latency_in_both_dialects(twin_hist
     with PrometheusClient(twin_history.url) as client:
         for q in (0.5, 0.99):
             grouped = client.query_range(cat.latency_per_group(Selection(window="5m"), q).expr,
-                                         t0, t1, 60)  # fmt: skip
+                                         t0, t1, 60)
             alone = client.query_range(cat.latency(Selection(namespace="default",
                                                              service="knative-sd-demo",
                                                              window="5m"), q).expr, t0, t1, 60)
@@ -221,7 +221,7 @@ def _native_pairs(cat, sel_of, by):
             sel_of("30m"), by=per_rev, app=True, code_class="2xx", native=n)),
         pair("rates by class", lambda n: cat.latency_histogram(
             sel_of("5m"), by=(*by, "code_class"), native=n)),
-    ]  # fmt: skip
+    ]
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -238,7 +238,7 @@ def _assert_plain(name: str, native: pd.DataFrame, plain: pd.DataFrame) -> None:
     """The same series; the same values (exactly for counts, to 1e-12 for sums of floats)."""
     exact = name not in FLOAT_SUMS
     pd.testing.assert_frame_equal(_sorted(native), _sorted(plain), check_exact=exact,
-                                  rtol=1e-12, atol=0.0, obj=name)  # fmt: skip
+                                  rtol=1e-12, atol=0.0, obj=name)
 
 
 @pytest.mark.parametrize("dialect", ["opencensus", "opentelemetry"])
@@ -267,7 +267,7 @@ def test_native_grouping_is_the_per_service_query_in_both_dialects(twin_history,
             per_service = client.query_range(alone.expr, t0, t1, 300)
             pd.testing.assert_frame_equal(_sorted(got.drop(columns=list(keys))),
                                           _sorted(per_service), check_exact=True,
-                                          obj=f"{name} per service")  # fmt: skip
+                                          obj=f"{name} per service")
             _assert_plain(name, got, client.query_range(plain.expr, t0, t1, 300))
             _assert_plain(name, per_service, client.query_range(alone_plain.expr, t0, t1, 300))
 
@@ -297,7 +297,7 @@ def warm_at_night(tmp_path_factory: pytest.TempPathFactory):
     from sdobs.sim.scenarios import SCENARIO_DIR, load_scenario
 
     scenario = replace(load_scenario(SCENARIO_DIR / "faults" / "warm-at-night.yaml"),
-                       duration=2 * 3600.0)  # fmt: skip
+                       duration=2 * 3600.0)
     prom = LocalPrometheus(Path(tmp_path_factory.mktemp("warm")) / "prometheus")
     night = END - 17 * 3600  # END is 20:00 UTC
     summary = backfill_scenario(scenario, prom.tsdb, end_epoch=night, jobs=1)
@@ -324,7 +324,7 @@ def test_a_service_kept_warm_without_requests_is_in_the_fleet_report(warm_at_nig
             replace(r, kpa=replace(r.kpa, min_scale=0)) for r in svc.revisions))
         with pytest.raises(FleetError, match="no requests"):
             analyse_fleet(client, start, end, namespace=None, slo_seconds=SLO,
-                          manifests={key: cold}, settings=SETTINGS[:1])  # fmt: skip
+                          manifests={key: cold}, settings=SETTINGS[:1])
     assert fleet.analyses == {} and fleet.skipped == {} and list(fleet.idle) == [key]
     idle = fleet.idle[key]
     assert idle.history.requests() == 0 and idle.min_scale == 1

@@ -39,7 +39,7 @@ def _truth(twin):
 def history(request, twin_history):
     with PrometheusClient(twin_history.url) as client:
         return load_history(client, NAMESPACE, SERVICE, twin_history.start - 3600,
-                            twin_history.end + 3600, dialect=request.param)  # fmt: skip
+                            twin_history.end + 3600, dialect=request.param)
 
 
 def test_counts_every_request_per_class(history, twin_history) -> None:
@@ -103,5 +103,5 @@ def test_service_times_quantile_is_prometheus_interpolation() -> None:
 
 def test_unknown_service_is_one_sentence(twin_history) -> None:
     with PrometheusClient(twin_history.url) as client, pytest.raises(
-            HistoryError, match="no autoscaler series for default/nope"):  # fmt: skip
+            HistoryError, match="no autoscaler series for default/nope"):
         load_history(client, NAMESPACE, "nope", twin_history.start, twin_history.end)

@@ -29,23 +29,23 @@ STEP, SPAN = 60.0, 7200.0
 
 
 def synthetic(rate: float, ready: np.ndarray | float = 1.0, not_ready: np.ndarray | float = 0.0,
-              service_s: float = 4.0) -> ServiceHistory:  # fmt: skip
+              service_s: float = 4.0) -> ServiceHistory:
     """A constant-rate history with deterministic service (all times in (S − 1 ms, S])."""
     n = int(SPAN / STEP)
     index = pd.to_datetime((np.arange(1, n + 1) * STEP * 1000).astype("int64"), unit="ms",
-                           utc=True)  # fmt: skip
+                           utc=True)
     name = REV.name
     rates = pd.DataFrame({name: np.full(n, rate)}, index=index)
     by_class = pd.DataFrame({"time": index, "revision": name, "code_class": "2xx",
-                             "value": rate})  # fmt: skip
+                             "value": rate})
     pods = pd.concat([
         pd.DataFrame({"time": index, "revision": name, "state": state,
                       "value": np.broadcast_to(np.asarray(v, float), n)})
         for state, v in (("actual", ready), ("not_ready", not_ready), ("desired", ready))
-    ], ignore_index=True)  # fmt: skip
+    ], ignore_index=True)
     total = rate * SPAN
     st = ServiceTimes(name, total, service_s, (service_s - 0.001, service_s, math.inf),
-                      (0.0, total, total))  # fmt: skip
+                      (0.0, total, total))
     return ServiceHistory(
         namespace="default", service=REF.name, dialect="opencensus", start=0.0, end=SPAN,
         step=STEP, scrape_interval=30.0, rates=rates, rates_by_class=by_class, pods=pods,
@@ -53,7 +53,7 @@ def synthetic(rate: float, ready: np.ndarray | float = 1.0, not_ready: np.ndarra
         latency=pd.DataFrame(index=index), latency_overall={"p50": 4.0, "p99": 9.0},
         totals=pd.DataFrame({"revision": [name], "code_class": ["2xx"], "requests": [total]}),
         service_times={name: st}, gpu_models={name: "Tesla P100-PCIE-16GB"},
-    )  # fmt: skip
+    )
 
 
 def test_plan_sizes_the_worked_example() -> None:
@@ -109,13 +109,13 @@ def _result(name: str, cost: float, p99: float, slo: float = 30.0) -> ReplayResu
     row = {"setting": name, "changes": name, "gpu": "p100", "p50_s": 5.0, "p99_s": p99,
            "meets_slo": p99 <= slo, "cold_share": 0.1, "timeouts_504": 0, "pod_hours": cost,
            "gpu_hours_busy": 1.0, "gpu_hours_allocated": cost, "cost_usd": cost,
-           "always_on_usd": 50.0, "savings_vs_always_on": 1 - cost / 50}  # fmt: skip
+           "always_on_usd": 50.0, "savings_vs_always_on": 1 - cost / 50}
     return ReplayResult(Setting(name), row, np.zeros(1), np.zeros(1))
 
 
 def test_recommendation_is_the_cheapest_setting_meeting_the_slo() -> None:
     results = [_result("as deployed", 10.0, 45.0), _result("warm", 14.0, 25.0),
-               _result("always", 40.0, 12.0)]  # fmt: skip
+               _result("always", 40.0, 12.0)]
     rec = recommend(results, 30.0)
     assert rec.setting.name == "warm" and rec.meets_slo
     # A deployed setting that meets the SLO stays unless a change saves more than 2 %.
@@ -125,7 +125,7 @@ def test_recommendation_is_the_cheapest_setting_meeting_the_slo() -> None:
     none = recommend(results[:1], 30.0)
     assert not none.meets_slo and "no setting meets" in none.reason
     frame = results_frame({**results[0].row, "setting": "observed", "cost_usd": 20.0,
-                           "always_on_usd": 80.0}, results)  # fmt: skip
+                           "always_on_usd": 80.0}, results)
     assert frame.loc["warm", "cost_vs_baseline"] == pytest.approx(1.4)
     assert frame.loc["warm", "savings_vs_always_on"] == pytest.approx(1 - 14 / 80)
     text = format_table(frame, "warm")

@@ -20,7 +20,7 @@ def test_service_times_come_from_the_exporter(tmp_path) -> None:
     client = PrometheusClient(prom.url)
     try:
         history = load_history(client, sd_proof.NS, sd_proof.SVC, start, te + 15,
-                               scrape_interval=15)  # fmt: skip
+                               scrape_interval=15)
     finally:
         client.close()
         prom.stop()

@@ -29,7 +29,7 @@ REV = REF.revisions[0]
 def test_setting_changes_only_what_it_names() -> None:
     assert Setting().apply(REV).kpa == REV.kpa.with_reachable(True)
     rev = Setting("x", target_utilization=70, min_scale=1, max_scale=4, retention_s=300,
-                  scale_down_delay_s=120, window_s=120).apply(REV)  # fmt: skip
+                  scale_down_delay_s=120, window_s=120).apply(REV)
     k = rev.kpa
     assert (k.target, k.total) == (pytest.approx(0.7), 1.0)  # CC 1: total follows CC
     assert (k.min_scale, k.max_scale) == (1, 4)
@@ -48,7 +48,7 @@ def test_setting_changes_only_what_it_names() -> None:
 
 def test_setting_annotations_and_validation() -> None:
     s = Setting("r", target_utilization=85, min_scale=1, retention_s=300, window_s=90,
-                spec="ecs.gn6i-c4g1.xlarge")  # fmt: skip
+                spec="ecs.gn6i-c4g1.xlarge")
     assert s.annotations(REV) == {
         "autoscaling.knative.dev/target-utilization-percentage": "85",
         "autoscaling.knative.dev/min-scale": "1",
@@ -57,7 +57,7 @@ def test_setting_annotations_and_validation() -> None:
         "k8s.aliyun.com/eci-use-specs": "ecs.gn6i-c4g1.xlarge",
     }
     assert s.describe() == ("TU 85 %, min-scale 1, retention 5m, window 90s, "
-                            "ecs.gn6i-c4g1.xlarge")  # fmt: skip
+                            "ecs.gn6i-c4g1.xlarge")
     with pytest.raises(ValueError, match="between 1 and 100"):
         Setting("bad", target_utilization=120)
     with pytest.raises(ValueError, match="min-scale is above max-scale"):
@@ -74,7 +74,7 @@ def test_mix_times_the_profile_on_the_deployed_gpu() -> None:
     per_step = (mean_seconds(GPUS["p100"], Txt2Img(steps=1))
                 - mean_seconds(GPUS["p100"], Txt2Img(steps=0)))
     times = sorted(t for w, body in mix.profiles for t in [mean_seconds(GPUS["p100"], body)]
-                   * int(w))  # fmt: skip
+                   * int(w))
     assert np.allclose(times, profile, atol=per_step / 2)
     assert mix.unknown_sampler == 0.02
     # On a T4 the same bodies take the twin's T4 time: about 2x faster than a P100.
@@ -96,7 +96,7 @@ def test_arrivals_keep_each_steps_count() -> None:
 def recorded(twin_history):
     with PrometheusClient(twin_history.url) as client:
         history = load_history(client, NAMESPACE, SERVICE, twin_history.start, twin_history.end,
-                               dialect="opencensus")  # fmt: skip
+                               dialect="opencensus")
     return history, twin_history
 
 
@@ -111,7 +111,7 @@ def _truth(twin) -> dict[str, float]:
     return {"requests": m["requests"], "ready_h": m["ready_seconds"] / 3600,
             "pod_h": m["pod_seconds"] / 3600, "cold": m["cold"] / m["answered"],
             "started": m["pods_started"], "p50": float(np.quantile(latency, 0.5)),
-            "p99": float(np.quantile(latency, 0.99)), "5xx": m["server_errors"]}  # fmt: skip
+            "p99": float(np.quantile(latency, 0.99)), "5xx": m["server_errors"]}
 
 
 @pytest.mark.prometheus

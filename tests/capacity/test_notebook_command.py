@@ -40,7 +40,7 @@ def test_notebook_command_serves_the_capacity_notebook_with_the_prometheus_url()
     # From the clone's root with default flags, as a user types it (only the port is free).
     proc = subprocess.Popen([SDOBS, "notebook", "--port", str(port), "--prometheus-url",
                              prometheus], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+                            stderr=subprocess.DEVNULL, text=True)
     jupyter_pid = None
     try:
         lines = []
@@ -55,7 +55,7 @@ def test_notebook_command_serves_the_capacity_notebook_with_the_prometheus_url()
         jupyter_pid = int(re.search(r"\(pid (\d+)\)", head).group(1))
         assert f"Prometheus at {prometheus}" in head and str(ROOT / "notebooks") in head
         match = re.fullmatch(rf"http://127\.0\.0\.1:{port}/lab/tree/capacity-analysis\.ipynb"
-                             r"\?token=([0-9a-f]{32,})", url)  # fmt: skip
+                             r"\?token=([0-9a-f]{32,})", url)
         assert match, url
         token = match.group(1)
         # The notebook, through the server's contents API, with the token and only with it.
@@ -81,7 +81,7 @@ def test_notebook_command_serves_the_capacity_notebook_with_the_prometheus_url()
 
 def test_notebook_command_refusals_are_one_sentence(tmp_path) -> None:
     out = subprocess.run([SDOBS, "notebook", "--dir", str(tmp_path), "--port", str(free_port())],
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+                         capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "holds no notebook" in out.stderr
 
@@ -89,5 +89,5 @@ def test_notebook_command_refusals_are_one_sentence(tmp_path) -> None:
 def test_notebook_help_names_the_demo_prometheus() -> None:
     env = {k: v for k, v in os.environ.items() if k != "SDOBS_PROMETHEUS_URL"}
     out = subprocess.run([SDOBS, "notebook", "--help"],
-                         capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
+                         capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0 and "http://127.0.0.1:19090" in out.stdout

@@ -28,7 +28,7 @@ def _collectors(t0: int) -> list[tuple[kt.Pod, SimulatedGpu, GpuCollector]]:
         gpu.load_model(9 * GIB)
         ident = Identity(namespace=pod.namespace, pod=pod.name, container="stable-diffusion",
                          service=pod.service, configuration=_configuration(pod.revision),
-                         revision=pod.revision)  # fmt: skip
+                         revision=pod.revision)
         collector = GpuCollector(SimulatedBackend([gpu]), identity=ident, clock=lambda: t0)
         out.append((pod, gpu, collector))
     return out

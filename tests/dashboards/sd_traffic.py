@@ -27,10 +27,10 @@ def openmetrics_families(t0: int) -> str:
         ident = Identity(namespace=pod.namespace, pod=pod.name, service=pod.service,
                          configuration=_configuration(pod.revision), revision=pod.revision)
         metrics = SdMetrics(identity=ident, gpu_model="NVIDIA A10", process_start=t0 - 60,
-                            clock=lambda: t0)  # fmt: skip
+                            clock=lambda: t0)
         metrics.model_loaded("v1-5-pruned-emaonly", "6ce0161689", seconds=45.0)
         events = sorted((t, code, kt.latency(code, k)) for code in pod.counts
-                        for k, t in enumerate(kt.request_times(pod, code)))  # fmt: skip
+                        for k, t in enumerate(kt.request_times(pod, code)))
         i = 0
         for offset in range(0, kt.SPAN + 1, kt.STEP):
             while i < len(events) and events[i][0] <= offset:
@@ -40,7 +40,7 @@ def openmetrics_families(t0: int) -> str:
                                 queue_wait=0.1 * seconds if ok else None,
                                 generation=0.85 * seconds if ok else None,
                                 response=0.05 * seconds if ok else None, steps=20, width=512,
-                                height=512, images=1, sampler="Euler a")  # fmt: skip
+                                height=512, images=1, sampler="Euler a")
                 i += 1
             for fam in metrics.collect():
                 headers.setdefault(fam.name, f"# HELP {fam.name} {fam.documentation}\n"

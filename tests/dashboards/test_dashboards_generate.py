@@ -29,7 +29,7 @@ from sdobs.dashboards.generate import (
     generate,
     load_spec,
     render,
-)  # fmt: skip
+)
 from sdobs.dashboards.modern import modernise, plain
 from sdobs.dashboards.provisioning import write_deploy
 from sdobs.dashboards.roundtrip import roundtrip_problems
@@ -82,7 +82,7 @@ def test_grafanalib_cli_writes_the_same_json(tmp_path: Path) -> None:
     files = sorted(str(p) for p in tmp_path.glob("*.dashboard.py"))
     env = {**os.environ, "SDOBS_DIALECT": "opencensus"}
     proc = subprocess.run([str(tool), *files], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)  # fmt: skip
+                          timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     for key in KEYS:
         assert (tmp_path / f"{key}.json").read_text() == \
@@ -120,7 +120,7 @@ def test_validator_catches_legacy_grafanalib_json(schema_dir: Path) -> None:
     errors = validate(plain(legacy.to_json_data()), schema_dir)
     assert len(errors) >= 5
     assert any("graph" in e for e in errors) and any("'null'" in e or "None" in e
-                                                     for e in errors)  # fmt: skip
+                                                     for e in errors)
     with pytest.raises(ValueError, match="schemaVersion"):
         modernise(legacy.to_json_data())
 
@@ -164,7 +164,7 @@ def test_every_target_is_the_catalog_panel_expression(generated) -> None:
     for r in generated:
         # A recorded twin shares its raw panel's title: look titles up in this dashboard's cells.
         by_title = {PANELS[c.panel].title: PANELS[c.panel]
-                    for row in specs[r.key].rows for c in row.cells}  # fmt: skip
+                    for row in specs[r.key].rows for c in row.cells}
         sel = specs[r.key].selection()
         cat = Catalog(r.dialect)
         for panel in _leaf_panels(r.data):
@@ -191,7 +191,7 @@ def _leaf_panels(dash):
      "counter"),
     ({"targets": []}, "no targets"),
     ({"options": {"v": "null"}}, '"null"'),
-])  # fmt: skip
+])
 def test_lint_rules_catch(generated, bad: dict, rule: str) -> None:
     dash = json.loads(json.dumps(generated[0].data))
     victim = _leaf_panels(dash)[0]
@@ -215,6 +215,6 @@ def test_rate_window_parser() -> None:
     expr = ('histogram_quantile(0.5, sum by (le) (rate(a_bucket{x=~"(a|b)"}[$__rate_interval])))'
             ' / sum(increase(b_total[5m])) + sum_over_time((rate(c_total[1m]))[1h:30s])')
     assert lint_mod.rate_windows(expr) == [("rate", "$__rate_interval"), ("increase", "5m"),
-                                           ("rate", "1m")]  # fmt: skip
+                                           ("rate", "1m")]
     assert lint_mod.counters_outside_rate('sum(rate(a_total{}[1m])) + b_bucket{le="1"}') == \
         ["b_bucket"]

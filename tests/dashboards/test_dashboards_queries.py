@@ -119,7 +119,7 @@ def test_known_numbers_through_the_dashboards(loaded) -> None:
         panel = next(p for p in _leaf_panels(dash) if p["title"] == title)
         target = next(t for t in panel["targets"] if t["refId"] == ref)
         expr = interpolate(target["expr"], dash["templating"]["list"],
-                           {**PICKS["all"], **values}, ten)  # fmt: skip
+                           {**PICKS["all"], **values}, ten)
         frame = client.query(expr, time=te)
         key = next((c for c in ("revision", "pod") if c in frame), None)
         return {(row[key] if key else ""): row["value"] for _, row in frame.iterrows()}
@@ -132,7 +132,7 @@ def test_known_numbers_through_the_dashboards(loaded) -> None:
         {"": 20 / 600})
     assert value(gpu, "GPUs allocated vs busy", "A") == {"": 3}
     busy = sum(gpu_traffic.BUSY[p.name] for p in kt.PODS if p.service == kt.SVC
-               and p.namespace == kt.NS)  # fmt: skip
+               and p.namespace == kt.NS)
     assert value(gpu, "GPUs allocated vs busy", "B") == pytest.approx({"": busy})
     idle = value(gpu, "GPU-seconds idle")[""]
     alloc = value(gpu, "GPU-seconds allocated")[""]
@@ -151,7 +151,7 @@ def _rows(frame, shift: float = 0.0) -> dict[tuple, float]:
     for _, row in frame.iterrows():
         key = tuple(str((row[k] + pd.Timedelta(seconds=shift)).round("1s")) if k == "time"
                     else str(row[k])
-                    for k in keys)  # fmt: skip
+                    for k in keys)
         out[key] = row["value"]
     return out
 
@@ -184,7 +184,7 @@ def test_recorded_fleet_matches_raw_fleet(loaded) -> None:
     """
     client, dashboards, t0 = loaded
     raw = next(d for d in dashboards if d["uid"].startswith("sdobs-fleet-")
-               and "recorded" not in d["uid"])  # fmt: skip
+               and "recorded" not in d["uid"])
     rec = next(d for d in dashboards if d["uid"].startswith("sdobs-fleet-recorded-"))
     five = Windows(rate_interval="5m", interval="30s", range="10m", range_seconds=600)
     te, start = t0 + kt.WINDOW_END, t0 + kt.WINDOW_START + 60
@@ -199,9 +199,9 @@ def test_recorded_fleet_matches_raw_fleet(loaded) -> None:
             assert 0 <= lag < 30, (panel["title"], lag)
             for ns in ("$__all", kt.NS):
                 expr = interpolate(target["expr"], rec["templating"]["list"], {"namespace": ns},
-                                   five)  # fmt: skip
+                                   five)
                 want = interpolate(raw_target["expr"], raw["templating"]["list"],
-                                   {"namespace": ns}, five)  # fmt: skip
+                                   {"namespace": ns}, five)
                 what = f"{panel['title']} [{target['refId']}] namespace={ns}"
                 if target.get("instant"):
                     exact = _rows(client.query(want, time=te - lag).drop(columns="time"))

@@ -36,12 +36,12 @@ def test_every_panel_has_data_on_the_twin_history(dialect, tmp_path, local_prome
     svc = services[0]
     mix = RequestMix(((0.97, Txt2Img(steps=20)), (0.03, Txt2Img(steps=20, width=2048,
                                                                  height=2048))),
-                     unknown_sampler=0.03)  # fmt: skip
+                     unknown_sampler=0.03)
     traffic = Traffic(sources=[Poisson(0.05)], closed=[ClosedLoop(5, 20, start=1800)], mix=mix)
     log = simulate_service(svc, traffic, SimOptions(duration=DURATION, warmup=300, seed=3))
     path = tmp_path / "twin.om"
     render_to_file([log], path, RenderOptions(start_epoch=START, scrape_interval=15,
-                                              dialects=(dialect,)))  # fmt: skip
+                                              dialects=(dialect,)))
     prom = local_prometheus(start=False)
     prom.backfill(path)
     prom.start()

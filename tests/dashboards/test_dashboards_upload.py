@@ -142,11 +142,11 @@ def test_payload_shape_and_headers(grafana: FakeGrafana, dashboards) -> None:
 
 
 def test_existing_folder_is_not_recreated_and_basic_auth(grafana: FakeGrafana,
-                                                         dashboards) -> None:  # fmt: skip
+                                                         dashboards) -> None:
     grafana.folders.add("sdobs")
     with GrafanaClient(grafana.url, basic_auth=("admin", "pw")) as client:
         upload(dashboards[:1], client, folder_uid="sdobs", folder_title="sdobs",
-               overwrite=False)  # fmt: skip
+               overwrite=False)
     assert [r["method"] for r in grafana.requests] == ["GET", "POST"]
     want = "Basic " + base64.b64encode(b"admin:pw").decode()
     assert grafana.requests[1]["headers"]["Authorization"] == want
@@ -160,9 +160,9 @@ def test_existing_folder_is_not_recreated_and_basic_auth(grafana: FakeGrafana,
     (412, {"message": "A dashboard with the same name in the folder already exists",
            "status": "name-exists"}, ["412", "name-exists", "overwrite"]),
     (500, {"message": "database is locked"}, ["500", "database is locked"]),
-])  # fmt: skip
+])
 def test_errors_are_one_clear_sentence(grafana: FakeGrafana, dashboards, status, body,
-                                       words) -> None:  # fmt: skip
+                                       words) -> None:
     grafana.answers[("POST", "/api/dashboards/db")] = (status, body)
     with GrafanaClient(grafana.url, token="t") as client, pytest.raises(UploadError) as err:
         upload(dashboards[:1], client)
@@ -173,7 +173,7 @@ def test_errors_are_one_clear_sentence(grafana: FakeGrafana, dashboards, status,
 
 def test_unreachable_and_bad_input() -> None:
     with GrafanaClient("http://127.0.0.1:9", timeout=2) as client, \
-            pytest.raises(UploadError, match="cannot reach Grafana"):  # fmt: skip
+            pytest.raises(UploadError, match="cannot reach Grafana"):
         upload([{"uid": "a", "title": "a"}], client)
     with pytest.raises(UploadError, match="http://"):
         GrafanaClient("grafana:3000")
@@ -195,7 +195,7 @@ def test_cli_upload(grafana: FakeGrafana, capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_provisioning_and_configmaps(tmp_path: Path, dashboards,
-                                     capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+                                     capsys: pytest.CaptureFixture[str]) -> None:
     provider = dashboards_provider()["providers"][0]
     assert provider["type"] == "file" and provider["options"]["path"].startswith("/var/lib")
     ds = datasource("http://prom:9090")["datasources"][0]
@@ -236,7 +236,7 @@ def test_a_redirect_is_an_error_not_an_upload(grafana: FakeGrafana, dashboards) 
     one = dashboards[0]
     grafana.redirects[("POST", "/api/dashboards/db")] = (302, "/login")
     grafana.answers[("GET", "/login")] = (200, {"uid": one["uid"], "status": "success",
-                                                "version": 1, "url": "/d/x"})  # fmt: skip
+                                                "version": 1, "url": "/d/x"})
     with GrafanaClient(grafana.url, token="t") as client, pytest.raises(UploadError) as err:
         upload([one], client)
     assert err.value.status == 302
@@ -251,7 +251,7 @@ def test_a_redirect_to_another_host_sends_nothing_there(grafana: FakeGrafana, da
         where = f"{other.url}/api/dashboards/db"
         grafana.redirects[("POST", "/api/dashboards/db")] = (307, where)
         with GrafanaClient(grafana.url, token="glsa_secret") as client, \
-                pytest.raises(UploadError) as err:  # fmt: skip
+                pytest.raises(UploadError) as err:
             upload(dashboards[:1], client)
         assert f"307, a redirect to {where}" in str(err.value)
         assert other.requests == [] and other.reads == []
@@ -271,9 +271,9 @@ def test_every_upload_is_read_back(grafana: FakeGrafana, dashboards) -> None:
     ({"dashboard": {"uid": "UID", "version": 7}, "meta": {}}, ["version 7", "not confirmed"]),
     ({"dashboard": {"uid": "UID", "version": 1}, "meta": {"folderUid": "general"}},
      ["folder 'general'", "not 'sdobs'"]),
-])  # fmt: skip
+])
 def test_a_read_back_that_disagrees_is_an_error(grafana: FakeGrafana, dashboards, stored,
-                                                words) -> None:  # fmt: skip
+                                                words) -> None:
     one = dashboards[0]
     path = f"/api/dashboards/uid/{one['uid']}"
     if stored is None:
@@ -288,18 +288,18 @@ def test_a_read_back_that_disagrees_is_an_error(grafana: FakeGrafana, dashboards
 
 
 def test_an_upload_answer_without_uid_and_version_is_not_success(grafana: FakeGrafana,
-                                                                 dashboards) -> None:  # fmt: skip
+                                                                 dashboards) -> None:
     grafana.answers[("POST", "/api/dashboards/db")] = (200, {"status": "success"})
     with GrafanaClient(grafana.url, token="t") as client, \
-            pytest.raises(UploadError, match="not confirmed"):  # fmt: skip
+            pytest.raises(UploadError, match="not confirmed"):
         upload(dashboards[:1], client)
 
 
 @pytest.mark.parametrize("folder", [
     "../../admin/users?x=", "a/b", "sd obs", "x" * 41, "%2e%2e", "ü", "a#b", "", "sdobs\n",
-])  # fmt: skip
+])
 def test_folder_uid_is_checked_before_any_request(grafana: FakeGrafana, dashboards,
-                                                  folder: str) -> None:  # fmt: skip
+                                                  folder: str) -> None:
     with GrafanaClient(grafana.url, token="t") as client:
         if folder == "":  # no folder: the dashboards go to Grafana's General folder
             upload(dashboards[:1], client, folder_uid=folder)
@@ -336,13 +336,13 @@ def test_credentials_in_the_url_are_never_shown(grafana: FakeGrafana, dashboards
         assert "hunter2" not in out.err + out.out, out.err
     grafana.answers.clear()
     assert main(["dashboards", "upload", "--grafana-url", f"http://admin:hunter2@{host}",
-                 "--dialect", "opencensus"]) == 0  # fmt: skip
+                 "--dialect", "opencensus"]) == 0
     out = capsys.readouterr()
     assert "hunter2" not in out.out + out.err and f"http://{host}/d/" in out.out
 
 
 def test_grafana_error_body_is_short_and_without_escapes(grafana: FakeGrafana,
-                                                          dashboards) -> None:  # fmt: skip
+                                                          dashboards) -> None:
     noisy = "\x1b[31mdatabase\x1b[0m is locked\x1b]0;pwned\x07 " + "x" * 5000
     grafana.answers[("POST", "/api/dashboards/db")] = (500, {"message": noisy})
     with GrafanaClient(grafana.url, token="t") as client, pytest.raises(UploadError) as err:

@@ -164,7 +164,7 @@ def test_install_ships_the_recorded_fleet_dashboard_with_its_rules(tmp_path) -> 
     fleet = next(d for d in yaml.safe_load_all(files["grafana-dashboards.yaml"])
                  if d["metadata"]["name"] == "sdobs-fleet-recorded-otel-dashboard")
     exprs = [t["expr"] for text in fleet["data"].values() for p in json.loads(text)["panels"]
-             for t in p.get("targets", [])]  # fmt: skip
+             for t in p.get("targets", [])]
     read = {n for e in exprs for n in re.findall(r"\b[a-z_]+:sdobs_[a-z0-9_]+:[a-z0-9_]+\b", e)}
     assert read and read <= recorded, read - recorded  # the GPU rules ship too
     # Without the Knative recording rules the raw fleet dashboard ships, not an empty variant.

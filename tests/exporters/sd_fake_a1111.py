@@ -40,7 +40,7 @@ class Txt2Img(BaseModel):
 
 
 def create_app(seconds_per_step: float = 0.01, encode_seconds: float = 0.0, *,
-               marks: bool = True, hooks=None) -> FastAPI:  # fmt: skip
+               marks: bool = True, hooks=None) -> FastAPI:
     """``hooks``: (before, after) callables run inside the lock instead of the exporter's marks
     (the A1111 extension's script methods)."""
     app = FastAPI()
@@ -64,7 +64,7 @@ def create_app(seconds_per_step: float = 0.01, encode_seconds: float = 0.0, *,
             elif marks:
                 generation_finished(steps=req.steps, width=req.width, height=req.height,
                                     images=req.batch_size * req.n_iter,
-                                    sampler=req.sampler_name)  # fmt: skip
+                                    sampler=req.sampler_name)
         time.sleep(encode_seconds)
         return {"images": [PNG] * (req.batch_size * req.n_iter), "parameters": {}, "info": "{}"}
 
@@ -83,7 +83,7 @@ class Served:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error",
-                                lifespan="off")  # fmt: skip
+                                lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -39,7 +39,7 @@ def test_le_goes_last_when_asked_and_values_are_escaped() -> None:
 @pytest.mark.parametrize(("value", "text"), [
     (0, "0"), (7, "7"), (3.0, "3"), (-2.0, "-2"), (0.25, "0.25"), (1e-07, "1e-07"),
     (math.inf, "+Inf"), (-math.inf, "-Inf"), (math.nan, "NaN"), (123456789.5, "123456789.5"),
-])  # fmt: skip
+])
 def test_go_float_writes_what_client_golang_writes(value: float, text: str) -> None:
     assert go_float(value) == text
 

@@ -97,7 +97,7 @@ def test_dcgm_names_units_and_labels() -> None:
 #: The exporter's own health families, the same in both naming modes.
 _EXPORTER = ("up", "gpu_up", "gpus", "info", "busy_scrapes", "collection_duration_seconds",
              "last_success_timestamp_seconds", "nvml_errors", "nvml_initializations",
-             "unsupported_calls")  # fmt: skip
+             "unsupported_calls")
 _BOTH = {f"sdobs_gpu_exporter_{n}" for n in _EXPORTER} | {"sdobs_gpu_info", "sdobs_gpu_pod_info"}
 #: Every family two fake GPUs expose, by naming mode (counters without ``_total``, as parsed).
 FAMILIES = {
@@ -116,7 +116,7 @@ FAMILIES = {
         "SM_CLOCK", "MEM_CLOCK", "PCIE_REPLAY_COUNTER", "ECC_SBE_VOL_TOTAL", "ECC_DBE_VOL_TOTAL",
         "RETIRED_SBE", "RETIRED_DBE", "CORRECTABLE_REMAPPED_ROWS", "UNCORRECTABLE_REMAPPED_ROWS",
         "ROW_REMAP_FAILURE", "ROW_REMAP_PENDING", "CLOCK_THROTTLE_REASONS", "XID_ERRORS")},
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("mode", naming.NAMINGS)

@@ -96,7 +96,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 20.0) -> No
         return get(url + "/healthz")[0] == 200
 
     eventually(healthy, timeout=timeout, interval=0.1, ignoring=(OSError,),
-               what=f"exporter at {url} healthy")  # fmt: skip
+               what=f"exporter at {url} healthy")
 
 
 def test_console_script_runs_and_stops_on_sigterm(tmp_path: Path) -> None:

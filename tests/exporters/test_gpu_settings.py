@@ -27,18 +27,18 @@ BAD_ENV = [
     ("SDOBS_GPU_BACKEND", "bogus"), ("SDOBS_GPU_NAMING", "prom"),
     ("SDOBS_GPU_LISTEN", "nope"), ("SDOBS_GPU_LISTEN", "0.0.0.0:99999"),
     ("SDOBS_GPU_NO_XID", "maybe"), ("SDOBS_GPU_SIMULATED", "²"),
-]  # fmt: skip
+]
 BAD_FLAGS = [
     ["--lock-timeout", "nan"], ["--lock-timeout", "-1"], ["--simulated-gpus", "-3"],
     ["--mode", "bogus"], ["--backend", "bogus"], ["--mapping-ttl", "1e999"],
     ["--listen", "nope"], ["--log-level", "verbose"], ["--hostname", "a\nb"],
-]  # fmt: skip
+]
 
 
 def _exporter(*argv: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "sdobs_exporters.gpu", *argv],
                           env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=30, check=False)  # fmt: skip
+                          timeout=30, check=False)
 
 
 @pytest.mark.parametrize("name, value", BAD_ENV)
@@ -76,7 +76,7 @@ def test_good_values_from_flags_and_environment() -> None:
     env = {"SDOBS_GPU_LOCK_TIMEOUT": "500ms", "SDOBS_GPU_MAPPING_TTL": "5m",
            "SDOBS_GPU_MAPPING_REFRESH": "2.5", "SDOBS_GPU_MODE": "NODE",
            "SDOBS_GPU_SIMULATED": "3", "SDOBS_GPU_NO_XID": "yes", "SDOBS_GPU_LOG_LEVEL": " ",
-           "NODE_NAME": "node-7", "SDOBS_GPU_LISTEN": "[::1]:9500"}  # fmt: skip
+           "NODE_NAME": "node-7", "SDOBS_GPU_LISTEN": "[::1]:9500"}
     args = build_parser(env).parse_args([])
     assert args.lock_timeout == 0.5 and args.mapping_ttl == 300 and args.mapping_refresh == 2.5
     assert args.mode == "node" and args.simulated_gpus == 3 and args.no_xid_events is True
@@ -84,7 +84,7 @@ def test_good_values_from_flags_and_environment() -> None:
     assert args.hostname == "node-7" and args.listen_address == ("::1", 9500)
     assert args.no_pcie_counters is False
     flags = build_parser(env).parse_args(["--lock-timeout", "0", "--mode", "sidecar",
-                                          "--listen", "0.0.0.0:9402"])  # fmt: skip
+                                          "--listen", "0.0.0.0:9402"])
     assert flags.lock_timeout == 0.0 and flags.mode == "sidecar"  # a flag wins
     assert flags.listen == "0.0.0.0:9402"
 

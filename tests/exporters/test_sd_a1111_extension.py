@@ -103,7 +103,7 @@ def test_extension_measures_through_the_webui_callbacks(webui) -> None:
     with serve(app) as s:
         # A request may arrive between the UI's launch and app_started (fact of A1111's order).
         assert httpx.post(f"{s.url}/sdapi/v1/txt2img", json={"steps": 1},
-                          timeout=10).status_code == 200  # fmt: skip
+                          timeout=10).status_code == 200
         modules.script_callbacks.app_started_callback(None, app)
         modules.script_callbacks.app_started_callback(None, app)  # UI reload: installed once
         assert httpx.get(f"{s.url}/sdobs/ready", timeout=5).status_code == 503
@@ -117,7 +117,7 @@ def test_extension_measures_through_the_webui_callbacks(webui) -> None:
         for steps in (10, 30):
             assert httpx.post(f"{s.url}/sdapi/v1/txt2img", timeout=10, json={
                 "prompt": "secret", "steps": steps, "batch_size": 2, "width": 768,
-                "height": 768, "sampler_name": "Euler"}).status_code == 200  # fmt: skip
+                "height": 768, "sampler_name": "Euler"}).status_code == 200
         text = httpx.get(f"{s.url}/metrics", timeout=5).text
     assert value(text, "sdobs_sd_request_duration_seconds_count") == 2
     gen = {"gpu_model": "NVIDIA L4"}

@@ -13,7 +13,7 @@ import prometheus_client
 
 EXPORTERS = Path(__file__).resolve().parents[2] / "exporters"
 HEAVY = ("pandas", "numpy", "grpc", "google", "dash", "plotly", "requests", "yaml", "scipy",
-         "sdobs", "fastapi", "starlette", "pydantic", "uvicorn", "httpx")  # fmt: skip
+         "sdobs", "fastapi", "starlette", "pydantic", "uvicorn", "httpx")
 
 CODE = """
 import asyncio, sys

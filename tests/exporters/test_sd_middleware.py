@@ -15,7 +15,7 @@ from sdobs_exporters.sd import Identity, SdMetrics, install
 
 IDENT = Identity(namespace="default", pod="knative-sd-demo-00001-deployment-abc-xyz",
                  service="knative-sd-demo", configuration="knative-sd-demo",
-                 revision="knative-sd-demo-00001")  # fmt: skip
+                 revision="knative-sd-demo-00001")
 SECRET = "a castle made of secret prompt words"
 
 
@@ -70,7 +70,7 @@ def test_queue_wait_generation_and_response_split() -> None:
     d = "sdobs_sd_request_duration_seconds"
     assert value(text, f"{d}_count", **base, status="2xx") == 4
     assert value(text, "sdobs_sd_generations_total", **base, sampler="DPM++ 2M",
-                 size_class="512") == 4  # fmt: skip
+                 size_class="512") == 4
     assert count(text, f"{d}_count") == 1  # progress is not a generation request
     gen = value(text, "sdobs_sd_generation_seconds_sum", **base, gpu_model="NVIDIA A10")
     wait = value(text, "sdobs_sd_queue_wait_seconds_sum", **base)
@@ -126,7 +126,7 @@ def test_metrics_answer_while_generation_requests_block_on_the_lock() -> None:
         try:
             waiting = [threading.Thread(target=httpx.post, args=(f"{s.url}/sdapi/v1/txt2img",),
                                         kwargs={"json": {"steps": 1}, "timeout": 30})
-                       for _ in range(3)]  # fmt: skip
+                       for _ in range(3)]
             for t in waiting:
                 t.start()
             time.sleep(0.3)
@@ -150,11 +150,11 @@ def test_install_after_the_app_served_requests() -> None:
     app = create_app(seconds_per_step=0.001, marks=False)
     with serve(app) as s:
         assert httpx.post(f"{s.url}/sdapi/v1/txt2img", json={"steps": 2},
-                          timeout=10).status_code == 200  # fmt: skip
+                          timeout=10).status_code == 200
         assert httpx.get(f"{s.url}/metrics", timeout=5).status_code == 404
         install(app, _metrics())
         assert httpx.post(f"{s.url}/sdapi/v1/txt2img", json={"steps": 2},
-                          timeout=10).status_code == 200  # fmt: skip
+                          timeout=10).status_code == 200
         text = httpx.get(f"{s.url}/metrics", timeout=5).text
     assert value(text, "sdobs_sd_request_duration_seconds_count") == 1
     # Without the server's lock marks only the total is known; the body still tells the steps.
@@ -167,7 +167,7 @@ def test_labels_stay_bounded_whatever_the_request_says() -> None:
     for i in range(50):
         metrics.observe("txt2img", 200, 1.0, queue_wait=0.1, generation=0.8, response=0.1,
                         steps=20, width=520 + i, height=512, images=1,
-                        sampler=f"<my sampler {i}> {SECRET}")  # fmt: skip
+                        sampler=f"<my sampler {i}> {SECRET}")
     text = metrics.render()[0].decode()
     assert SECRET not in text and "my sampler" not in text
     assert value(text, "sdobs_sd_generations_total", sampler="other") == 50

@@ -77,11 +77,11 @@ def test_latency_quantiles_in_seconds(knative, app: bool) -> None:
         got = scalar(client, cat.latency(SEL, q, app=app).expr, te)
         assert got == pytest.approx(want, rel=1e-9), (q, dialect)
         per_rev = by_label(client, cat.latency(SEL, q, by=["revision"], app=app).expr, te,
-                           "revision")  # fmt: skip
+                           "revision")
         for rev in (kt.REV_A, kt.REV_B):
             pods = [p for p in OURS if p.revision == rev]
             want = kt.histogram_quantile(q, kt.bucket_counts(kt.window_latencies(pods, app),
-                                                             dialect))  # fmt: skip
+                                                             dialect))
             assert per_rev[rev] == pytest.approx(want, rel=1e-9), (q, rev)
 
 
@@ -94,7 +94,7 @@ def test_latency_equals_prometheus_histogram_quantile(knative) -> None:
         "opentelemetry": 'histogram_quantile(0.95, sum by (le) (rate('
                          'http_server_request_duration_seconds_bucket{k8s_namespace_name="default",'
                          ' kn_service_name="knative-sd-demo", k8s_pod_name!=""}[10m])))',
-    }  # fmt: skip
+    }
     raw["opentelemetry-early"] = raw["opentelemetry"]
     assert scalar(client, cat.latency(SEL, 0.95).expr, te) == pytest.approx(
         scalar(client, raw[cat.dialect.name], te), rel=1e-12)
@@ -103,7 +103,7 @@ def test_latency_equals_prometheus_histogram_quantile(knative) -> None:
 def test_pod_counts(knative) -> None:
     client, cat, te = knative.client, knative.catalog, knative.end
     want = {"desired": 4, "requested": 4, "actual": 3, "pending": 1, "not_ready": 1,
-            "terminating": 1}  # fmt: skip
+            "terminating": 1}
     for state, n in want.items():
         assert scalar(client, cat.pods(SEL, state).expr, te) == n, state
     per_rev = by_label(client, cat.pods(SEL, "desired", by=["revision"]).expr, te, "revision")
@@ -138,7 +138,7 @@ def test_dialects_agree(tmp_path_factory: pytest.TempPathFactory) -> None:
             queries = [cat.request_rate(SEL), cat.rate_4xx(SEL), cat.rate_5xx(SEL),
                        cat.success_ratio(SEL), *cat.pod_trend(SEL), cat.concurrency(SEL),
                        cat.panic_mode(SEL), cat.excess_burst_capacity(SEL),
-                       cat.activator_concurrency(SEL)]  # fmt: skip
+                       cat.activator_concurrency(SEL)]
             frames = client.query_many([InstantQuery(q.expr, te) for q in queries])
             answers[name] = [float(f["value"].iloc[0]) if len(f) else math.nan for f in frames]
             client.close()
@@ -158,5 +158,5 @@ def test_requests_served_counts_every_request_of_series_in_the_range(knative) ->
     want = sum(p.before * len(p.counts) + sum(p.counts.values()) for p in OURS)
     assert scalar(client, cat.requests_served(SEL, "20m").expr, te) == want
     by_class = by_label(client, cat.requests_served(SEL, "20m", by=["code_class"]).expr, te,
-                        "code_class")  # fmt: skip
+                        "code_class")
     assert by_class["4xx"] == sum(p.before + p.counts[404] for p in OURS if 404 in p.counts)

@@ -17,7 +17,7 @@ def _latencies(pods: list[kt.Pod], code: int, app: bool = True) -> list[float]:
     """Latencies of ``code`` responses inside the window (the app ones lack the proxy overhead)."""
     return [kt.latency(code, k) + (0 if app else kt.APP_OVERHEAD)
             for p in pods if code in p.counts
-            for k in range(p.before, p.before + p.counts[code])]  # fmt: skip
+            for k in range(p.before, p.before + p.counts[code])]
 
 
 
@@ -27,12 +27,12 @@ def _latencies(pods: list[kt.Pod], code: int, app: bool = True) -> list[float]:
 def test_latency_histogram_counts_each_bucket_of_one_class(knative, app: bool) -> None:
     client, cat, te = knative.client, knative.catalog, knative.end
     frame = client.query(cat.latency_histogram(SEL, by=["revision"], app=app,
-                                               code_class="2xx").expr, time=te)  # fmt: skip
+                                               code_class="2xx").expr, time=te)
     scale = cat.latency_bucket_scale(app=app)
     assert scale == (0.001 if cat.dialect.name == "opencensus" else 1.0)
     for rev in (kt.REV_A, kt.REV_B):
         want = kt.bucket_counts(_latencies([p for p in OURS if p.revision == rev], 200, app),
-                                cat.dialect.name)  # fmt: skip
+                                cat.dialect.name)
         got = frame[frame["revision"] == rev]
         seen = sorted((float(le) * scale, v * 600)
                       for le, v in zip(got["le"], got["value"], strict=True))
@@ -55,7 +55,7 @@ def test_latency_mean_of_one_class_in_seconds(knative) -> None:
         everything = [math.floor(v * 1000) / 1000 for v in everything]
     frame = client.query(cat.latency_mean(SEL, app=True).expr, time=te)
     assert float(frame["value"].iloc[0]) == pytest.approx(sum(everything) / len(everything),
-                                                          rel=1e-9)  # fmt: skip
+                                                          rel=1e-9)
 
 
 @pytest.mark.prometheus

@@ -44,13 +44,13 @@ def test_client_latency_and_rate(local_prometheus) -> None:
         cat = Catalog("opencensus")
         q = cat.client_request_rate(TARGET, window="30s")
         eventually(lambda: not client.query('count({__name__=~"sdobs_loadtest_.*"})').empty,
-                   timeout=20)  # fmt: skip
+                   timeout=20)
         time.sleep(1.5)  # a scrape before the requests: the counters rise from 0
         for i, latency in enumerate(LATENCIES):
             metrics.observe(RequestRecord(seq=i, client=0, scheduled=0, start=0, end=latency,
-                                          status=200, images=1))  # fmt: skip
+                                          status=200, images=1))
         metrics.observe(RequestRecord(seq=99, client=0, scheduled=0, start=0, end=0.01,
-                                      status=503, error="http_503"))  # fmt: skip
+                                      status=503, error="http_503"))
         # Wait for a scrape that saw every observation (a busy machine may delay scrapes).
         seen = "sum(sdobs_loadtest_request_duration_seconds_count) == 11"
         eventually(lambda: not client.query(seen).empty, timeout=20, what=seen)

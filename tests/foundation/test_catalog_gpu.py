@@ -59,7 +59,7 @@ def scraped(tmp_path_factory: pytest.TempPathFactory):
     client = PrometheusClient(prom.url)
     eventually(lambda: client.query("count(sdobs_gpu_utilization_ratio)"),
                until=lambda frame: not frame.empty and frame["value"].iloc[0] == 3,
-               timeout=30, interval=0.3, what="three GPUs scraped")  # fmt: skip
+               timeout=30, interval=0.3, what="three GPUs scraped")
     time.sleep(2.5)  # a few samples for the GPU-seconds subquery
     yield client, gpus
     client.close()

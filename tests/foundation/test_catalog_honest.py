@@ -47,7 +47,7 @@ def test_opencensus_coarse_bucket_reads_as_interval() -> None:
     for value in (31.0, 49.0):
         r = read_quantile(value, bounds)
         assert (r.text, r.lower, r.upper, r.coarse, r.above_top) == ("20–50 s", 20, 50, True,
-                                                                      False)  # fmt: skip
+                                                                      False)
         assert seconds_text(value) in r.reason
     assert read_quantile(100.0, bounds).text == "> 100 s"
     fine = read_quantile(0.123, bounds)
@@ -66,7 +66,7 @@ def test_sdobs_query_prints_the_reading(knative) -> None:
         [sys.executable, "-m", "sdobs.cli", "query", "latency", "--quantile", "0.99",
          "--namespace", kt.NS, "--service", kt.SVC, "--window", "10m", "--range", "14400",
          "--dialect", cat.dialect.name, "--prometheus-url", client.url],
-        capture_output=True, text=True, timeout=120)  # fmt: skip
+        capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "reading" in out.stdout
     if cat.dialect.name.startswith("opentelemetry"):

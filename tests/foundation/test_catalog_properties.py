@@ -49,7 +49,7 @@ def test_any_selection_selects_only_what_it_names(prom, field: str, value: str) 
     sel = Selection(**{field: (value,) if field == "revisions" else value}, window=kt.WINDOW)
     cat = Catalog("opencensus")
     for query in (cat.request_rate(sel), cat.success_ratio(sel), cat.latency(sel, 0.99),
-                  cat.pods(sel), cat.request_rate_by_revision(sel)):  # fmt: skip
+                  cat.pods(sel), cat.request_rate_by_revision(sel)):
         frame = client.query(query.expr, time=te)
         if value not in REAL:
             assert frame.empty, query.expr
@@ -61,7 +61,7 @@ def test_quote_round_trips_any_text_through_prometheus(prom, value: str) -> None
     client, te = prom
     replacement = value.replace("$", "$$")  # label_replace expands $1, $name: '$$' is one '$'
     frame = client.query(f'label_replace(vector(1), "v", {promql.quote(replacement)}, "", "")',
-                         time=te)  # fmt: skip
+                         time=te)
     if value:
         assert frame["v"].tolist() == [value]
     else:  # an empty label value is no label at all
@@ -81,7 +81,7 @@ def test_one_of_matches_exactly_its_values(names: list[str], other: str) -> None
 
 @settings(max_examples=500, deadline=None)
 @given(st.one_of(st.text(max_size=12), st.from_regex(r"([0-9]{1,3}(ms|s|m|h|d|w|y)){1,3}",
-                                                      fullmatch=True)))  # fmt: skip
+                                                      fullmatch=True)))
 @example("5m\n")
 def test_windows_are_whole_durations_or_refused(text: str) -> None:
     whole = re.fullmatch(r"([0-9]+(ms|s|m|h|d|w|y))+", text) is not None

@@ -31,7 +31,7 @@ def test_label_values_query_text(dialect: str) -> None:
     q = cat.label_values_query("service", Selection(namespace=Var("namespace")))
     assert isinstance(q, LabelValuesQuery)
     assert str(q) == (f"label_values({cat.dialect.autoscaler['pods_desired'].name}"
-                      f'{{{keys.namespace}="$namespace"}}, {keys.service})')  # fmt: skip
+                      f'{{{keys.namespace}="$namespace"}}, {keys.service})')
     gpu = cat.label_values_query("revision", Selection(service=Var("service")), source="gpu")
     assert str(gpu) == 'label_values(sdobs_gpu_memory_total_bytes{service="$service"}, revision)'
     with pytest.raises(ValueError):

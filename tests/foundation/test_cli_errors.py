@@ -23,7 +23,7 @@ from sdobs.knative.detect import NoDialectFound
 @pytest.mark.parametrize("bug", [KeyError("revision"), IndexError("list index out of range")])
 def test_a_programming_lookup_error_is_not_printed_as_a_user_error(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        bug: LookupError) -> None:  # fmt: skip
+        bug: LookupError) -> None:
     def run(args: object) -> int:
         raise bug
 
@@ -37,7 +37,7 @@ def test_a_programming_key_error_shows_its_traceback() -> None:
     code = ("import sys, sdobs.knative.cli as k\n"
             "def run(args): return {}['revision']\n"
             "k.run = run\n"
-            "from sdobs.cli import main; sys.exit(main(['dialect']))")  # fmt: skip
+            "from sdobs.cli import main; sys.exit(main(['dialect']))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert "Traceback" in out.stderr and "KeyError: 'revision'" in out.stderr
@@ -54,7 +54,7 @@ def test_no_knative_metrics_is_still_one_sentence(local_prometheus) -> None:
     prom = local_prometheus()
     out = subprocess.run([sys.executable, "-m", "sdobs.cli", "query", "request_rate",
                           "--prometheus-url", prom.url],
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+                         capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert out.stderr.startswith("sdobs query: no Knative metrics found in Prometheus at ")
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
@@ -64,7 +64,7 @@ def test_a_programming_value_error_shows_its_traceback() -> None:
     code = ("import sys, sdobs.knative.cli as k\n"
             "def run(args): return int('not a number')\n"
             "k.run = run\n"
-            "from sdobs.cli import main; sys.exit(main(['dialect']))")  # fmt: skip
+            "from sdobs.cli import main; sys.exit(main(['dialect']))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert "Traceback" in out.stderr and "ValueError: invalid literal for int()" in out.stderr
@@ -75,7 +75,7 @@ def test_a_bad_range_is_still_one_sentence() -> None:
     # --range is read before any Prometheus is asked, so no server is needed here.
     out = subprocess.run([sys.executable, "-m", "sdobs.cli", "query", "request_rate",
                           "--range", "5x", "--prometheus-url", "http://127.0.0.1:9"],
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+                         capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert out.stderr.startswith("sdobs query: --range: '5x' is not a duration")
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr

@@ -37,7 +37,7 @@ def _series_text(t0: int, hours: int = 6) -> str:
     for pod in ("p1", "p2"):
         k = 1 if pod == "p1" else 2
         lines += [f'demo_requests_total{{pod="{pod}",job="demo"}} {k * i} {t0 + i * STEP}'
-                  for i in range(hours * 3600 // STEP + 1)]  # fmt: skip
+                  for i in range(hours * 3600 // STEP + 1)]
     lines += ["# HELP demo_temp Demo gauge.", "# TYPE demo_temp gauge"]
     lines += [f'demo_temp{{pod="p1"}} {20 + (i % 7)} {t0 + i * STEP}' for i in range(361)]
     return "\n".join([*lines, "# EOF", ""])
@@ -72,7 +72,7 @@ def test_range_query_values_and_scalar(prom) -> None:
     p, t0 = prom
     with PrometheusClient(p.url) as client:
         frame = client.query_range('sum by (pod) (rate(demo_requests_total[5m]))', t0 + 3600,
-                                   t0 + 7200, step=300)  # fmt: skip
+                                   t0 + 7200, step=300)
         assert set(frame.columns) == {"time", "pod", "value"}
         assert len(frame) == 2 * 13
         rates = frame.groupby("pod")["value"].mean()
@@ -234,7 +234,7 @@ def test_auth_headers_are_sent() -> None:
 
 def test_frame_conversion_handles_special_values() -> None:
     result = [{"metric": {"a": "x"}, "values": [[1.5, "NaN"], [2.5, "+Inf"], [3.5, "-1e3"]]},
-              {"metric": {"b": "y"}, "values": [[1.5, "2"]]}]  # fmt: skip
+              {"metric": {"b": "y"}, "values": [[1.5, "2"]]}]
     frame = frame_from_result("matrix", result)
     assert frame["a"].tolist()[:3] == ["x", "x", "x"] and pd.isna(frame["a"].iloc[3])
     assert np.isnan(frame["value"].iloc[0]) and np.isinf(frame["value"].iloc[1])

@@ -69,9 +69,9 @@ SPACE = st.sampled_from(["", " ", "  ", "\t"])
 def written(units: tuple[str, ...], spaces: bool = False) -> st.SearchStrategy[str]:
     """Durations as a person writes them: parts like ``1h``, ``30 m``, around blanks."""
     part = st.builds(lambda n, sp, u: f"{n}{sp}{u}", NUMBER, SPACE if spaces else st.just(""),
-                     st.sampled_from(units))  # fmt: skip
+                     st.sampled_from(units))
     return st.builds(lambda a, parts, b: a + "".join(parts) + b, SPACE,
-                     st.lists(part, min_size=1, max_size=4), SPACE)  # fmt: skip
+                     st.lists(part, min_size=1, max_size=4), SPACE)
 
 
 # Near misses: the characters durations are made of, in any order.
@@ -84,7 +84,7 @@ def close(a: float, b: float) -> bool:
 
 # -- properties ------------------------------------------------------------------------------------
 @given(st.one_of(written(("ms", "s", "m", "h"), spaces=True), SCRAMBLED,
-                 st.builds(lambda a, n, b: f"{a}{n}{b}", SPACE, NUMBER, SPACE)))  # fmt: skip
+                 st.builds(lambda a, n, b: f"{a}{n}{b}", SPACE, NUMBER, SPACE)))
 @example("90 s")
 @example("1.5m")
 def test_loadtest_flags_accept_what_they_did_with_the_same_value(text: str) -> None:
@@ -133,7 +133,7 @@ def test_promql_windows_convert_as_they_did(text: str) -> None:
 
 
 @given(st.lists(st.tuples(st.integers(0, 10**5), st.sampled_from(UNITS)), min_size=1,
-                max_size=5))  # fmt: skip
+                max_size=5))
 def test_parts_add_up(parts: list[tuple[int, str]]) -> None:
     text = "".join(f"{n}{u}" for n, u in parts)
     assert close(parse_duration(text), math.fsum(n * SECONDS[u] for n, u in parts))
@@ -162,7 +162,7 @@ def test_every_command_refuses_a_bad_duration_with_the_same_sentence(tmp_path, c
     for argv in (["capacity", "--service", "s", "--range", "a day"],
                  ["query", "request_rate", "--range", "a day"],
                  ["simulate", "--duration", "a day", "--dir", str(tmp_path)],
-                 ["simulate", "--scrape-interval", "often", "--dir", str(tmp_path)]):  # fmt: skip
+                 ["simulate", "--scrape-interval", "often", "--dir", str(tmp_path)]):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert sentence in err and err.count("\n") == 1, (argv, err)

@@ -23,13 +23,13 @@ PROPS = settings(max_examples=400, deadline=None)
 any_text = st.one_of(st.text(max_size=16),
                      st.text(alphabet="0123456789.msmhdw²٣ +-e", max_size=10),
                      st.sampled_from(["nan", "inf", "-1", "1e3", "1" * 400, "²d", "٣s", "5m\n",
-                                      " 5m ", "1h30m", ".5s", "5.", "", "0"]))  # fmt: skip
+                                      " 5m ", "1h30m", ".5s", "5.", "", "0"]))
 
 
 @st.composite
 def durations(draw: st.DrawFn) -> tuple[str, float]:
     parts = draw(st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(sorted(UNITS))),
-                          min_size=1, max_size=4))  # fmt: skip
+                          min_size=1, max_size=4))
     text = "".join(f"{n}{u}" for n, u in parts)
     return text, sum(n * SECONDS[u] for n, u in parts)
 
@@ -101,7 +101,7 @@ def test_exporter_durations_are_in_bounds_or_refused(text: str) -> None:
     ["capacity", "--service", "x", "--slo-p99", "-5"],
     ["capacity", "--service", "x", "--range", "²d"],
     ["app", "--scrape-interval", "0", "--port", "FREE"],
-])  # fmt: skip
+])
 def test_bad_duration_flags_are_one_sentence(argv: list[str],
                                             capsys: pytest.CaptureFixture[str]) -> None:
     from sdobs.prom.harness import free_port

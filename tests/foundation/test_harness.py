@@ -197,7 +197,7 @@ def test_interrupted_owner_stops_prometheus_at_exit(tmp_path: Path) -> None:
         os.kill(os.getpid(), signal.SIGINT)
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+                          timeout=60)
     pid = int(proc.stdout.split()[0])
     assert "KeyboardInterrupt" in proc.stderr
     eventually(lambda: not _alive(pid), timeout=10)

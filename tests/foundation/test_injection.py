@@ -9,7 +9,7 @@ from sdobs.catalog import Catalog, Selection, Var, promql
 from sdobs.prom.client import PrometheusClient
 
 HOSTILE = ['a"}or vector(1)#', "svc.*", ".*", 'default"} or vector(1) #', "a\\", "x|y",
-           "knative-sd-demo-0000[12]", "\n", "a\\\"}) or on() vector(1) #"]  # fmt: skip
+           "knative-sd-demo-0000[12]", "\n", "a\\\"}) or on() vector(1) #"]
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_hostile_values_select_nothing(prom, field: str, value: str) -> None:
     sel = Selection(**{field: (value,) if field == "revisions" else value}, window=kt.WINDOW)
     cat = Catalog("opencensus")
     for query in (cat.request_rate(sel), cat.success_ratio(sel), cat.latency(sel, 0.99),
-                  cat.pods(sel), cat.request_rate_by_revision(sel)):  # fmt: skip
+                  cat.pods(sel), cat.request_rate_by_revision(sel)):
         assert client.query(query.expr, time=te).empty, query.expr
 
 
@@ -84,7 +84,7 @@ def test_selection_rejects_bad_types_and_windows() -> None:
 
 def test_grafana_variables_render_verbatim() -> None:
     sel = Selection(namespace=Var("namespace"), service=Var("service"),
-                    revisions=Var("revision"), window="$__rate_interval")  # fmt: skip
+                    revisions=Var("revision"), window="$__rate_interval")
     expr = Catalog("opentelemetry").request_rate(sel).expr
     assert 'k8s_namespace_name="$namespace"' in expr
     assert 'kn_revision_name=~"$revision"' in expr

@@ -30,11 +30,11 @@ def test_query_at_an_iso_time_by_configuration(knative, capsys) -> None:
     iso = datetime.fromtimestamp(te, UTC).isoformat().replace("+00:00", "Z")
     rc, rows, err = _query(capsys, client, "request_rate", "--namespace", kt.NS,
                            "--configuration", "knative-sd-demo", "--window", "10m",
-                           "--time", iso, "--by", "revision")  # fmt: skip
+                           "--time", iso, "--by", "revision")
     assert rc == 0, err
     by_rev = {row[-2]: float(row[-1]) for row in rows}
     assert by_rev == {kt.REV_A: pytest.approx(109 / 600, abs=1e-6),
-                      kt.REV_B: pytest.approx(20 / 600, abs=1e-6)}  # fmt: skip
+                      kt.REV_B: pytest.approx(20 / 600, abs=1e-6)}
     # Every row is evaluated at the asked instant, not now.
     assert {f"{row[0]} {row[1]}" for row in rows} == {
         datetime.fromtimestamp(te, UTC).strftime("%Y-%m-%d %H:%M:%S+00:00")}
@@ -51,7 +51,7 @@ def test_query_at_unix_seconds_selects_only_that_configuration(knative, capsys) 
     assert rc == 0 and [float(r[-1]) for r in rows] == [pytest.approx(3 / 600, abs=1e-6)]
     # A configuration name that is not there selects nothing (and is data, not PromQL).
     rc = main(["query", "request_rate", "--configuration", 'svc"}or vector(1)#', "--window", "10m",
-               "--time", str(te), "--prometheus-url", client.url])  # fmt: skip
+               "--time", str(te), "--prometheus-url", client.url])
     assert rc == 0 and capsys.readouterr().out.splitlines()[1:] == ["no data"]
 
 
@@ -59,10 +59,10 @@ def test_query_range_ends_at_time_and_takes_a_duration(knative, capsys) -> None:
     client, te = knative.client, knative.end
     rc, rows, err = _query(capsys, client, "request_rate", "--namespace", kt.NS,
                            "--configuration", "knative-sd-demo", "--window", "10m",
-                           "--time", str(te), "--range", "5m")  # fmt: skip
+                           "--time", str(te), "--range", "5m")
     assert rc == 0, err
     first, last = (datetime.fromisoformat(f"{r[0]}T{r[1]}").timestamp()
-                   for r in (rows[0], rows[-1]))  # fmt: skip
+                   for r in (rows[0], rows[-1]))
     assert (first, last) == (te - 300, te)
     assert float(rows[-1][-1]) == pytest.approx(129 / 600, abs=1e-6)
 
@@ -71,7 +71,7 @@ def test_query_range_ends_at_time_and_takes_a_duration(knative, capsys) -> None:
     (["--time", "yesterday"], "--time 'yesterday' is not a time"),
     (["--time", "-5"], "--time '-5' is not a time"),
     (["--range", "an hour"], "--range: 'an hour' is not a duration"),
-])  # fmt: skip
+])
 def test_query_refuses_bad_times_in_one_sentence(knative, capsys, args, flag) -> None:
     client = knative.client
     rc, _, err = _query(capsys, client, "request_rate", *args)

@@ -17,14 +17,14 @@ from sdobs.redact import redact_text, redact_url
     ("http://h/?X-Amz-Signature=abc&api-key=k", "http://h/?X-Amz-Signature=***&api-key=***"),
     ("http://h/path?page=2", "http://h/path?page=2"),
     ("http://[::1:80/", "http://[::1:80/"),  # does not parse: redacted as text, never raises
-])  # fmt: skip
+])
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
 
 
 def test_redact_text_finds_urls_inside_messages() -> None:
     text = ("cannot reach http://me:s3cret@h:1/x (HTTPConnectionPool(host='h', port=1): "
-            "url: /api?access_token=s3cret&b=2)")  # fmt: skip
+            "url: /api?access_token=s3cret&b=2)")
     out = redact_text(text)
     assert "s3cret" not in out and "http://***@h:1/x" in out and "b=2" in out
     assert redact_text("user@example.com wrote http://h/a@b") == "user@example.com wrote http://h/a@b"
@@ -36,7 +36,7 @@ def test_redact_text_finds_urls_inside_messages() -> None:
     ["dialect", "--prometheus-url", "http://ops:hunter2@127.0.0.1:9"],
     ["loadtest", "ftp://ops:hunter2@127.0.0.1:9", "-n", "1", "--no-progress"],
     ["loadtest", "http://ops:hunter2@127.0.0.1:99999/", "-n", "1", "--no-progress"],
-])  # fmt: skip
+])
 def test_cli_errors_never_print_credentials(argv: list[str],
                                             capsys: pytest.CaptureFixture[str]) -> None:
     code = main(argv)

@@ -28,7 +28,7 @@ def test_staleness_ends_backfilled_series_where_the_history_ends(local_prometheu
     # Without a marker an instant query carries the last sample for the 5-minute lookback.
     assert sorted(client.query("gpu_busy", end + 120)["pod"]) == ["a", "b"]
     sent = mark_stale(f"{prom.url}/api/v1/write", [({"__name__": "gpu_busy", "pod": "a"},
-                                                    end * 1000 + 1)])  # fmt: skip
+                                                    end * 1000 + 1)])
     assert sent == 1
     assert client.query("gpu_busy", end)["pod"].tolist() == ["a", "b"]
     assert client.query("gpu_busy", end + 1)["pod"].tolist() == ["b"]
@@ -40,9 +40,9 @@ def test_pushed_samples_are_stored_exactly(local_prometheus) -> None:
     now = int(time.time() * 1000)
     push(f"{prom.url}/api/v1/write", [
         ({"__name__": "pushed", "job": "t", "le": "+Inf"}, [(1.25, now - 1000), (-2e300, now)]),
-    ])  # fmt: skip
+    ])
     frame = PrometheusClient(prom.url).query_range("pushed", (now - 1000) / 1000, now / 1000,
-                                                   step=1)  # fmt: skip
+                                                   step=1)
     assert frame["value"].tolist() == [1.25, -2e300]
 
 

@@ -16,7 +16,7 @@ from sdobs.prom.harness import check_port_free, free_port
 
 def sdobs(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "sdobs.cli", *args], capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
+                          text=True, timeout=timeout)
 
 
 def test_help_lists_every_subcommand_and_each_exists() -> None:
@@ -43,7 +43,7 @@ def test_unreachable_prometheus_is_one_sentence_without_traceback() -> None:
 
 def test_query_prints_catalog_promql() -> None:
     out = sdobs("query", "request_rate", "--dialect", "opencensus", "--service", 'x"}',
-                "--by", "revision", "--print-expr")  # fmt: skip
+                "--by", "revision", "--print-expr")
     assert out.returncode == 0
     assert out.stdout.strip().startswith("sum by (revision) (label_replace(rate(")
     assert 'service_name="x\\"}"' in out.stdout

@@ -106,7 +106,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stores]:
     prom.start()
     fronts = (StandIn(prom.url, "/prometheus", ("X-Scope-OrgID", TENANT), 401),
               StandIn(prom.url, "/select/42/prometheus"),
-              StandIn(prom.url, "/thanos", ("X-Proxy-Key", PROXY_KEY), 401))  # fmt: skip
+              StandIn(prom.url, "/thanos", ("X-Proxy-Key", PROXY_KEY), 401))
     servers = []
     try:
         for front in fronts:
@@ -150,21 +150,21 @@ def test_the_client_reads_the_known_traffic_through_each_form(stores: Stores, st
     # Every request went through the stand-in, under its prefix: the path was kept.
     paths = {p.split("?")[0] for _, p in front.seen}
     assert paths >= {f"{front.prefix}/api/v1/query", f"{front.prefix}/api/v1/query_range",
-                     f"{front.prefix}/api/v1/label/__name__/values"}  # fmt: skip
+                     f"{front.prefix}/api/v1/label/__name__/values"}
 
 
 @pytest.mark.parametrize(("store", "kwargs", "status"), [
     ("mimir", {}, 401),                               # no tenant
     ("mimir", {"tenant": "team-b"}, 401),             # another tenant
     ("thanos", {"headers": {"X-Proxy-Key": "nope"}}, 401),
-])  # fmt: skip
+])
 def test_a_wrong_or_missing_tenant_is_one_sentence_without_the_secret(
         stores: Stores, store: str, kwargs: dict, status: int,
-        caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+        caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     front: StandIn = getattr(stores, store)
     with PrometheusClient(front.url, **kwargs) as client, \
-            pytest.raises(PrometheusHTTPError) as err:  # fmt: skip
+            pytest.raises(PrometheusHTTPError) as err:
         client.query(_volume_expr(), time=stores.te)
     message = str(err.value)
     assert err.value.status == status and front.refusals[-1] == status
@@ -199,7 +199,7 @@ def test_a_wrong_vmselect_tenant_path_is_a_404_that_masks_the_tenant(stores: Sto
     ("", {}), ("a b", {}), ("..", {}), ("x" * 151, {}), ("t1||t2", {}),
     (TENANT, {"X-Scope-OrgID": "other"}), (None, {"X-Proxy-Key": "a\r\nInjected: 1"}),
     (None, {"Bad Name": "v"}),
-])  # fmt: skip
+])
 def test_bad_tenants_and_headers_are_refused_in_one_sentence(tenant, headers) -> None:
     with pytest.raises(ValueError) as err:
         PrometheusClient("http://mimir:8080/prometheus", tenant=tenant, headers=headers)
@@ -217,7 +217,7 @@ def test_a_federated_tenant_list_is_sent_as_one_header() -> None:
 @pytest.mark.parametrize("store", ["mimir", "vmselect", "thanos"])
 def test_sdobs_query_reads_through_each_form(stores: Stores, store: str,
                                              capsys: pytest.CaptureFixture[str],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     front: StandIn = getattr(stores, store)
     extra = {"mimir": ["--prometheus-tenant", TENANT], "vmselect": [], "thanos": []}[store]
     monkeypatch.delenv("SDOBS_PROMETHEUS_TENANT", raising=False)
@@ -225,7 +225,7 @@ def test_sdobs_query_reads_through_each_form(stores: Stores, store: str,
     monkeypatch.setenv("SDOBS_PROMETHEUS_HEADERS", f"X-Proxy-Key={PROXY_KEY}")
     code = main(["query", "request_rate", "--namespace", kt.NS, "--service", kt.SVC,
                  "--window", kt.WINDOW, "--time", str(stores.te), "--dialect", DIALECT,
-                 "--prometheus-url", front.url, *extra])  # fmt: skip
+                 "--prometheus-url", front.url, *extra])
     out = capsys.readouterr()
     assert code == 0, out.err
     assert float(out.out.split()[-1]) == pytest.approx(VOLUME)  # the one row: 0.215 requests/s
@@ -233,14 +233,14 @@ def test_sdobs_query_reads_through_each_form(stores: Stores, store: str,
 
 def test_sdobs_query_with_the_wrong_tenant_says_so_in_one_line(
         stores: Stores, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SDOBS_PROMETHEUS_TENANT", "team-b")
     code = main(["query", "request_rate", "--service", kt.SVC, "--time", str(stores.te),
-                 "--dialect", DIALECT, "--prometheus-url", stores.mimir.url])  # fmt: skip
+                 "--dialect", DIALECT, "--prometheus-url", stores.mimir.url])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "HTTP 401" in err and "team-b" not in err
     code = main(["query", "request_rate", "--prometheus-url", stores.mimir.url,
-                 "--prometheus-header", "X-Scope-OrgID"])  # fmt: skip
+                 "--prometheus-header", "X-Scope-OrgID"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("sdobs query: X-Scope-OrgID is not a header: write ")
 
@@ -264,7 +264,7 @@ def test_the_production_app_takes_the_tenant_and_headers_from_its_environment(
         stores: Stores) -> None:
     app = app_from_env({"SDOBS_PROMETHEUS_URL": stores.mimir.url,
                         "SDOBS_PROMETHEUS_TENANT": TENANT,
-                        "SDOBS_PROMETHEUS_HEADERS": "X-Extra=1\nX-Other: two"})  # fmt: skip
+                        "SDOBS_PROMETHEUS_HEADERS": "X-Extra=1\nX-Other: two"})
     client = app.sdobs.source.client
     try:
         assert client._headers == {"X-Extra": "1", "X-Other": "two", "X-Scope-OrgID": TENANT}

@@ -38,9 +38,9 @@ def test_store_imports_refuses_bad_text_and_stops_by_pid(tmp_path: Path) -> None
 
 def test_vmagent_rejects_a_bad_scrape_config_in_one_sentence(tmp_path: Path) -> None:
     bad = {"scrape_configs": [{"job_name": "x", "no_such_field": 1,
-                               "static_configs": [{"targets": ["127.0.0.1:1"]}]}]}  # fmt: skip
+                               "static_configs": [{"targets": ["127.0.0.1:1"]}]}]}
     agent = LocalVMAgent(tmp_path / "agent", "http://127.0.0.1:1/api/v1/write",
-                         scrape_config=bad)  # fmt: skip
+                         scrape_config=bad)
     with pytest.raises(HarnessError, match=r"vmagent exited with code .* no_such_field"):
         agent.start()
 
@@ -79,7 +79,7 @@ def test_store_honours_prometheus_staleness_markers(tmp_path: Path) -> None:
         client = PrometheusClient(vm.url)
         assert not client.query("g", time=now).empty  # carried forward by the lookback
         assert mark_stale(vm.remote_write_url, [({"__name__": "g", "a": "1"},
-                                                 (now - 30) * 1000 + 1)]) == 1  # fmt: skip
+                                                 (now - 30) * 1000 + 1)]) == 1
         vm.force_flush()
         assert client.query("g", time=now).empty
         assert client.query("g", time=now - 30)["value"].tolist() == [5]

@@ -126,7 +126,7 @@ def test_json_summary_is_in_vegetas_units(fake_a1111, tmp_path, capsys) -> None:
     server = fake_a1111(delay=0.2)
     records = tmp_path / "r.jsonl"
     rc = main(["loadtest", server.url, "-c", "5", "-n", "20", "--json", "--no-progress",
-               "--records", str(records)])  # fmt: skip
+               "--records", str(records)])
     doc = json.loads(capsys.readouterr().out)
     assert rc == 0 and doc["time_unit"] == "nanoseconds"
     rows = [json.loads(line) for line in records.read_text().splitlines()]

@@ -20,16 +20,16 @@ ROOT = Path(__file__).resolve().parents[2]
 def _start(server_url: str, tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
     cmd = [sys.executable, "-m", "sdobs.cli", "loadtest", server_url, "--no-progress",
            "--records", str(tmp_path / "r.jsonl"), "--summary", str(tmp_path / "s.json"),
-           *extra]  # fmt: skip
+           *extra]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)  # fmt: skip
+                            env=env)
 
 
 @pytest.mark.timing
 @pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_keeps_what_was_measured(fake_a1111, tmp_path: Path, sig: int,
-                                          status: int) -> None:  # fmt: skip
+                                          status: int) -> None:
     server = fake_a1111(delay=1.0)
     proc = _start(server.url, tmp_path, "-c", "4", "-n", "100")
     try:
@@ -59,7 +59,7 @@ def test_a_stopped_runs_rate_counts_until_the_stop() -> None:
     from sdobs.loadtest.summary import summarize
 
     records = [RequestRecord(seq=i, client=i, scheduled=0.0001 * i, start=0.0001 * i,
-                             end=1.0, status=200, images=1) for i in range(4)]  # fmt: skip
+                             end=1.0, status=200, images=1) for i in range(4)]
     common = dict(target="t", host_header="", mode="closed", settings={}, started_at=0.0,
                   stop_reason="stopped", max_in_flight=4, cold_start=ColdStartReport())
     assert summarize(records, **common).rate > 1000  # vegeta's rate over the starts alone

@@ -34,7 +34,7 @@ class Case:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "interval": "1m",
-                               "input_series": self.series}  # fmt: skip
+                               "input_series": self.series}
         if self.alerts:
             out["alert_rule_test"] = self.alerts
         if self.exprs:
@@ -66,7 +66,7 @@ class Source:
     def ident(self) -> dict[str, str]:
         lm = self.d.labels
         return {lm.namespace: NS, lm.service: self.service, lm.configuration: self.service,
-                lm.revision: self.revision}  # fmt: skip
+                lm.revision: self.revision}
 
     def qp(self) -> dict[str, str]:
         return {**self.ident(), self.d.labels.pod: f"{self.revision}-deployment-abc"}
@@ -108,7 +108,7 @@ class Source:
 
     def activator_requests(self, code: int, per_min: float, minutes: int) -> dict[str, str]:
         name = (self.d.activator_counters[0].name if self.d.activator_counters
-                else self.d.activator_requests.count)  # fmt: skip
+                else self.d.activator_requests.count)
         return {"series": _sel(name, {**self.ident(), **self._code(code)}),
                 "values": counter(per_min, minutes)}
 
@@ -120,7 +120,7 @@ class Source:
 
 def canonical(service: str = SVC, revision: str | None = None) -> dict[str, str]:
     return {"namespace": NS, "service": service, "configuration": service,
-            "revision": revision or f"{service}-00001"}  # fmt: skip
+            "revision": revision or f"{service}-00001"}
 
 
 def slo_for_tests() -> SloConfig:
@@ -146,7 +146,7 @@ class Expect:
                     self.alerts.setdefault(r.alert, []).append(r)
 
     def firing(self, name: str, labels: Mapping[str, str],
-               match: Mapping[str, str] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+               match: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
         """Expected entries of ``name``'s rules whose own labels include ``match``."""
         out = []
         for rule in self.alerts[name]:

@@ -52,13 +52,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
     scenario = tmp / "scenario.yaml"
     scenario.write_text("name: alerting\ndialects: [opencensus]\nservices:\n- manifest: gpu.yaml\n")
     ports = {k: free_port() for k in ("prometheus", "gateway", "metrics", "app", "alertmanager",
-                                      "fault")}  # fmt: skip
+                                      "fault")}
     cmd = [sys.executable, "-m", "sdobs.cli", "demo", "--scenario", str(scenario),
            "--no-history", "--background-rate", "0", "--scrape-interval", "1s",
            "--dir", str(tmp / "state"), "--prometheus-port", str(ports["prometheus"]),
            "--gateway-port", str(ports["gateway"]), "--twin-metrics-port", str(ports["metrics"]),
            "--app-port", str(ports["app"]), "--alertmanager-port", str(ports["alertmanager"]),
-           "--fault-port", str(ports["fault"])]  # fmt: skip
+           "--fault-port", str(ports["fault"])]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = read_until(proc, "Ctrl-C", timeout=90)
     assert proc.poll() is None, out
@@ -86,7 +86,7 @@ def test_injected_fault_fires_in_prometheus_alertmanager_and_the_app(demo):
     done = subprocess.run([SDOBS, "fault", "inject", "gpu-xid",
                            "--service", "sd-gpu", "--duration", "120",
                            "--control-url", control], capture_output=True, text=True,
-                          timeout=30)  # fmt: skip
+                          timeout=30)
     assert done.returncode == 0, done.stderr
     eventually(lambda: not client.query(firing).empty, timeout=120, interval=1.0,
                what=f"{ALERT} firing in Prometheus")
@@ -97,7 +97,7 @@ def test_injected_fault_fires_in_prometheus_alertmanager_and_the_app(demo):
             alerts = json.loads(resp.read())
         return any(a["labels"].get("alertname") == ALERT and a["labels"].get("service") ==
                    "sd-gpu" and a["annotations"].get("runbook_url", "").endswith(
-                       "#" + ALERT.lower()) for a in alerts)  # fmt: skip
+                       "#" + ALERT.lower()) for a in alerts)
 
     eventually(in_alertmanager, timeout=60, interval=1.0, what=f"{ALERT} in Alertmanager")
 
@@ -107,7 +107,7 @@ def test_injected_fault_fires_in_prometheus_alertmanager_and_the_app(demo):
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                      args=["--no-sandbox", "--disable-gpu",
-                                           "--disable-dev-shm-usage"])  # fmt: skip
+                                           "--disable-dev-shm-usage"])
         try:
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{ports['app']}/alerts", timeout=30_000)
@@ -121,9 +121,9 @@ def test_injected_fault_fires_in_prometheus_alertmanager_and_the_app(demo):
     # Clearing ends the fault; a bad request is one sentence, not a traceback.
     bad = subprocess.run([SDOBS, "fault", "inject", "gpu-xid",
                           "--service", "nope", "--control-url", control],
-                         capture_output=True, text=True, timeout=30)  # fmt: skip
+                         capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "has no Service default/nope" in bad.stderr
     cleared = subprocess.run([SDOBS, "fault", "clear",
                               "--control-url", control], capture_output=True, text=True,
-                             timeout=30)  # fmt: skip
+                             timeout=30)
     assert cleared.returncode == 0 and "cleared 1" in cleared.stdout

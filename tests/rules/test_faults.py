@@ -92,7 +92,7 @@ def test_5xx_fault_counts_500s_at_queue_proxy(twin):
     pod = _pod(thread)
     status, _ = _post(control.url + "/faults", json.dumps(
         {"kind": "5xx", "namespace": "default", "service": "sd-gpu", "rate": 5,
-         "duration": 3}).encode())  # fmt: skip
+         "duration": 3}).encode())
     assert status == 201
     deadline = time.monotonic() + 20
     line = ""

@@ -41,13 +41,13 @@ def write_rules(tmp: Path, target: str, slo) -> list[str]:
         for key, groups in rule_groups(t, slo).items():
             path = tmp / f"{t}-{key}.rules.yaml"
             path.write_text(yaml.safe_dump(rule_file(groups, RUNBOOK_BASE), sort_keys=False,
-                                           width=1 << 16))  # fmt: skip
+                                           width=1 << 16))
             paths.append(path.name)
     return paths
 
 
 def alert_test(expect: Expect, name: str, at: int, labels: dict | None,
-               match: dict | None = None) -> dict:  # fmt: skip
+               match: dict | None = None) -> dict:
     exp = [] if labels is None else expect.firing(name, labels, match)
     assert labels is None or exp, f"no rule of {name} matches {match}"
     return {"eval_time": f"{at}m", "alertname": name, "exp_alerts": exp}
@@ -74,7 +74,7 @@ def knative_cases(dialect: str, expect: Expect) -> list[Case]:
         {"eval_time": "120m", "alertname": "SDAvailabilityBudgetBurn",
          "exp_alerts": [e for long in ("1h", "6h", "1d")
                         for e in expect.firing("SDAvailabilityBudgetBurn", {**SVC_LABELS},
-                                               {"long": long})]}]))  # fmt: skip
+                                               {"long": long})]}]))
     assert len(cases[-1].alerts[0]["exp_alerts"]) >= 2
     cases.append(Case("SDAvailabilityBudgetBurn stays quiet",
                       [t.requests(200, 199, 130), t.requests(500, 1, 130), *t.warm(1, 130)],
@@ -86,7 +86,7 @@ def knative_cases(dialect: str, expect: Expect) -> list[Case]:
         {"eval_time": "120m", "alertname": "SDLatencyBudgetBurn",
          "exp_alerts": [e for long in ("6h", "1d")
                         for e in expect.firing("SDLatencyBudgetBurn", SVC_LABELS,
-                                               {"long": long})]}]))  # fmt: skip
+                                               {"long": long})]}]))
     assert len(cases[-1].alerts[0]["exp_alerts"]) >= 2
     cases.append(Case("SDLatencyBudgetBurn stays quiet",
                       [t.requests(200, 60, 130), *t.buckets({10: 59, INF: 60}, 130),
@@ -100,7 +100,7 @@ def knative_cases(dialect: str, expect: Expect) -> list[Case]:
         {"eval_time": "120m", "alertname": "SDColdStartBudgetBurn",
          "exp_alerts": [e for long in ("1h", "6h", "1d")
                         for e in expect.firing("SDColdStartBudgetBurn", SVC_LABELS,
-                                               {"long": long})]}]))  # fmt: skip
+                                               {"long": long})]}]))
     assert len(cases[-1].alerts[0]["exp_alerts"]) >= 2
     cases.append(Case("SDColdStartBudgetBurn stays quiet", warm,
                       [alert_test(expect, "SDColdStartBudgetBurn", 120, None)]))
@@ -208,7 +208,7 @@ def recording_cases(dialect: str) -> list[Case]:
              sample("", 25, **svc, slo="availability")),
         expr(f'round({s.BUDGET_REMAINING}{{service="{SVC}", slo="latency"}}, 0.001)', 125,
              sample("", -4, **svc, slo="latency")),
-    ]))  # fmt: skip
+    ]))
     return cases
 
 
@@ -254,7 +254,7 @@ def gpu_cases(expect: Expect) -> list[Case]:
          "exp_samples": [{"labels": _labels(rec.GPUS_ALLOCATED, rev), "value": 2}]},
         {"expr": rec.GPU_UTILIZATION, "eval_time": "10m",
          "exp_samples": [{"labels": _labels(rec.GPU_UTILIZATION, rev), "value": 0.375}]},
-    ]))  # fmt: skip
+    ]))
     return cases
 
 
@@ -265,7 +265,7 @@ def _labels(name: str, labels: dict) -> str:
 def run_cases(tmp_path: Path, target: str, cases: list[Case]) -> tuple[bool, str]:
     files = write_rules(tmp_path, target, slo_for_tests())
     test = {"rule_files": files, "evaluation_interval": "1m",
-            "tests": [c.to_dict() for c in cases]}  # fmt: skip
+            "tests": [c.to_dict() for c in cases]}
     path = tmp_path / f"{target}.test.yaml"
     path.write_text(yaml.safe_dump(test, sort_keys=False, width=1 << 16))
     result = run_unit_tests([path], cwd=tmp_path)

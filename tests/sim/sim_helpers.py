@@ -11,7 +11,7 @@ SD20 = RequestMix(((1.0, Txt2Img(steps=20)),))
 
 def service_yaml(annotations: dict[str, str] | None = None, *, name: str = "sd",
                  namespace: str = "default", cc: int = 1, timeout: int | None = None,
-                 spec: str = "ecs.gn6i-c4g1.xlarge", extra: str = "") -> str:  # fmt: skip
+                 spec: str = "ecs.gn6i-c4g1.xlarge", extra: str = "") -> str:
     ann = {"k8s.aliyun.com/eci-use-specs": spec, **(annotations or {})}
     lines = "\n".join(f"        {k}: {v!r}" for k, v in ann.items())
     timeout_line = f"\n      timeoutSeconds: {timeout}" if timeout is not None else ""

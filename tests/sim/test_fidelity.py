@@ -102,7 +102,7 @@ def test_steady_state_waits_match_mdc(servers: int, rho: float) -> None:
     log = simulate_service(
         svc, Traffic(sources=[Poisson(rate)], mix=SD20),
         SimOptions(duration=arrivals / rate, spread=False, seed=11),
-    )  # fmt: skip
+    )
     req = log.requests
     done = req["code"] > 0  # a few are still in flight when the run stops
     assert set(req["code"][done].tolist()) == {200}

@@ -32,7 +32,7 @@ def test_the_fleet_scenario_has_500_distinct_services_of_nine_kinds() -> None:
     for run in scenario.runs:
         svc = run.service
         assert all(r.name.startswith(svc.name + "-") and r.service == svc.name
-                   for r in svc.revisions)  # fmt: skip
+                   for r in svc.revisions)
         assert {t.revision for t in svc.traffic} <= {r.name for r in svc.revisions}
 
 
@@ -48,7 +48,7 @@ def test_each_kind_of_service_stays_within_its_series_budget(tmp_path: Path) -> 
     scenario = load_scenario(FLEET_500, overrides={"duration": "10m", "warmup": "5m"})
     start = END - scenario.duration
     options = RenderOptions(start_epoch=start, scrape_interval=scenario.scrape_interval,
-                            dialects=scenario.dialects, gpu_naming="default")  # fmt: skip
+                            dialects=scenario.dialects, gpu_naming="default")
     first = {}
     for i, run in enumerate(scenario.runs):
         first.setdefault(run.service.name.rsplit("-", 1)[0], i)

@@ -85,7 +85,7 @@ def test_target_resolution_follows_target_go() -> None:
 
 
 def _decide(spec: KpaSpec, now: float, ready: int, stable: float, panic: float,
-            decider: Decider | None = None) -> tuple[Decider, int, bool]:  # fmt: skip
+            decider: Decider | None = None) -> tuple[Decider, int, bool]:
     decider = decider or Decider(spec)
     res = decider.scale(now, ready, (stable, panic))
     return decider, res.desired, res.panic_mode

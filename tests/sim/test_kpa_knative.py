@@ -33,7 +33,7 @@ from sdobs.sim.manifest import ManifestError, load_files, panic_window_seconds
     (-1e-12, 0.0),  # float drift below zero is 0, not -1e-06 (and not -0.0)
     (-0.0000015, -0.000002),  # math.Round(-1.5) = -2
     (4.9999999, 5.0),
-])  # fmt: skip
+])
 def test_round_to_six_digits_is_gos_math_round(value: float, rounded: float) -> None:
     got = round6(value)
     assert got == rounded and str(got) == str(rounded)
@@ -88,7 +88,7 @@ def _kpa(tmp_path: Path, annotations: dict[str, str]):
 
 
 def test_rps_target_uses_the_fixed_target_utilization_not_the_concurrency_percentage(
-        tmp_path: Path) -> None:  # fmt: skip
+        tmp_path: Path) -> None:
     """RPS: tu = config.TargetUtilization (0.7, config.go defaultTargetUtilization); only
     concurrency uses container-concurrency-target-percentage (50 % here)."""
     rps = _kpa(tmp_path, {"autoscaling.knative.dev/metric": "rps",
@@ -112,9 +112,9 @@ def test_rps_target_uses_the_fixed_target_utilization_not_the_concurrency_percen
     (6, 1, 1.0),  # 0.06 s: below one bucket, BucketSize
     (3600, 12.5, 450.0),
     (45, 11, 5.0),  # 4.95 s
-])  # fmt: skip
+])
 def test_panic_window_is_rounded_as_go_duration_round(window: float, pct: float,
-                                                      seconds: float) -> None:  # fmt: skip
+                                                      seconds: float) -> None:
     assert panic_window_seconds(window, pct) == seconds
 
 
@@ -186,10 +186,10 @@ def test_a_restarted_autoscaler_with_one_pod_does_not_panic() -> None:
     (2, 10.0, 0.0, 0),  # TBC 0 → 0
     (2, 10.0, -1.0, -1),  # TBC -1 → -1
     (1, 1.0, 2.7, -1),  # int32(-1.7) = -1 (floor gave -2)
-])  # fmt: skip
+])
 def test_a_new_deciders_excess_burst_capacity_truncates_like_int32(
-        initial: int, total: float, tbc: float, ebc: int) -> None:  # fmt: skip
+        initial: int, total: float, tbc: float, ebc: int) -> None:
     auto = RevisionAutoscaler(KpaSpec(total=total, target=total * 0.7, target_burst_capacity=tbc),
-                              0.0, ready=0)  # fmt: skip
+                              0.0, ready=0)
     auto.restart(1.0, ready=0, initial_scale=initial)
     assert auto.ebc == ebc

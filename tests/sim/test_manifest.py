@@ -14,7 +14,7 @@ def test_reference_manifest() -> None:
     (svc,) = services
     (rev,) = svc.revisions
     assert (svc.name, svc.namespace, rev.name) == ("knative-sd-demo", "default",
-                                                   "knative-sd-demo-00001")  # fmt: skip
+                                                   "knative-sd-demo-00001")
     assert rev.autoscaler_class == "mpa"
     assert rev.container_concurrency == 1
     assert rev.timeout_seconds == 300  # Knative's default revision timeout
@@ -44,7 +44,7 @@ def test_every_annotation_is_read() -> None:
                       panic_threshold_percentage="300", scale_down_delay="5m",
                       scale_to_zero_pod_retention_period="90s", activation_scale="2",
                       metric_aggregation_algorithm="weighted-exponential"),
-                  cc=4, timeout=120).revisions[0]  # fmt: skip
+                  cc=4, timeout=120).revisions[0]
     k = rev.kpa
     assert (k.min_scale, k.max_scale, k.initial_scale, k.activation_scale) == (1, 8, 2, 2)
     assert k.total == 3 and k.target == pytest.approx(2.7)
@@ -65,7 +65,7 @@ def test_every_annotation_is_read() -> None:
     (kpa(metric="cpu"), "autoscaling.knative.dev/metric"),
     ({"k8s.aliyun.com/eci-use-specs": "ecs.gn9x-c4g1.xlarge"}, "k8s.aliyun.com/eci-use-specs"),
     ({"k8s.aliyun.com/eci-use-specs": "t4-please"}, "k8s.aliyun.com/eci-use-specs"),
-])  # fmt: skip
+])
 def test_bad_values_name_their_field(annotations: dict[str, str], field: str) -> None:
     with pytest.raises(ManifestError) as err:
         service(annotations)

@@ -270,7 +270,7 @@ CONFIGMAP_CASES = [('config-autoscaler',
 
 def _configmap(name: str, data: dict[str, object]) -> str:
     lines = "\n".join(f"  {k}: {v!r}" if isinstance(v, str) else f"  {k}: {str(v).lower()}"
-                      for k, v in data.items())  # fmt: skip
+                      for k, v in data.items())
     return f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata:\n{lines}\n---\n"
 
 
@@ -284,7 +284,7 @@ def test_annotation_errors_are_unchanged(annotations: dict[str, str], message: s
 
 @pytest.mark.parametrize(("configmap", "data", "field", "message"), CONFIGMAP_CASES)
 def test_configmap_errors_are_unchanged(configmap: str, data: dict[str, object], field: str,
-                                        message: str) -> None:  # fmt: skip
+                                        message: str) -> None:
     with pytest.raises(ManifestError) as err:
         load_text(_configmap(configmap, data) + service_yaml())
     assert (err.value.field, str(err.value)) == (field, message)
@@ -301,9 +301,9 @@ def test_configmap_errors_are_unchanged(configmap: str, data: dict[str, object],
     ("min-scale", "1", lambda k: k.min_scale),
     ("max-scale", "8", lambda k: k.max_scale),
     ("container-concurrency-target-percentage", "80", lambda k: k.target),
-])  # fmt: skip
+])
 def test_a_setting_reads_alike_from_the_configmap_and_from_each_annotation_alias(
-        key: str, text: str, read) -> None:  # fmt: skip
+        key: str, text: str, read) -> None:
     setting = SETTINGS[key]
     (cluster,), _ = load_text(_configmap("config-autoscaler", {key: text}) + service_yaml())
     for alias in setting.annotations:

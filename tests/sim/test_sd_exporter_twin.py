@@ -93,7 +93,7 @@ def test_sdobs_query_reads_the_exporter(proof) -> None:
 
     def query(signal: str) -> str:
         out = subprocess.run([sys.executable, "-m", "sdobs.cli", "query", signal, *base],
-                             capture_output=True, text=True, timeout=120)  # fmt: skip
+                             capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         return out.stdout
 

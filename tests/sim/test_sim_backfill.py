@@ -27,13 +27,13 @@ WINDOW = 3600
 
 @pytest.mark.prometheus
 def test_backfilled_history_shows_the_simulated_requests_in_both_dialects(
-        tmp_path, local_prometheus) -> None:  # fmt: skip
+        tmp_path, local_prometheus) -> None:
     svc = service(kpa(min_scale="2", max_scale="2"), namespace="sd-test", name="sd-count")
     mix = RequestMix(((1.0, Txt2Img(steps=20)),), unknown_sampler=0.05)
     log = simulate_service(svc, Traffic(sources=[Poisson(0.2)], mix=mix),
-                           SimOptions(duration=7200, warmup=600, seed=5))  # fmt: skip
+                           SimOptions(duration=7200, warmup=600, seed=5))
     options = RenderOptions(start_epoch=START, scrape_interval=STEP, aligned=True,
-                            dialects=(OPENCENSUS, OPENTELEMETRY))  # fmt: skip
+                            dialects=(OPENCENSUS, OPENTELEMETRY))
     path = tmp_path / "history.om"
     stats = render_to_file([log], path, options)
     assert stats.samples > 0 and path.read_text()[-6:] == "# EOF\n"
@@ -49,7 +49,7 @@ def test_backfilled_history_shows_the_simulated_requests_in_both_dialects(
     done = r["t_qp_end"] + offset
     in_window = (done > te - WINDOW) & (done <= te) & (r["t_qp"] >= 0)
     expected = {code: int(((r["code_qp"] == code) & in_window).sum())
-                for code in np.unique(r["code_qp"][in_window]).tolist()}  # fmt: skip
+                for code in np.unique(r["code_qp"][in_window]).tolist()}
     assert expected.get(400, 0) > 0 and expected[200] > 500
     app_done = r["t_app_done"] + offset
     expected_app = int(((app_done > te - WINDOW) & (app_done <= te) & (r["t_app"] >= 0)).sum())

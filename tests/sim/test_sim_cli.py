@@ -11,7 +11,7 @@ from sdobs.prom.harness import LocalPrometheus
 from sdobs.sim.scenarios import load_scenario
 
 SERVICES = {"knative-sd-demo", "sd-anime", "sd-portrait", "sd-batch", "sd-sketch", "sd-xl-lab",
-            "sd-internal", "sd-avatar", "sd-inpaint-eu"}  # fmt: skip
+            "sd-internal", "sd-avatar", "sd-inpaint-eu"}
 
 
 def test_default_scenario_is_a_fleet_with_a_canary_and_the_reference_service() -> None:
@@ -34,7 +34,7 @@ def test_bad_options_are_one_sentence(tmp_path, capsys) -> None:
 @pytest.mark.prometheus
 def test_simulate_fills_a_local_prometheus(tmp_path, capsys) -> None:
     args = ["simulate", "--dir", str(tmp_path), "--duration", "30m", "--quiet",
-            "--end", "2024-06-01T12:00:00Z"]  # fmt: skip
+            "--end", "2024-06-01T12:00:00Z"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in SERVICES)

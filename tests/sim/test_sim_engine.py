@@ -27,7 +27,7 @@ def test_a_canary_split_sends_each_revision_its_share() -> None:
 """
     (svc,), _ = load_text(service_yaml(kpa(min_scale="1")) + "---\n" + v2)
     log = simulate_service(svc, Traffic(sources=[Poisson(0.3)], mix=SD20),
-                           SimOptions(duration=3600, seed=4))  # fmt: skip
+                           SimOptions(duration=3600, seed=4))
     revs = log.requests["rev"]
     assert (revs == 1).mean() == pytest.approx(0.2, abs=0.03)
     pods_rev = log.pods["rev"]
@@ -59,7 +59,7 @@ def test_two_activators_split_the_pods_and_the_queue() -> None:
 def test_containerconcurrency_two_queues_on_the_webui_lock() -> None:
     svc = service(kpa(min_scale="1", max_scale="1"), cc=2)
     log = simulate_service(svc, Traffic(closed=[ClosedLoop(2, 2, start=5)], mix=SD20),
-                           SimOptions(duration=120, spread=False))  # fmt: skip
+                           SimOptions(duration=120, spread=False))
     r = log.requests
     order = np.argsort(r["t"], kind="stable")
     t_app = r["t_app"][order]
@@ -74,7 +74,7 @@ def test_pod_lifecycles_are_ordered_and_pods_deleted_early_never_ran() -> None:
 
     (svc,), _ = load_files([REFERENCE_MANIFEST])
     log = simulate_service(svc, Traffic(sources=[Poisson(0.3)], mix=SD20),
-                           SimOptions(duration=3600, seed=8))  # fmt: skip
+                           SimOptions(duration=3600, seed=8))
     p = log.pods
     assert len(p["id"]) > 20  # TU 100 % with 60 s windows and 75 s cold starts: churn
     order = ("created", "scheduled", "started", "ready", "deleted", "gone")
@@ -166,7 +166,7 @@ def test_the_request_end_hook_fires_once_per_request_and_leaves_the_log_as_it_wa
     # Some timed out in the activator, never reaching a pod, and a 504 within 1 s of its deadline.
     pods = log.requests["pod"].tolist()
     assert any(code == 504 and pods[rid] < 0 and t_end <= t < t_end + 1
-               for rid, code, t_end, t in ended)  # fmt: skip
+               for rid, code, t_end, t in ended)
 
 
 def test_a_cancelled_request_frees_its_pod_slot_and_its_scheduled_end_is_ignored() -> None:

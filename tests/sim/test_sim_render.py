@@ -35,7 +35,7 @@ def test_bucket_edges_follow_each_dialect(tmp_path: Path) -> None:
         grid = np.array([START + 30])
         _histogram(w, dialect.requests, dialect, {"x": "1"},
                    _Events(np.array([START + 1.0]), np.array(values)), grid, [str(grid[0])],
-                   ms=dialect is OPENCENSUS)  # fmt: skip
+                   ms=dialect is OPENCENSUS)
         text = (w.close(), (tmp_path / f"{dialect.name}.om").read_text())[1]
         buckets = {s[0]["le"]: s[1] for s in _samples(text, dialect.requests.bucket)}
         if dialect is OPENCENSUS:  # v < bound: exactly 5000 ms counts in le="10000"
@@ -49,11 +49,11 @@ def test_bucket_edges_follow_each_dialect(tmp_path: Path) -> None:
 def _two_bursts(tmp_path: Path, dialects: tuple) -> tuple[str, object]:
     svc = service(kpa(min_scale="1", max_scale="1"), namespace="team", name="art")
     traffic = Traffic(closed=[ClosedLoop(1, 3, start=100), ClosedLoop(1, 3, start=1500)],
-                      mix=SD20)  # fmt: skip
+                      mix=SD20)
     log = simulate_service(svc, traffic, SimOptions(duration=2400, spread=False))
     path = tmp_path / "art.om"
     render_to_file([log], path, RenderOptions(start_epoch=START, scrape_interval=15,
-                                              aligned=True, dialects=dialects))  # fmt: skip
+                                              aligned=True, dialects=dialects))
     return path.read_text(), log
 
 
@@ -80,7 +80,7 @@ def test_opencensus_series_restart_after_ten_idle_minutes(tmp_path: Path) -> Non
 
 
 def test_opentelemetry_series_keep_counting_with_scope_and_relabelled_labels(tmp_path: Path
-                                                                           ) -> None:  # fmt: skip
+                                                                           ) -> None:
     text, _ = _two_bursts(tmp_path, (OPENTELEMETRY, OPENTELEMETRY_EARLY))
     count = _samples(text, "kn_serving_invocation_duration_seconds_count")
     assert [v for _, v, _ in count][-1] == 6
@@ -104,10 +104,10 @@ def test_opentelemetry_series_keep_counting_with_scope_and_relabelled_labels(tmp
 def test_pod_targets_are_down_until_their_containers_start(tmp_path: Path) -> None:
     svc = service(kpa(max_scale="1"), name="cold")
     log = simulate_service(svc, Traffic(closed=[ClosedLoop(1, 1, start=30)], mix=SD20),
-                           SimOptions(duration=600, seed=2))  # fmt: skip
+                           SimOptions(duration=600, seed=2))
     path = tmp_path / "cold.om"
     render_to_file([log], path, RenderOptions(start_epoch=START, scrape_interval=5,
-                                              aligned=True))  # fmt: skip
+                                              aligned=True))
     text = path.read_text()
     up = [(v, t) for labels, v, t in _samples(text, "up") if labels["job"] == "queue-proxy"]
     values = [v for v, _ in up]

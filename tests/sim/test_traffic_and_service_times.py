@@ -74,7 +74,7 @@ def test_errors_the_webui_returns() -> None:
     assert (oom.status, oom.uses_gpu) == (500, True)  # 8 GB cannot hold it
     assert t4.outcome(Txt2Img(steps=20, batch_size=4)).status == 200
     late = ServiceTimeModel("t4", spread=False).outcome(Txt2Img(steps=20, width=1280,
-                                                                height=1280))  # fmt: skip
+                                                                height=1280))
     assert late.status == 500 and late.seconds > 10  # sampled, then the VAE decode failed
     with pytest.raises(ValueError, match="unknown GPU"):
         ServiceTimeModel("v99")
@@ -95,7 +95,7 @@ def test_mixed_errors_reach_the_metrics_log() -> None:
     mix = RequestMix(SD20.profiles, unknown_sampler=0.1, bad_body=0.05)
     svc = service(kpa(min_scale="1"))
     log = simulate_service(svc, Traffic(sources=[Poisson(0.2)], mix=mix),
-                           SimOptions(duration=3600, seed=9))  # fmt: skip
+                           SimOptions(duration=3600, seed=9))
     codes = log.requests["code"]
     share = {c: (codes == c).mean() for c in (200, 400, 422)}
     assert share[400] == pytest.approx(0.1, abs=0.03) and share[422] == pytest.approx(0.05,
@@ -110,5 +110,5 @@ def test_recorded_arrivals_replay_exactly() -> None:
 
     svc = service(kpa(min_scale="1"))
     log = simulate_service(svc, Traffic(sources=[Recorded((300.0, 10.0, 10.5, 9999.0))], mix=SD20),
-                           SimOptions(duration=600))  # fmt: skip
+                           SimOptions(duration=600))
     assert log.requests["t"].tolist() == [10.0, 10.5, 300.0]

@@ -58,7 +58,7 @@ def twin(tmp_path_factory: pytest.TempPathFactory):
 
 
 def call(live: LiveTwin, method: str, path: str, body: object = None, *, service: str = "plain",
-         headers: dict | None = None, raw: bytes | None = None):  # fmt: skip
+         headers: dict | None = None, raw: bytes | None = None):
     conn = http.client.HTTPConnection("127.0.0.1", live.gateway.port, timeout=60)
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     hdrs = {"Content-Type": "application/json", **(headers or {})}
@@ -113,7 +113,7 @@ WEBUI_TESTS = [
     ({"sampler_index": "UniPC"}, 1, (64, 64)),
     ({"n_iter": 2}, 2, (64, 64)),
     ({"batch_size": 2}, 2, (64, 64)),
-]  # fmt: skip
+]
 
 # -- the webuiapi client's txt2img payload (webuiapi.py WebUIApi.txt2img, defaults) ----------------
 WEBUIAPI = {"enable_hr": False, "hr_scale": 2, "hr_upscaler": "Latent", "hr_second_pass_steps": 0,
@@ -135,7 +135,7 @@ PORTAL = {"prompt": "a lighthouse", "negative_prompt": "", "steps": 20, "width":
 
 @pytest.mark.parametrize(("change", "images", "size"), WEBUI_TESTS)
 def test_the_webuis_own_api_tests_get_images_of_the_requested_size(twin, change, images,
-                                                                   size) -> None:  # fmt: skip
+                                                                   size) -> None:
     _, live = twin
     status, headers, data = call(live, "POST", "/sdapi/v1/txt2img", {**SIMPLE, **change})
     assert status == 200, data[:300]
@@ -165,10 +165,10 @@ def test_size_rounds_down_to_the_latent_grid() -> None:
     fields = a1111.parse_txt2img(json.dumps({"width": 500, "height": 333}).encode())
     assert a1111.output_size(fields) == (496, 328)
     hires = a1111.parse_txt2img(json.dumps({"enable_hr": True, "hr_scale": 1.5, "width": 512,
-                                            "height": 512}).encode())  # fmt: skip
+                                            "height": 512}).encode())
     assert a1111.output_size(hires) == (768, 768)
     only_y = a1111.parse_txt2img(json.dumps({"enable_hr": True, "hr_resize_y": 1024,
-                                             "width": 512, "height": 768}).encode())  # fmt: skip
+                                             "width": 512, "height": 768}).encode())
     assert a1111.output_size(only_y) == (680, 1024)  # 1024 * 512 // 768 = 682 -> 680
 
 
@@ -192,7 +192,7 @@ def test_every_bad_field_is_listed_with_pydantic_v1_locations_messages_and_types
          "type": "type_error.bool"},
         {"loc": ["body", "override_settings"], "msg": "value is not a valid dict",
          "type": "type_error.dict"},
-    ]}  # fmt: skip
+    ]}
     assert "x-process-time" in headers  # a validation error passes through log_and_time
 
 
@@ -212,7 +212,7 @@ def test_every_bad_field_is_listed_with_pydantic_v1_locations_messages_and_types
        "column 2 (char 1)", "type": "value_error.jsondecode",
        "ctx": {"msg": "Expecting property name enclosed in double quotes", "doc": "{not json",
                "pos": 1, "lineno": 1, "colno": 2}}]),
-])  # fmt: skip
+])
 def test_bodies_fastapi_refuses_before_the_handler(twin, raw, content_type, detail) -> None:
     _, live = twin
     status, _, data = call(live, "POST", "/sdapi/v1/txt2img", raw=raw,
@@ -230,7 +230,7 @@ def test_a_list_of_pairs_is_a_body_as_dict_makes_it() -> None:
     ("cfg_scale", "7.5", 7.5), ("cfg_scale", True, 1.0), ("negative_prompt", 5, "5"),
     ("restore_faces", 1.0, True), ("restore_faces", "Off", False), ("tiling", "YES", True),
     ("override_settings", [["CLIP_stop_at_last_layers", 2]], {"CLIP_stop_at_last_layers": 2}),
-])  # fmt: skip
+])
 def test_pydantic_v1_lax_coercions(field: str, value: object, coerced: object) -> None:
     got = a1111.parse_txt2img(json.dumps({field: value}).encode())[field]
     assert got == coerced and type(got) is type(coerced)
@@ -240,7 +240,7 @@ def test_pydantic_v1_lax_coercions(field: str, value: object, coerced: object) -
     ("steps", "2.5", "type_error.integer"), ("tiling", 2.5, "type_error.bool"),
     ("tiling", [1], "type_error.bool"), ("override_settings", "x", "type_error.dict"),
     ("override_settings", [1], "type_error.dict"), ("negative_prompt", {}, "type_error.str"),
-])  # fmt: skip
+])
 def test_values_pydantic_v1_refuses(field: str, value: object, kind: str) -> None:
     with pytest.raises(a1111.ApiError) as err:
         a1111.parse_txt2img(json.dumps({field: value}).encode())

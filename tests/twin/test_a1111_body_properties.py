@@ -19,12 +19,12 @@ scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.integers(-(10**500), 10**500),
     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
     st.sampled_from(["²", "٣", "--5", " 7 ", "-3", "1e3", "9" * 5000, "nan", "inf", "Euler a"]),
-)  # fmt: skip
+)
 json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
                            | st.dictionaries(st.text(max_size=5), inner, max_size=3),
-                           max_leaves=8)  # fmt: skip
+                           max_leaves=8)
 bodies = st.dictionaries(st.one_of(st.sampled_from(sorted(FIELDS)), st.text(max_size=8)),
-                         json_values, max_size=8)  # fmt: skip
+                         json_values, max_size=8)
 
 
 @settings(max_examples=500, deadline=None)

@@ -87,7 +87,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
            "--dir", str(tmp / "state"), "--prometheus-port", str(ports["prometheus"]),
            "--gateway-port", str(ports["gateway"]),
            "--twin-metrics-port", str(ports["metrics"]),
-           "--alertmanager-port", str(free_port()), "--fault-port", str(free_port())]  # fmt: skip
+           "--alertmanager-port", str(free_port()), "--fault-port", str(free_port())]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = read_until(proc, "Ctrl-C", timeout=60)
     assert proc.poll() is None, out
@@ -170,7 +170,7 @@ def test_canary_split_shows_in_per_revision_volume(demo) -> None:
         return dict(zip(frame.get("revision", []), frame["value"], strict=True))
 
     counts = eventually(by_revision, until=lambda c: sum(c.values()) == 300, timeout=30,
-                        interval=0.5)  # fmt: skip
+                        interval=0.5)
     assert sum(counts.values()) == 300
     share = counts["sd-canary-00001"] / 300
     assert 0.72 <= share <= 0.88, counts  # 80 % ± 4 binomial standard deviations

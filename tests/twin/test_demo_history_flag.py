@@ -36,12 +36,12 @@ def test_a_bad_flag_is_refused_in_one_sentence(value, capsys) -> None:
 
 
 def test_a_bad_environment_value_is_refused_naming_the_variable(tmp_path, monkeypatch,
-                                                               capsys) -> None:  # fmt: skip
+                                                               capsys) -> None:
     monkeypatch.setenv(HISTORY_ENV, "two hours")
     rc = main(["demo", "--dir", str(tmp_path / "state"), "--no-app",
                "--prometheus-port", str(free_port()), "--gateway-port", str(free_port()),
                "--twin-metrics-port", str(free_port()), "--alertmanager-port", str(free_port()),
-               "--fault-port", str(free_port())])  # fmt: skip
+               "--fault-port", str(free_port())])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith("sdobs demo: SDOBS_DEMO_HISTORY") and "\n" not in err, err
     assert "is not a duration" in err and not (tmp_path / "state" / "prometheus").exists()

@@ -54,7 +54,7 @@ def _demo(state: Path, *extra: str, tag: str = "") -> subprocess.Popen[str]:
            "--alertmanager-port", str(free_port()), "--fault-port", str(free_port()), *extra]
     env = {**os.environ, "SDOBS_TEST_TAG": tag}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env)  # fmt: skip
+                            env=env)
 
 
 def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float = 120) -> str:

@@ -38,7 +38,7 @@ def test_demo_runs_the_story_on_victoriametrics(tmp_path) -> None:
            "--prometheus-port", str(ports["store"]), "--gateway-port", str(ports["gateway"]),
            "--twin-metrics-port", str(ports["metrics"]),
            "--alertmanager-port", str(ports["alertmanager"]),
-           "--fault-port", str(ports["fault"])]  # fmt: skip
+           "--fault-port", str(ports["fault"])]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         banner = read_until(proc, "Ctrl-C", timeout=120)
@@ -58,7 +58,7 @@ def test_demo_runs_the_story_on_victoriametrics(tmp_path) -> None:
         summary = run_loadtest(LoadTestConfig(
             url=f"http://127.0.0.1:{ports['gateway']}/services/default/knative-sd-demo",
             concurrency=2, requests=4, payload=Txt2ImgOptions(steps=5, width=256, height=256)),
-            records=tmp_path / "records.jsonl")  # fmt: skip
+            records=tmp_path / "records.jsonl")
         assert summary.successes == 4, summary.status_codes
 
         def served() -> float:
@@ -67,13 +67,13 @@ def test_demo_runs_the_story_on_victoriametrics(tmp_path) -> None:
                 "2xx", 0)
 
         eventually(served, until=lambda n: n >= 4, timeout=30, interval=0.5,
-                   what="the load test's 4 responses in VictoriaMetrics")  # fmt: skip
+                   what="the load test's 4 responses in VictoriaMetrics")
         assert served() == 4
 
         # vmalert evaluates sdobs' recording rules and writes them back into the store.
         recorded = 'revision_state:sdobs_pods:sum{service="knative-sd-demo"}'
         eventually(lambda: client.query(recorded), until=lambda f: not f.empty, timeout=30,
-                   interval=0.5, what="a series recorded by vmalert")  # fmt: skip
+                   interval=0.5, what="a series recorded by vmalert")
         assert client.query(recorded, time=end - 120).empty  # the imported history has none
     finally:
         if proc.poll() is None:

@@ -20,7 +20,7 @@ async def _exchange(port: int, raw: bytes, expect_close: bool = True) -> bytes:
     writer.write(raw)
     await writer.drain()
     data = await asyncio.wait_for(reader.read(65536) if not expect_close else reader.read(),
-                                  5)  # fmt: skip
+                                  5)
     writer.close()
     return data
 
@@ -47,7 +47,7 @@ async def echo(req):
     (b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc", b"400"),
     (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", b"411"),
     (b"GET / HTTP/1.1\r\nX: " + b"a" * (MAX_HEAD + 10) + b"\r\n\r\n", b"431"),
-])  # fmt: skip
+])
 def test_malformed_requests_get_an_error_and_the_server_survives(raw: bytes, status: bytes) -> None:
     async def main():
         server = await _serve(echo)

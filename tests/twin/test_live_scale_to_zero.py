@@ -85,7 +85,7 @@ def test_a_cookie_pinned_request_counts_in_the_gateways_concurrency() -> None:
 
 
 def _wait_for_zero(runner: TwinThread, key: tuple[str, str], after: float,
-                   limit: float) -> float | None:  # fmt: skip
+                   limit: float) -> float | None:
     """The twin-clock time its revision first logged zero ready pods after ``after``."""
     live = runner.twin
     rev = live.services[key].revs[0]

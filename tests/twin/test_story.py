@@ -66,12 +66,12 @@ class Demo:
                "--gateway-port", str(ports["gateway"]), "--twin-metrics-port",
                str(ports["metrics"]), "--app-port", str(ports["app"]),
                "--alertmanager-port", str(ports["alertmanager"]),
-               "--fault-port", str(ports["fault"])]  # fmt: skip
+               "--fault-port", str(ports["fault"])]
         self.history = os.environ.get("SDOBS_STORY_HISTORY", STORY_HISTORY)
         self.proc = subprocess.Popen(cmd, cwd=clone,
                                      env=env(clone, SDOBS_DEMO_HISTORY=self.history),
                                      stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                                     stderr=subprocess.STDOUT, text=True)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -114,7 +114,7 @@ def _page(browser, url: str, shot: str | None = None):
 def test_the_reference_story_from_a_fresh_clone(tmp_path: Path) -> None:
     clone = make_clone(tmp_path)
     ports = {k: free_port() for k in ("prometheus", "gateway", "metrics", "app", "alertmanager",
-                                      "fault")}  # fmt: skip
+                                      "fault")}
     demo = Demo(clone, ports)
     try:
         demo.wait_for("Ctrl-C", timeout=900)  # a 24 h backfill (SDOBS_STORY_HISTORY) takes minutes
@@ -125,12 +125,12 @@ def test_the_reference_story_from_a_fresh_clone(tmp_path: Path) -> None:
         assert marker["end"] - marker["start"] == parse_duration(demo.history), marker
         # The load test, exactly as printed, pasted where ./run demo was typed.
         command = next(line.strip() for line in out.splitlines()
-                       if line.strip().startswith("./run loadtest"))  # fmt: skip
+                       if line.strip().startswith("./run loadtest"))
         app_url = f"http://127.0.0.1:{ports['app']}"
         assert f"{app_url}/service?ns={NS}&service={SVC}" in out
         started = time.time()
         run = subprocess.run(shlex.split(command), cwd=clone, env=env(clone), timeout=600,
-                             capture_output=True, text=True, check=False)  # fmt: skip
+                             capture_output=True, text=True, check=False)
         last_response = time.time()
         assert run.returncode == 0, run.stdout + run.stderr
         assert re.search(r"Success\s+\[ratio\]\s+100\.00%", run.stdout), run.stdout
@@ -140,7 +140,7 @@ def test_the_reference_story_from_a_fresh_clone(tmp_path: Path) -> None:
         client = PrometheusClient(f"http://127.0.0.1:{ports['prometheus']}")
         source = Source(client)
         view = ViewState(namespace=NS, service=SVC, range=CUSTOM, start=float(int(started) - 30),
-                         end=float(int(last_response) + 30))  # fmt: skip
+                         end=float(int(last_response) + 30))
         time.sleep(12)  # two of the demo's 5 s scrapes after the last response
         h = headline(load_service(source, view, now=view.end))
         assert h["requests"] == 20 and h["success"] == 1.0, h
@@ -202,7 +202,7 @@ def test_the_reference_story_from_a_fresh_clone(tmp_path: Path) -> None:
             assert f"ns={NS}" in page.url and f"service={SVC}" in page.url and "from=" in page.url
             assert SVC in page.locator("#ctl-service").inner_text()
             page.locator("#card-requests .card-value").filter(has_text=re.compile(r"^\d+$")) \
-                .wait_for()  # fmt: skip
+                .wait_for()
             assert int(page.locator("#card-requests .card-value").inner_text()) >= 10
             page.close()
     finally:
@@ -212,5 +212,5 @@ def test_the_reference_story_from_a_fresh_clone(tmp_path: Path) -> None:
     assert demo.proc.returncode == 0, demo.output[-3000:]
     demo.reader.join(10)
     assert "Traceback" not in demo.output and "Task was destroyed" not in demo.output, \
-        demo.output[-3000:]  # fmt: skip
+        demo.output[-3000:]
     assert "stopped." in demo.output

@@ -53,7 +53,7 @@ def twin(tmp_path_factory: pytest.TempPathFactory):
 
 
 def request(live: LiveTwin, method: str, path: str, body: bytes | None = None,
-            headers: dict | None = None, host: str | None = None):  # fmt: skip
+            headers: dict | None = None, host: str | None = None):
     conn = http.client.HTTPConnection("127.0.0.1", live.gateway.port, timeout=30)
     hdrs = {"Content-Type": "application/json", **(headers or {})}
     if host:
@@ -100,7 +100,7 @@ def test_txt2img_answers_in_the_webui_shape_by_host_and_by_path(twin) -> None:
     (b'{"sampler_name": "Nope"}', 400, lambda b: b["detail"] == "Sampler not found"),
     (b'{"width": 4096, "height": 4096, "steps": 1}', 500,
      lambda b: b["error"] == "OutOfMemoryError"),
-])  # fmt: skip
+])
 def test_bad_requests_get_the_webui_error_shapes(twin, body: bytes, status: int, check) -> None:
     _, live = twin
     got, _, data = request(live, "POST", TXT2IMG, body)
@@ -158,7 +158,7 @@ def test_client_disconnect_frees_the_pod_slot(twin) -> None:
     eventually(active, timeout=5, interval=0.05, what="a pod slot taken")
     sock.close()
     eventually(active, until=lambda n: n == 0, timeout=5, interval=0.05,
-               what="the slot released")  # fmt: skip
+               what="the slot released")
 
 
 def test_a_burst_of_500_gets_answers_with_bounded_memory(twin) -> None:

@@ -82,7 +82,7 @@ def burst_twin(tmp_path: Path):
 
 
 def test_200_requests_at_concurrency_200_are_all_answered_and_nothing_stays_in_flight(
-        burst_twin: TwinThread) -> None:  # fmt: skip
+        burst_twin: TwinThread) -> None:
     live = burst_twin.twin
     config = LoadTestConfig(
         url=f"{live.gateway_url}/services/default/burst", concurrency=200, requests=200,

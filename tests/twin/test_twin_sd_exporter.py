@@ -72,7 +72,7 @@ def test_exporter_series_per_pod(twin) -> None:
     # Two at once on one pod (containerConcurrency 0): the second waits for the GPU.
     threads = [threading.Thread(target=_get, args=(
         live.gateway.port, "/services/default/with-sd/sdapi/v1/txt2img", "POST",
-        body.encode())) for _ in range(2)]  # fmt: skip
+        body.encode())) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
@@ -91,5 +91,5 @@ def test_exporter_series_per_pod(twin) -> None:
     assert scrape.value(text, "sdobs_sd_ready") == 1
     assert scrape.value(text, "sdobs_sd_checkpoint_info", checkpoint="v1-5-pruned-emaonly") == 1
     other = runner.call(lambda: [p.name for p in live.services[("default", "without-sd")]
-                                 .pods_up(live.now())])  # fmt: skip
+                                 .pods_up(live.now())])
     assert _get(live.metrics.port, f"/pods/default/{other[0]}/sd")[0] == 404

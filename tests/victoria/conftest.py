@@ -58,7 +58,7 @@ def twins(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     dialect = request.param
     t0 = kt.t0_for_tests()
     texts = [sd_traffic.with_sd(gpu_traffic.with_knative(kt.exposition(dialect, t0), t0), t0),
-             kt.cluster(t0)]  # fmt: skip
+             kt.cluster(t0)]
     prom = LocalPrometheus(tmp_path_factory.mktemp(f"prom-{dialect}"))
     for text in texts:
         prom.backfill_text(text)

@@ -46,7 +46,7 @@ _RATIO = Relation(RATIO, "a ratio of rates: both parts differ on the edge, not a
 _QUANTILE = Relation(RATIO, "histogram_quantile of rates: buckets differ on the edge")
 _SAME = Relation(SAME, "gauge or count: same samples, same answer")
 _CHANGES = Relation(CHANGES, "changes() counts the first sample of a window with no sample "
-                             "before it")  # fmt: skip
+                             "before it")
 _SUBQUERY = Relation(SUBQUERY, "subquery inner points: Prometheus 2.x includes t - range")
 
 #: Every catalog method the panels call, with how VictoriaMetrics' answer relates to Prometheus'.
@@ -72,7 +72,7 @@ RELATIONS: dict[str, Relation] = {
                               "recorded_latency", "recorded_rate_5xx")},
     **{m: _SAME for m in ("recorded_pods", "recorded_gpu_utilization", "recorded_gpus_allocated",
                           "recorded_services_at_zero")},
-}  # fmt: skip
+}
 
 
 def relation_of_expr(expr: str) -> Relation:
@@ -109,7 +109,7 @@ def _same(p: float, v: float) -> bool:
 
 def compare(name: str, relation: Relation, prom: pd.DataFrame, vm: pd.DataFrame, *,
             window: float, first: float, t0: float, series: int = 1,
-            ) -> tuple[list[str], int, int]:  # fmt: skip
+            ) -> tuple[list[str], int, int]:
     """Problems (one line each) of VictoriaMetrics' answer against Prometheus', how many
     points sat on the edge (a window reaching before ``first``, the latest counter start) and
     how many were held to equality."""

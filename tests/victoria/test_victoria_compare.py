@@ -73,7 +73,7 @@ def test_every_catalog_signal_answers_as_on_prometheus(twins) -> None:
                 found, on_edge, equal = compare(
                     f"{key}/{signal.method}[{window}]", relation, prom, vm,
                     window=float(window[:-1]) * 60, first=twins.first, t0=twins.t0,
-                    series=len(kt.PODS))  # fmt: skip
+                    series=len(kt.PODS))
                 problems += found
                 ran += 1
                 edge += on_edge
@@ -108,7 +108,7 @@ def test_every_dashboard_target_answers_as_on_prometheus(twins) -> None:
                     prom, vm = _ask(twins, expr, relation, start, end)
                 name = f"{dash['uid']}/{panel['title']}[{target['refId']}]"
                 found, _, _ = compare(name, relation, prom, vm, window=WINDOWS.range_seconds,
-                                   first=twins.first, t0=twins.t0, series=len(kt.PODS))  # fmt: skip
+                                   first=twins.first, t0=twins.t0, series=len(kt.PODS))
                 problems += found
                 ran += 1
                 if prom.empty and vm.empty:
@@ -152,7 +152,7 @@ def test_app_pages_read_the_same_numbers(twins) -> None:
             assert source.catalog().dialect.name == twins.dialect  # detection works on VM
             pages[store] = {name: load(source, state, now=end) for name, load in (
                 ("service", data.load_service), ("scaling", data.load_scaling),
-                ("gpu", data.load_gpu), ("fleet", data.load_fleet))}  # fmt: skip
+                ("gpu", data.load_gpu), ("fleet", data.load_fleet))}
         finally:
             source.close()
     for name, page in pages["vm"].items():
@@ -184,7 +184,7 @@ def _known_text() -> str:
     lines.append("# TYPE h histogram")
     for k in range(5):
         lines += [f'h_bucket{{le="{le}"}} {n * k} {T + 15 * k}'
-                  for le, n in (("0.1", 1), ("1", 2), ("+Inf", 10))]  # fmt: skip
+                  for le, n in (("0.1", 1), ("1", 2), ("+Inf", 10))]
         lines += [f"h_count {10 * k} {T + 15 * k}", f"h_sum {3 * k} {T + 15 * k}"]
     return "\n".join(lines) + "\n# EOF\n"
 

@@ -91,6 +91,6 @@ class SdobsMetricsScript(scripts.Script):
                 steps=getattr(p, "steps", None), width=getattr(p, "width", None),
                 height=getattr(p, "height", None),
                 images=int(getattr(p, "batch_size", 1)) * int(getattr(p, "n_iter", 1)),
-                sampler=getattr(p, "sampler_name", None))  # fmt: skip
+                sampler=getattr(p, "sampler_name", None))
         except Exception:
             METRICS.error("postprocess")

@@ -100,7 +100,7 @@ class GpuCollector:
         if not (isinstance(lock_timeout, int | float) and 0 <= lock_timeout < float("inf")):
             # Lock.acquire(timeout=-1) waits forever: a hung NVML call would hang every scrape.
             raise ValueError(f"lock_timeout must be a finite number of seconds >= 0, "
-                             f"not {lock_timeout!r}")  # fmt: skip
+                             f"not {lock_timeout!r}")
         self.backend = backend
         self.naming = naming
         self.attribution: Attribution = attribution or StaticAttribution(identity or UNATTRIBUTED)

@@ -54,7 +54,7 @@ def choice(*allowed: str) -> Callable[[str], str]:
 def seconds(low: float, high: float, *, low_open: bool = False) -> Callable[[str], float]:
     """A duration in seconds (``5``, ``2.5``, ``500ms``, ``5s``, ``5m``, ``1h``) within bounds."""
     bound = (f"more than {low:g} and at most {high:g}" if low_open
-             else f"from {low:g} to {high:g}")  # fmt: skip
+             else f"from {low:g} to {high:g}")
 
     def parse(text: str) -> float:
         m = _DURATION.fullmatch(text.strip())
@@ -163,7 +163,7 @@ OPTIONS: tuple[Option, ...] = (
            "series only", metavar="SECONDS"),
     Option("--log-level", "SDOBS_GPU_LOG_LEVEL", "info",
            choice("debug", "info", "warning", "error"), "log level"),
-)  # fmt: skip
+)
 
 
 class SettingsParser(argparse.ArgumentParser):
@@ -182,7 +182,7 @@ class SettingsParser(argparse.ArgumentParser):
 
     def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
                          namespace: argparse.Namespace | None = None,
-                         ) -> tuple[argparse.Namespace, list[str]]:  # fmt: skip
+                         ) -> tuple[argparse.Namespace, list[str]]:
         ns, rest = super().parse_known_args(args, namespace)
         return self.resolve(ns), rest
 
@@ -217,22 +217,22 @@ def build_parser(environ: Mapping[str, str] | None = None) -> SettingsParser:
     p = SettingsParser(environ, prog=PROG,
                        description="Prometheus exporter for NVIDIA GPUs, attributed to Knative "
                                    "revisions. Every option also reads the environment "
-                                   "variable named in its help; a flag wins.")  # fmt: skip
+                                   "variable named in its help; a flag wins.")
     for opt in OPTIONS:
         default = opt.default_text() if opt.flag != "--hostname" else "the host name"
         env = f"env {opt.env}, " if opt.env else ""
         if opt.switch:
             p.add_argument(opt.flag, action="store_true", default=None,
-                           help=f"{opt.help} ({env.rstrip(', ')}=1)")  # fmt: skip
+                           help=f"{opt.help} ({env.rstrip(', ')}=1)")
             continue
         choices = getattr(opt.parse, "choices", None)
         metavar = opt.metavar or ("{" + ",".join(choices) + "}" if choices else None)
         p.add_argument(opt.flag, default=None, metavar=metavar,
-                       help=f"{opt.help} ({env}default {default})")  # fmt: skip
+                       help=f"{opt.help} ({env}default {default})")
     return p
 
 
 def parse(argv: Sequence[str] | None = None,
-          environ: Mapping[str, str] | None = None) -> argparse.Namespace:  # fmt: skip
+          environ: Mapping[str, str] | None = None) -> argparse.Namespace:
     """Validated settings from ``argv`` (default ``sys.argv[1:]``) and the environment."""
     return build_parser(environ).parse_args(sys.argv[1:] if argv is None else argv)

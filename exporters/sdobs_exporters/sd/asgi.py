@@ -57,7 +57,7 @@ def generation_started() -> None:
 
 def generation_finished(*, steps: int | None = None, width: int | None = None,
                         height: int | None = None, images: int | None = None,
-                        sampler: str | None = None) -> None:  # fmt: skip
+                        sampler: str | None = None) -> None:
     """The current request's generation ended; what it generated, when the server knows it
     better than the request body does (e.g. A1111's ``p.steps``, ``p.sampler_name``)."""
     rec = CURRENT.get()
@@ -107,7 +107,7 @@ class SdMetricsMiddleware:
 
     def __init__(self, app, metrics: SdMetrics | None = None, *, metrics_path: str = "/metrics",
                  ready_path: str = "/sdobs/ready",
-                 endpoints: dict[str, str] | None = None) -> None:  # fmt: skip
+                 endpoints: dict[str, str] | None = None) -> None:
         self.app = app
         self.metrics = metrics if metrics is not None else SdMetrics()
         self.metrics_path = metrics_path
@@ -175,7 +175,7 @@ class SdMetricsMiddleware:
                 generation=rec.gen_end - rec.gen_start if ended else None,
                 response=max(end - rec.gen_end, 0.0) if ended else None,
                 steps=rec.steps, width=rec.width, height=rec.height, images=rec.images,
-                sampler=rec.sampler)  # fmt: skip
+                sampler=rec.sampler)
         except Exception:
             metrics.error("observe")
         rec.body = None
@@ -201,7 +201,7 @@ class SdMetricsMiddleware:
 async def _respond(send, status: int, body: bytes, content_type: str) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", content_type.encode("latin-1")),
-                            (b"content-length", str(len(body)).encode())]})  # fmt: skip
+                            (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -43,13 +43,13 @@ class Identity:
         if not namespace:
             try:
                 with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace",
-                          encoding="utf-8") as f:  # fmt: skip
+                          encoding="utf-8") as f:
                     namespace = f.read().strip()
             except OSError:
                 namespace = ""
         return cls(namespace=namespace, pod=env.get("POD_NAME", "") or env.get("HOSTNAME", ""),
                    service=env.get("K_SERVICE", ""), configuration=env.get("K_CONFIGURATION", ""),
-                   revision=env.get("K_REVISION", ""))  # fmt: skip
+                   revision=env.get("K_REVISION", ""))
 
     def labels(self) -> dict[str, str]:
         return {k: getattr(self, k) for k in n.IDENTITY_KEYS if getattr(self, k)}
@@ -88,7 +88,7 @@ class SdMetrics:
     """Request, generation, model and readiness metrics of one SD server process."""
 
     def __init__(self, *, identity: Identity | None = None, gpu_model: str | None = None,
-                 process_start: float | None = None, clock=time.time) -> None:  # fmt: skip
+                 process_start: float | None = None, clock=time.time) -> None:
         self.identity = Identity.from_env() if identity is None else identity
         self._gpu_model = gpu_model
         self.clock = clock
@@ -111,18 +111,18 @@ class SdMetrics:
         self._images = Counter(n.IMAGES, "Images generated", n.GENERATION_LABELS, registry=r)
         self._mp = Counter(n.MEGAPIXELS, "Megapixels generated", n.GENERATION_LABELS, registry=r)
         self._mix = Counter(n.GENERATIONS, "Generations by sampler and image size class",
-                            n.MIX_LABELS, registry=r)  # fmt: skip
+                            n.MIX_LABELS, registry=r)
         self._in_flight = Gauge(n.IN_FLIGHT, "Generation requests in the server now", registry=r)
         self._waiting = Gauge(n.WAITING, "Generation requests waiting for the generation lock now",
-                              registry=r)  # fmt: skip
+                              registry=r)
         self._load = Histogram(n.MODEL_LOAD, "Time to load a checkpoint, seconds",
-                               buckets=n.LOAD_BUCKETS, registry=r)  # fmt: skip
+                               buckets=n.LOAD_BUCKETS, registry=r)
         self._ready = Gauge(n.READY, "1 once a checkpoint is loaded and requests can be served",
-                            registry=r)  # fmt: skip
+                            registry=r)
         self._cold = Gauge(n.COLD_START, "Seconds from the container's start to ready to serve",
-                           registry=r)  # fmt: skip
+                           registry=r)
         self._errors = Counter(n.ERRORS, "Failures inside the exporter (requests still served)",
-                               ("where",), registry=r)  # fmt: skip
+                               ("where",), registry=r)
         # Successful txt2img series exist from the start (at zero), so rate() counts a pod's
         # first request too (Prometheus' advice: initialise the label sets you know).
         self._duration.labels("txt2img", "2xx")
@@ -154,7 +154,7 @@ class SdMetrics:
                         self._wait.labels(endpoint), self._generation.labels(*gen),
                         self._response.labels(endpoint), self._steps.labels(*gen),
                         self._images.labels(*gen), self._mp.labels(*gen),
-                        self._mix.labels(endpoint, sampler, size))  # fmt: skip
+                        self._mix.labels(endpoint, sampler, size))
             if len(self._children) < 4096:  # bounded labels; the cap only guards memory
                 self._children[key] = children
         return children
@@ -162,7 +162,7 @@ class SdMetrics:
     def observe(self, endpoint: str, code: int, total: float, *, queue_wait: float | None = None,
                 generation: float | None = None, response: float | None = None,
                 steps: int = 0, width: int = 0, height: int = 0, images: int = 0,
-                sampler: str = "") -> None:  # fmt: skip
+                sampler: str = "") -> None:
         """Count one finished generation request (durations in seconds; the phases only when
         the request reached the generation lock)."""
         size = n.size_class(width, height) if width and height else "unknown"
@@ -199,7 +199,7 @@ class SdMetrics:
 
     # -- model and readiness ---------------------------------------------------------------------
     def model_loaded(self, checkpoint: str = "", sha: str = "",
-                     seconds: float | None = None) -> None:  # fmt: skip
+                     seconds: float | None = None) -> None:
         """A checkpoint finished loading (``seconds`` when its start is known)."""
         if seconds is not None and seconds >= 0:
             self._load.observe(seconds)
@@ -242,7 +242,7 @@ class SdMetrics:
         if ckpt:
             info = Metric(n.CHECKPOINT_INFO, "The loaded checkpoint (name and hash)", "gauge")
             info.add_sample(n.CHECKPOINT_INFO, {**ident, "checkpoint": ckpt[0], "sha256": ckpt[1]},
-                            1.0)  # fmt: skip
+                            1.0)
             out.append(info)
         return out
 

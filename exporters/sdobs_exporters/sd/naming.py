@@ -18,11 +18,11 @@ DURATION_BUCKETS: tuple[float, ...] = (
     0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 2.5, 3, 3.5, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 18, 20,
     22.5, 25, 27.5, 30, 33, 36, 40, 45, 50, 55, 60, 70, 80, 90, 105, 120, 150, 180, 240, 300,
     420, 600,
-)  # fmt: skip
+)
 #: Model (checkpoint) load and cold start buckets, seconds.
 LOAD_BUCKETS: tuple[float, ...] = (
     1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 450, 600, 900,
-)  # fmt: skip
+)
 
 # -- metric names (prometheus-client names: counters without _total) ---------------------------
 REQUEST_DURATION = PREFIX + "request_duration_seconds"
@@ -65,12 +65,12 @@ SAMPLERS = frozenset({
     "DPM++ 2M", "DPM++ SDE", "DPM++ 2M SDE", "DPM++ 2M SDE Heun", "DPM++ 2S a", "DPM++ 3M SDE",
     "Euler a", "Euler", "LMS", "Heun", "DPM2", "DPM2 a", "DPM fast", "DPM adaptive", "Restart",
     "DDIM", "PLMS", "UniPC", "LCM", "DPM++ 2M Karras", "DPM++ SDE Karras", "Euler a Karras",
-})  # fmt: skip
+})
 #: (largest pixel count, class) from small to large; above the last: "over1024".
 SIZE_CLASSES = ((512 * 512, "512"), (768 * 768, "768"), (1024 * 1024, "1024"))
 #: The WebUI's txt2img defaults, for fields a request leaves out.
 DEFAULTS = {"steps": 50, "width": 512, "height": 512, "batch_size": 1, "n_iter": 1,
-            "sampler_name": "Euler a"}  # fmt: skip
+            "sampler_name": "Euler a"}
 
 
 def sampler_label(name: object) -> str:

@@ -25,7 +25,7 @@ from .common import Extra, register_data_callback, skeleton
 
 NAME = "alerts"
 NO_RULES = ("no SLO series: load sdobs' rules into this Prometheus (sdobs rules generate; "
-            "sdobs demo loads them by itself)")  # fmt: skip
+            "sdobs demo loads them by itself)")
 ALERT_LABELS = ("severity", "namespace", "service", "revision", "slo", "long", "short")
 SLO_TITLES = {"availability": "Availability", "latency": "Latency", "cold_start": "Cold start"}
 
@@ -48,7 +48,7 @@ def specs(state: ViewState) -> list[Spec]:
         Spec("burn", Query("burn_rate", slo_q.read_burn_rate(m), UNIT_COUNT), instant=True),
         Spec("objective", Query("objective", slo_q.read_objectives(m), UNIT_RATIO),
              instant=True),
-    ]  # fmt: skip
+    ]
 
 
 def load_alerts(source, state: ViewState, now: float | None = None) -> PageData:
@@ -70,7 +70,7 @@ def _firing(page: PageData, state: ViewState) -> html.Div:
     for rec in frame.to_dict("records"):
         rows.append(html.Tr(className=f"sev-{rec.get('severity', '')}", children=[
             html.Td(rec["alertname"], className="alertname"),
-            *[html.Td(_cell(rec.get(c))) for c in cols]]))  # fmt: skip
+            *[html.Td(_cell(rec.get(c))) for c in cols]]))
     return html.Table(rows, className="fleet-table", id="alerts-table")
 
 
@@ -109,7 +109,7 @@ def _slos(page: PageData, state: ViewState) -> html.Div:
         rows.append(html.Tr(className="budget-low" if low else "", children=[
             html.Td(r.service), html.Td(r.namespace), html.Td(SLO_TITLES.get(r.slo, r.slo)),
             html.Td(_pct(r.objective)), html.Td(_pct(r.budget)),
-            html.Td("—" if math.isnan(r.burn) else f"{r.burn:.2g}×")]))  # fmt: skip
+            html.Td("—" if math.isnan(r.burn) else f"{r.burn:.2g}×")]))
     return html.Table(rows, className="fleet-table", id="slo-table")
 
 
@@ -119,12 +119,12 @@ def layout(parsed: Parsed) -> html.Div:
     return skeleton(NAME, f"Alerts and SLOs · {who}", state.namespace or "all namespaces", (),
                     before=[html.H3("Firing now"), html.Div(id="alerts-firing"),
                             html.H3("SLOs: error budget over the period, burn rate over 5 min"),
-                            html.Div(id="alerts-slos")])  # fmt: skip
+                            html.Div(id="alerts-slos")])
 
 
 def register(app: Dash, ctx) -> None:
     extras = [Extra(Output("alerts-firing", "children"), _firing, ("firing",), "Firing alerts"),
               Extra(Output("alerts-slos", "children"), _slos, ("budget", "burn", "objective"),
-                    "SLOs")]  # fmt: skip
+                    "SLOs")]
     ctx.callbacks[NAME] = register_data_callback(
         app, ctx, NAME, (), extras, lambda state: load_alerts(ctx.source, state, ctx.now()))

@@ -45,7 +45,7 @@ class Graph:
     def __post_init__(self) -> None:
         if self.panel not in PANELS:
             raise ValueError(f"graph {self.id}: {self.panel!r} is not a panel of "
-                             "sdobs.catalog.panels")  # fmt: skip
+                             "sdobs.catalog.panels")
 
     @property
     def title(self) -> str:
@@ -79,7 +79,7 @@ def panel_box(panel: Graph) -> html.Div:
                       config={"displaylogo": False, "responsive": True,
                               "modeBarButtonsToRemove": ["lasso2d", "select2d"]}),
         ],
-    )  # fmt: skip
+    )
 
 
 def _placeholder() -> dict:
@@ -95,11 +95,11 @@ def card(label: str, value: str, *, id_: str | None = None, hint: str = "") -> h
     return html.Div(className="card", id=id_ or "", title=hint or None, children=[
         html.Div(value, className="card-value"),
         html.Div(label, className="card-label"),
-    ])  # fmt: skip
+    ])
 
 
 def skeleton(name: str, title: str, subtitle: Any, panels: Sequence[Graph],
-             before: Sequence[Any] = (), after: Sequence[Any] = ()) -> html.Div:  # fmt: skip
+             before: Sequence[Any] = (), after: Sequence[Any] = ()) -> html.Div:
     """A page: banner, title, status line, then ``before``, the panel grid and ``after``."""
     return html.Div(className=f"page page-{name}", children=[
         dcc.Store(id=f"{name}-meta", data={}),
@@ -111,7 +111,7 @@ def skeleton(name: str, title: str, subtitle: Any, panels: Sequence[Graph],
         *before,
         html.Div(className="grid", children=[panel_box(p) for p in panels]),
         *after,
-    ])  # fmt: skip
+    ])
 
 
 def _clock(t: float) -> str:
@@ -119,7 +119,7 @@ def _clock(t: float) -> str:
 
 
 def banner(page: PageData, titles: dict[str, str], url: str, meta: dict,
-           search: str) -> html.Div | None:  # fmt: skip
+           search: str) -> html.Div | None:
     """What failed and where, and whether the page shows older data (or none)."""
     errors = page.errors()
     if not errors:
@@ -128,7 +128,7 @@ def banner(page: PageData, titles: dict[str, str], url: str, meta: dict,
         kind = "warning" if isinstance(page.error, LookupError) else "error"
         lines = [html.Li(str(page.error))]
         head = ("No Knative metrics found" if isinstance(page.error, LookupError)
-                else f"Prometheus at {url} failed")  # fmt: skip
+                else f"Prometheus at {url} failed")
     else:
         kind = "error"
         head = f"Prometheus at {url} failed {len(errors)} of {page.queries} queries"
@@ -139,28 +139,28 @@ def banner(page: PageData, titles: dict[str, str], url: str, meta: dict,
             if title not in names:
                 names.append(title)
         lines = [html.Li([html.B(", ".join(names)), ": ", message])
-                 for message, names in grouped.items()]  # fmt: skip
+                 for message, names in grouped.items()]
     ok_at = meta.get("ok_at") if meta else None
     if ok_at:
         other = " for the previous selection" if meta.get("search", "") != search else ""
         tail = (f"Showing the last good data{other} from {_clock(ok_at)}, marked stale; "
-                "it updates by itself once Prometheus answers.")  # fmt: skip
+                "it updates by itself once Prometheus answers.")
     else:
         tail = "No data to show yet; the page retries on the next refresh or change."
     return html.Div(className=f"banner {kind}", role="alert", id="banner", children=[
         html.Strong(head), html.Ul(lines), html.Div(tail, className="banner-tail"),
-    ])  # fmt: skip
+    ])
 
 
 def status(page: PageData) -> str:
     dialect = page.dialect or "unknown dialect"
     return (f"{dialect} · {page.queries} queries in {page.seconds * 1000:.0f} ms · "
-            f"updated {_clock(page.fetched_at)}")  # fmt: skip
+            f"updated {_clock(page.fetched_at)}")
 
 
 def register_data_callback(app: Dash, ctx: Any, name: str, panels: Sequence[Graph],
                            extras: Sequence[Extra], load: Callable[[ViewState], PageData], *,
-                           page_local: Sequence[str] = ()) -> Callable:  # fmt: skip
+                           page_local: Sequence[str] = ()) -> Callable:
     """The page's one data callback: load once, then figures, extras, banner, status."""
     titles: dict[str, str] = {}
     for p in panels:
@@ -173,7 +173,7 @@ def register_data_callback(app: Dash, ctx: Any, name: str, panels: Sequence[Grap
     outputs += [Output(f"{p.id}-box", "className") for p in panels]
     outputs += [e.output for e in extras]
     outputs += [Output(f"{name}-banner", "children"), Output(f"{name}-status", "children"),
-                Output(f"{name}-meta", "data")]  # fmt: skip
+                Output(f"{name}-meta", "data")]
 
     def update(search: str | None, _n: int | None, meta: dict | None) -> list:
         parsed = parse_search(search, ctx.now())
@@ -201,10 +201,10 @@ def register_data_callback(app: Dash, ctx: Any, name: str, panels: Sequence[Grap
         if not page.errors():
             new_meta = {"ok_at": page.fetched_at, "search": search}
         return [*figures, *classes, *values, banner(page, titles, ctx.source.url, meta, search),
-                status(page), new_meta]  # fmt: skip
+                status(page), new_meta]
 
     app.callback(outputs, Input("url", "search"), Input("tick", "n_intervals"),
-                 State(f"{name}-meta", "data"))(update)  # fmt: skip
+                 State(f"{name}-meta", "data"))(update)
     update.render = render  # for direct tests
     update.outputs = outputs
     return update
@@ -213,4 +213,4 @@ def register_data_callback(app: Dash, ctx: Any, name: str, panels: Sequence[Grap
 def by_id(callback: Callable, values: Sequence[Any]) -> dict[str, Any]:
     """A data callback's answer keyed ``"id.property"`` (for tests and the benchmark)."""
     return {f"{o.component_id}.{o.component_property}": v
-            for o, v in zip(callback.outputs, values, strict=True)}  # fmt: skip
+            for o, v in zip(callback.outputs, values, strict=True)}

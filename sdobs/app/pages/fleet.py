@@ -35,7 +35,7 @@ COLUMNS = (
 def _shared(state: ViewState) -> ViewState:
     """The selection a link to another page carries (range, refresh, namespace)."""
     return ViewState(namespace=state.namespace, range=state.range, start=state.start,
-                     end=state.end, refresh=state.refresh)  # fmt: skip
+                     end=state.end, refresh=state.refresh)
 
 
 def _table(page: PageData, state: ViewState, ctx) -> list:
@@ -72,7 +72,7 @@ def _table(page: PageData, state: ViewState, ctx) -> list:
             html.Td(fmt(row.pods, UNIT_WHOLE)),
             html.Td(_gpu(row.gpu, row.gpus)),
             html.Td(zero, className="zero-cell"),
-        ]))  # fmt: skip
+        ]))
     first = (page_no - 1) * ROWS_PER_PAGE + 1 if len(shown) else 0
     last = min(page_no * ROWS_PER_PAGE, len(shown))
     pager = [html.Span(f"{first}–{last} of {len(shown)}", id="fleet-count")]
@@ -103,7 +103,7 @@ def _cards(page: PageData, state: ViewState) -> list:
         card("Traffic (avg)", fmt(total, UNIT_RPS), id_="card-fleet-rps"),
         card("Pods now", fmt(float(table["pods"].sum()) if not table.empty else None, UNIT_WHOLE),
              id_="card-fleet-pods"),
-    ]  # fmt: skip
+    ]
 
 
 def layout(parsed: Parsed) -> html.Div:
@@ -112,10 +112,10 @@ def layout(parsed: Parsed) -> html.Div:
     search = html.Div(className="fleet-tools", children=[
         dcc.Input(id="fleet-q", type="search", value=state.query, debounce=0.3,
                   placeholder="search services or namespaces", className="search"),
-    ])  # fmt: skip
+    ])
     return skeleton(NAME, "Fleet", where, (),
                     before=[html.Div(id="fleet-cards", className="cards"), search,
-                            html.Div(id="fleet-body")])  # fmt: skip
+                            html.Div(id="fleet-body")])
 
 
 def register(app: Dash, ctx) -> None:
@@ -130,7 +130,7 @@ def register(app: Dash, ctx) -> None:
         page_local=("query", "sort", "descending", "page"))
 
     @app.callback(Output("url", "search", allow_duplicate=True), Input("fleet-q", "value"),
-                  State("url", "search"), prevent_initial_call=True)  # fmt: skip
+                  State("url", "search"), prevent_initial_call=True)
     def search(q: str | None, url_search: str | None):
         """Put the search text into the URL (back on the first page of results)."""
         state = parse_search(url_search).state

@@ -20,7 +20,7 @@ NO_GPU = "no GPU series in this range"
 def _by(key: str, label: str, unit: str, y_range=None):
     def build(page: PageData, state: ViewState) -> dict:
         return timeseries(series(page.frame(key), page.window, (label,)), page.window, unit,
-                          empty_text=NO_GPU, y_range=y_range)  # fmt: skip
+                          empty_text=NO_GPU, y_range=y_range)
 
     return build
 
@@ -29,7 +29,7 @@ def _allocated(page: PageData, state: ViewState) -> dict:
     lines = series(page.frame("allocated"), page.window, name="allocated")
     lines += series(page.frame("busy"), page.window, name="busy")
     return timeseries(lines, page.window, UNIT_COUNT, empty_text=NO_GPU, shape="linear",
-                      dashes={"allocated": "dot"})  # fmt: skip
+                      dashes={"allocated": "dot"})
 
 
 def _memory(label: str):
@@ -40,13 +40,13 @@ def _memory(label: str):
         else:
             lines = series(page.frame(f"memory_{label}"), page.window, (label,))
         return timeseries(lines, page.window, UNIT_BYTES, empty_text=NO_GPU,
-                          dashes={"total": "dot"})  # fmt: skip
+                          dashes={"total": "dot"})
 
     return build
 
 
 def _lines(keys: tuple[str, ...], names: tuple[str, ...], label: str | None, unit: str,
-           empty: str = NO_GPU):  # fmt: skip
+           empty: str = NO_GPU):
     """Several signals in one chart, each named (and split by ``label`` when given)."""
     def build(page: PageData, state: ViewState) -> dict:
         lines = []
@@ -68,7 +68,7 @@ HEALTH_GRAPHS = (
     Graph("gpu-throttle", "gpu_throttle_reasons", _THROTTLE_KEYS,
           _lines(_THROTTLE_KEYS, tuple(r.replace("_", " ") for r in SLOWDOWN_REASONS), None,
                  UNIT_COUNT)),
-)  # fmt: skip
+)
 
 # The model pods' CPU and memory beside their GPUs (the Grafana scaling dashboard has the same
 # panels; the app keeps its scaling page to the autoscaler's own series).
@@ -87,7 +87,7 @@ RESOURCE_GRAPHS = (
     Graph("res-restarts", "revision_restarts", _RESTARTS,
           _lines(_RESTARTS, ("restarts", "OOM kills", "queue-proxy restarts"), "revision",
                  UNIT_COUNT, NO_DATA)),
-)  # fmt: skip
+)
 
 GRAPHS = (
     Graph("gpu-allocated", "gpus_allocated_vs_busy", ("allocated", "busy"), _allocated, wide=True),
@@ -103,7 +103,7 @@ GRAPHS = (
           _by("power_revision", "revision", UNIT_WATTS)),
     *HEALTH_GRAPHS,
     *RESOURCE_GRAPHS,
-)  # fmt: skip
+)
 
 
 def _cards(page: PageData, state: ViewState) -> list:
@@ -124,7 +124,7 @@ def _cards(page: PageData, state: ViewState) -> list:
         card("GPU metrics from", data.gpu_sources_text(page), id_="card-gpu-source",
              hint="the exporter reporting the selected GPUs now: the sdobs GPU exporter or "
                   "NVIDIA's dcgm-exporter (joined to revisions via kube_pod_labels)"),
-    ]  # fmt: skip
+    ]
 
 
 def layout(parsed: Parsed) -> html.Div:

@@ -46,7 +46,7 @@ FORM = ("target", "host", "prompt", "steps", "size", "mode", "concurrency", "rat
 DEFAULTS: dict[str, Any] = {
     "target": "", "host": "", "prompt": DEFAULT_PROMPT, "steps": 20, "size": "512x512",
     "mode": "closed", "concurrency": 5, "rate": 1.0, "total": 20,
-}  # fmt: skip
+}
 SLOTS = tuple(f"lt-img-{i}" for i in range(RING))
 
 
@@ -70,7 +70,7 @@ def _size(value: Any) -> tuple[int, int]:
     width, sep, height = text.partition("x")
     if not (sep and width.isdigit() and height.isdigit()):
         raise FormError(f"the size must be WIDTHxHEIGHT in pixels, e.g. 512x512, not "
-                        f"{str(value)[:20]!r}")  # fmt: skip
+                        f"{str(value)[:20]!r}")
     return int(width), int(height)
 
 
@@ -81,19 +81,19 @@ def config_from_form(values: dict[str, Any]) -> LoadTestConfig:
         raise FormError("give the target: the A1111 base URL, e.g. http://127.0.0.1:7860")
     host = str(values.get("host") or "").strip() or None
     prompts = tuple(line.strip() for line in str(values.get("prompt") or "").splitlines()
-                    if line.strip())  # fmt: skip
+                    if line.strip())
     if not prompts:
         raise FormError("give a prompt (one a line; the test uses them in turn)")
     if len(prompts) > MAX_PROMPTS or any(len(p) > MAX_PROMPT_CHARS for p in prompts):
         raise FormError(f"give at most {MAX_PROMPTS} prompts of at most {MAX_PROMPT_CHARS} "
-                        "characters each")  # fmt: skip
+                        "characters each")
     steps = _whole("steps", values.get("steps"), 1000)
     width, height = _size(values.get("size"))
     mode = values.get("mode") or "closed"
     if mode not in MODES:
         raise FormError(f"the mode must be one of {', '.join(MODES)}")
     concurrency = _whole("concurrency" if mode == "closed" else "max in flight",
-                         values.get("concurrency"), LIMITS.max_concurrency)  # fmt: skip
+                         values.get("concurrency"), LIMITS.max_concurrency)
     total = _whole("the total", values.get("total"), LIMITS.max_requests)
     rate = None
     if mode != "closed":
@@ -103,7 +103,7 @@ def config_from_form(values: dict[str, Any]) -> LoadTestConfig:
             rate = math.nan
         if not (math.isfinite(rate) and 0 < rate <= LIMITS.max_rate):
             raise FormError(f"the rate must be a number of requests/s above 0 and at most "
-                            f"{LIMITS.max_rate:g}")  # fmt: skip
+                            f"{LIMITS.max_rate:g}")
     parse_target(target, host=host)  # the URL's own one-sentence message, before any thread
     config = LoadTestConfig(
         url=target, host=host, concurrency=concurrency, requests=total, rate=rate,
@@ -111,7 +111,7 @@ def config_from_form(values: dict[str, Any]) -> LoadTestConfig:
         max_in_flight=concurrency if rate is not None else None,
         payload=Txt2ImgOptions(prompts=prompts, steps=steps, width=width, height=height),
         limits=LIMITS,
-    )  # fmt: skip
+    )
     return config.validated()
 
 
@@ -154,19 +154,19 @@ def service_link(ctx: Any, view: RunView) -> str:
     end = math.ceil(view.started_at + end_offset) + LINK_PAD_S
     ns, service = knative_service(view.form.get("target", ""), view.form.get("host") or None)
     state = ViewState(namespace=ns, service=service, range=CUSTOM, start=float(start),
-                      end=float(end))  # fmt: skip
+                      end=float(end))
     return ctx.path("service") + state.to_search()
 
 
 # -- rendering -------------------------------------------------------------------------------
 def _field(label: str, child: Any, *, wide: bool = False, hint: str = "") -> html.Label:
     return html.Label(className="lt-field wide" if wide else "lt-field", title=hint or None,
-                      children=[html.Span(label), child])  # fmt: skip
+                      children=[html.Span(label), child])
 
 
 def _number(id_: str, maximum: float, step: float | str = 1) -> dcc.Input:
     return dcc.Input(id=id_, type="number", min=1 if step == 1 else 0, max=maximum, step=step,
-                     value=None)  # fmt: skip
+                     value=None)
 
 
 def layout(parsed: Parsed) -> html.Div:
@@ -188,15 +188,15 @@ def layout(parsed: Parsed) -> html.Div:
                hint="closed loop: requests in flight; open loop: most in flight at once"),
         _field("Rate (req/s, open loop)", _number("lt-rate", LIMITS.max_rate, "any")),
         _field("Total requests", _number("lt-total", LIMITS.max_requests)),
-    ])  # fmt: skip
+    ])
     buttons = html.Div(className="lt-buttons", children=[
         html.Button("Start", id="lt-start", n_clicks=0, className="lt-btn start"),
         html.Button("Stop", id="lt-stop", n_clicks=0, className="lt-btn stop", disabled=True),
         html.Div(id="lt-message", className="lt-message"),
-    ])  # fmt: skip
+    ])
     gallery = html.Div(id="lt-gallery", className="lt-gallery", children=[
         html.Img(id=slot, src="", alt="", style={"display": "none"}) for slot in SLOTS
-    ])  # fmt: skip
+    ])
     return html.Div(className=f"page page-{NAME}", children=[
         dcc.Interval(id="lt-poll", interval=POLL_MS, n_intervals=0, disabled=True),
         dcc.Store(id="lt-seen", data={}),
@@ -211,7 +211,7 @@ def layout(parsed: Parsed) -> html.Div:
             html.H2(["Images ", html.Span(id="lt-image-note", className="subtitle")]), gallery,
         ]),
         html.Div(id="lt-result"),
-    ])  # fmt: skip
+    ])
 
 
 def _progress(view: RunView | None) -> list:
@@ -223,14 +223,14 @@ def _progress(view: RunView | None) -> list:
     rate = p.done / p.elapsed if p.elapsed > 0 else 0.0
     state = "running" if not view.done else f"finished: {p.stop_reason or 'stopped'}"
     line = (f"run {view.run} {state} · {count} done · {p.succeeded} ok · {p.failed} failed · "
-            f"{p.in_flight} in flight · {p.elapsed:.1f} s · {rate:.2f} req/s")  # fmt: skip
+            f"{p.in_flight} in flight · {p.elapsed:.1f} s · {rate:.2f} req/s")
     out = [
         html.Div(className="lt-bar", children=[
             html.Div(className="lt-bar-fill" + (" done" if view.done else ""),
                      style={"width": f"{pct}%"}),
         ]),
         html.Div(line, id="lt-counts", className="lt-counts"),
-    ]  # fmt: skip
+    ]
     if view.error_kinds:
         kinds = ", ".join(f"{k} ×{n}" for k, n in view.error_kinds.items())
         out.append(html.Div(f"errors: {kinds} (last: {view.last_error})", className="lt-errors"))
@@ -268,7 +268,7 @@ def summary_table(s: Summary) -> html.Table:
         ("Status codes", codes), ("Errors", kinds),
         ("Most in flight", str(s.max_in_flight)), ("Cold starts", cold),
         ("Stopped", s.stop_reason + (f" ({s.cancelled} cancelled)" if s.cancelled else "")),
-    ]  # fmt: skip
+    ]
     rows += [html.Tr([html.Th(k), html.Td(v, colSpan=7, className="fact")]) for k, v in facts]
     return html.Table(rows, id="lt-summary-table", className="lt-summary")
 
@@ -305,12 +305,12 @@ def histogram(view: RunView) -> dict:
                                "y": counts.tolist(), "width": widths.tolist(),
                                "customdata": ranges, "marker": {"color": color},
                                "hovertemplate": "%{customdata}: %{y}<extra>" + name
-                               + "</extra>"})  # fmt: skip
+                               + "</extra>"})
         top = int(stacked.max())
     d = view.summary.latencies if view.summary is not None else None
     if d is not None:
         for (label, x), dash in zip((("P50", d.p50), ("P95", d.p95), ("P99", d.p99)),
-                                    ("dot", "dash", "longdash"), strict=True):  # fmt: skip
+                                    ("dot", "dash", "longdash"), strict=True):
             traces.append({"type": "scatter", "mode": "lines", "x": [x, x], "y": [0, top],
                            "name": f"{label} {fmt_seconds(x)}", "hoverinfo": "name",
                            "line": {"dash": dash, "color": "#1d2733", "width": 1.5}})
@@ -321,7 +321,7 @@ def histogram(view: RunView) -> dict:
         "xaxis": {**axis(UNIT_SECONDS), "rangemode": "normal", "title": {"text": "latency"}},
         "yaxis": {"gridcolor": "#eceff3", "title": {"text": "requests"}, "rangemode": "tozero"},
         "bargap": 0, "legend": {"orientation": "h", "y": -0.25, "x": 0, "traceorder": "normal"},
-    }}  # fmt: skip
+    }}
 
 
 def _cards(s: Summary) -> html.Div:
@@ -335,7 +335,7 @@ def _cards(s: Summary) -> html.Div:
     return html.Div(className="cards", id="lt-cards", children=[
         html.Div(className="card", children=[html.Div(v, className="card-value"),
                                              html.Div(k, className="card-label")])
-        for k, v in values])  # fmt: skip
+        for k, v in values])
 
 
 def result(ctx: Any, view: RunView) -> list:
@@ -350,7 +350,7 @@ def result(ctx: Any, view: RunView) -> list:
             html.Strong(f"No request to {s.target} succeeded"),
             html.Div(f"{first}. Check the target URL and Host header, and that the service "
                      "is up."),
-        ]))  # fmt: skip
+        ]))
     out += [
         _cards(s),
         html.Div(className="lt-result-grid", children=[
@@ -365,7 +365,7 @@ def result(ctx: Any, view: RunView) -> list:
                         href=service_link(ctx, view), id="lt-service-link")),
         html.Details([html.Summary("as the command line prints it"),
                       html.Pre(s.table(), className="lt-text")]),
-    ]  # fmt: skip
+    ]
     return out
 
 
@@ -379,18 +379,18 @@ def _image_note(view: RunView | None) -> str:
         return ""
     shown = min(len(view.images), RING)
     extra = f", {view.images_not_shown} not shown (too large or not an image)" \
-        if view.images_not_shown else ""  # fmt: skip
+        if view.images_not_shown else ""
     return f"the last {shown} of {view.image_count}{extra}"
 
 
 def poll_answer(ctx: Any, runner: LoadTestRunner, n_intervals: int | None,
-                seen: dict | None) -> dict[str, Any]:  # fmt: skip
+                seen: dict | None) -> dict[str, Any]:
     """The poll's answer keyed ``"id.property"``; unchanged parts are ``no_update``."""
     seen = seen or {}
     view = runner.view()
     running = view is not None and not view.done
     out: dict[str, Any] = {"lt-poll.disabled": not running, "lt-start.disabled": running,
-                           "lt-stop.disabled": not running}  # fmt: skip
+                           "lt-stop.disabled": not running}
     if not n_intervals:  # mounted: the running (or last) test's settings, else the defaults
         form = dict(view.form) if view is not None else {
             **DEFAULTS, "target": runner.default_target, "host": runner.default_host}
@@ -422,7 +422,7 @@ def poll_answer(ctx: Any, runner: LoadTestRunner, n_intervals: int | None,
     out["lt-image-note.children"] = _image_note(view)
     out["lt-result.children"] = result(ctx, view) if view is not None and view.done else []
     out["lt-seen.data"] = {"run": view.run if view else 0, "slots": wanted,
-                           "final": bool(view and view.done)}  # fmt: skip
+                           "final": bool(view and view.done)}
     return out
 
 
@@ -448,10 +448,10 @@ def start_answer(runner: LoadTestRunner, values: dict[str, Any]) -> tuple[Any, b
     except (FormError, LoadTestConfigError, Busy) as exc:
         text = str(exc)
         return html.Span(text[:1].upper() + text[1:] + ".", className="msg error"), \
-            no_update, no_update  # fmt: skip
+            no_update, no_update
     c = config
     what = (f"{c.total_cap} requests, {c.concurrency} in flight" if c.mode == "closed" else
-            f"{c.total_cap} requests at {c.rate:g}/s ({c.arrival})")  # fmt: skip
+            f"{c.total_cap} requests at {c.rate:g}/s ({c.arrival})")
     return html.Span(f"Run {run} started: {what}.", className="msg ok"), False, True
 
 
@@ -459,7 +459,7 @@ def register(app: Dash, ctx: Any) -> None:
     runner: LoadTestRunner = ctx.loadtests
 
     @app.callback([_output(k) for k in POLL_OUTPUTS], Input("lt-poll", "n_intervals"),
-                  State("lt-seen", "data"))  # fmt: skip
+                  State("lt-seen", "data"))
     def poll(n_intervals: int | None, seen: dict | None) -> list:
         """Progress, new images, and at the end the summary; polling stops with the test."""
         answer = poll_answer(ctx, runner, n_intervals, seen)
@@ -469,7 +469,7 @@ def register(app: Dash, ctx: Any) -> None:
                   Output("lt-poll", "disabled", allow_duplicate=True),
                   Output("lt-start", "disabled", allow_duplicate=True),
                   Input("lt-start", "n_clicks"), *[State(f"lt-{k}", "value") for k in FORM],
-                  prevent_initial_call=True)  # fmt: skip
+                  prevent_initial_call=True)
     def start(n_clicks: int | None, *values: Any):
         """Start the form's test, or say in one sentence why not."""
         if not n_clicks:
@@ -477,14 +477,14 @@ def register(app: Dash, ctx: Any) -> None:
         return start_answer(runner, dict(zip(FORM, values, strict=True)))
 
     @app.callback(Output("lt-message", "children", allow_duplicate=True),
-                  Input("lt-stop", "n_clicks"), prevent_initial_call=True)  # fmt: skip
+                  Input("lt-stop", "n_clicks"), prevent_initial_call=True)
     def stop(n_clicks: int | None):
         """Stop the running test: no new requests, those in flight cancelled."""
         if not n_clicks:
             return no_update
         if runner.stop():
             return html.Span("Stopping: requests in flight are cancelled.",
-                             className="msg ok")  # fmt: skip
+                             className="msg ok")
         return html.Span("No load test is running.", className="msg")
 
     @app.callback(Output("lt-rate", "disabled"), Input("lt-mode", "value"))

@@ -19,7 +19,7 @@ def _concurrency(page: PageData, state: ViewState) -> dict:
     lines = []
     for kind in ("stable", "panic", "target"):
         lines += series(page.frame(f"concurrency_{kind}"), page.window, ("revision",),
-                        name=kind)  # fmt: skip
+                        name=kind)
     return timeseries(lines, page.window, UNIT_COUNT, empty_text=figures.NO_DATA,
                       dashes={"target": "dot", "panic": "dash"})
 
@@ -28,7 +28,7 @@ def _by_revision(key: str, *, shape: str = "linear", y_range=None):
     def build(page: PageData, state: ViewState) -> dict:
         return timeseries(series(page.frame(key), page.window, ("revision",)), page.window,
                           UNIT_COUNT, empty_text=figures.NO_DATA, shape=shape,
-                          y_range=y_range)  # fmt: skip
+                          y_range=y_range)
 
     return build
 
@@ -68,7 +68,7 @@ GRAPHS = (
     Graph("scaling-ebc", "excess_burst_capacity", ("excess_burst_capacity",),
           _by_revision("excess_burst_capacity")),
     Graph("scaling-activator", "activator_concurrency", ("activator_concurrency",), _activator),
-)  # fmt: skip
+)
 
 
 def _event_table(page: PageData, state: ViewState) -> list:
@@ -92,7 +92,7 @@ def layout(parsed: Parsed) -> html.Div:
     where = state.namespace or "all namespaces"
     events = html.Section(className="section", children=[
         html.H2("Scale events"), html.Div(id="scaling-events"),
-    ])  # fmt: skip
+    ])
     return skeleton(NAME, f"Scaling · {who}", where, GRAPHS, after=[events])
 
 

@@ -21,13 +21,13 @@ POD_KEYS = tuple(f"pods_{s}" for s in data.POD_TREND)
 HEADLINE_KEYS = ("h_volume", "h_success", "h_4xx", "h_5xx", "h_pods",
                  *(f"h_latency_{q:g}" for q in catalog.QUANTILES))
 COMPARE_KEYS = ("c_volume", "c_success", "c_4xx", "c_5xx", "c_latency_0.5", "c_latency_0.95",
-                "c_latency_0.99", "c_latency_series", "c_volume_series")  # fmt: skip
+                "c_latency_0.99", "c_latency_series", "c_volume_series")
 
 
 def _one(key: str, unit: str, name: str = "", empty_text: str = figures.NO_REQUESTS):
     def build(page: PageData, state: ViewState) -> dict:
         return timeseries(series(page.frame(key), page.window, name=name), page.window, unit,
-                          empty_text=empty_text)  # fmt: skip
+                          empty_text=empty_text)
 
     return build
 
@@ -63,7 +63,7 @@ def _latency(page: PageData, state: ViewState) -> dict:
         # The exporter's quantiles, and Knative's P99 beside them to show what it cannot see.
         for q in catalog.QUANTILES:
             lines += series(page.frame(f"sd_latency_{q:g}"), page.window,
-                            name=f"P{q * 100:g} (SD exporter)")  # fmt: skip
+                            name=f"P{q * 100:g} (SD exporter)")
         knative = "P99 (Knative queue-proxy)"
         lines += series(page.frame("latency_0.99"), page.window, name=knative)
         return timeseries(lines, page.window, UNIT_SECONDS, dashes={knative: "dot"})
@@ -77,7 +77,7 @@ def _pods(page: PageData, state: ViewState) -> dict:
     for s, key in zip(data.POD_TREND, POD_KEYS, strict=True):
         lines += series(page.frame(key), page.window, name=s)
     return timeseries(lines, page.window, UNIT_COUNT, shape="hv", empty_text=figures.NO_DATA,
-                      dashes={"desired": "dot", "requested": "dash"})  # fmt: skip
+                      dashes={"desired": "dot", "requested": "dash"})
 
 
 def _success(page: PageData, state: ViewState) -> dict:
@@ -98,7 +98,7 @@ GRAPHS = (
           _grouped("by_code_class", "code_class", UNIT_RPS, CODE_CLASS_COLORS)),
     Graph("service-latency", "latency_quantiles", LATENCY_KEYS, _latency),
     Graph("service-pods", "pod_trend", POD_KEYS, _pods),
-)  # fmt: skip
+)
 
 
 def _headline(page: PageData, state: ViewState) -> list:
@@ -129,7 +129,7 @@ def _headline(page: PageData, state: ViewState) -> list:
             cards.append(card(sdlatency.PHASE_TITLES[phase],
                               fmt(data.scalar(page, f"h_sd_{phase}"), UNIT_SECONDS),
                               id_=f"card-sd-{phase.replace('_', '-')}",
-                              hint="Mean over the range, from the SD exporter"))  # fmt: skip
+                              hint="Mean over the range, from the SD exporter"))
     cards.append(card("Pods now", fmt(h["pods"], UNIT_WHOLE), id_="card-pods"))
     return cards
 
@@ -177,14 +177,14 @@ def _compare(page: PageData, state: ViewState) -> list:
     if table.empty:
         return [html.Div("no requests in this range", className="empty-note")]
     head = html.Tr([html.Th("")] + [html.Th(r, className="rev-a" if i == 0 else "rev-b")
-                                     for i, r in enumerate(table["revision"])])  # fmt: skip
+                                     for i, r in enumerate(table["revision"])])
     rows = [head]
     for col, label, unit in (
         ("share", "Traffic share", UNIT_RATIO), ("volume", "Requests/s", UNIT_RPS),
         ("success", "Success rate", UNIT_RATIO), ("rate_4xx", "4xx/s", UNIT_RPS),
         ("rate_5xx", "5xx/s", UNIT_RPS), ("latency_0.5", "P50", UNIT_SECONDS),
         ("latency_0.95", "P95", UNIT_SECONDS), ("latency_0.99", "P99", UNIT_SECONDS),
-    ):  # fmt: skip
+    ):
         if col.startswith("latency_"):
             cells = [_latency_cell(page, f"c_{col}", _num(v)) for v in table[col]]
         else:
@@ -192,7 +192,7 @@ def _compare(page: PageData, state: ViewState) -> list:
         rows.append(html.Tr([html.Th(label), *cells]))
     pair = [r for r in (a, b) if r]
     lat = [(n, y) for n, y in series(page.frame("c_latency_series"), page.window,
-                                     ("revision",)) if n in pair]  # fmt: skip
+                                     ("revision",)) if n in pair]
     vol = series(page.frame("c_volume_series"), page.window, ("revision",))
     colors = {r: figures.PALETTE[i] for i, r in enumerate(pair)}
     total = None
@@ -217,7 +217,7 @@ def _compare(page: PageData, state: ViewState) -> list:
                     y_range=(0, 1)), style={"height": "220px"},
                     config={"displaylogo": False})]),
         ]),
-    ]  # fmt: skip
+    ]
 
 
 def _latency_cell(page: PageData, key: str, value: float | None) -> html.Td:
@@ -252,7 +252,7 @@ def layout(parsed: Parsed) -> html.Div:
                                           clearable=False, placeholder="revision B")]),
         ]),
         html.Div(id="compare-body"),
-    ])  # fmt: skip
+    ])
     return skeleton(NAME, f"{who}", f"{where}{revs}", GRAPHS,
                     before=[html.Div(id="service-cards", className="cards")], after=[compare])
 
@@ -275,7 +275,7 @@ def register(app: Dash, ctx) -> None:
     @app.callback(Output("url", "search", allow_duplicate=True),
                   Input("compare-a", "value"), Input("compare-b", "value"),
                   State("url", "search"), State("compare-a", "options"),
-                  prevent_initial_call=True)  # fmt: skip
+                  prevent_initial_call=True)
     def pick(a: str | None, b: str | None, search: str | None, opts: list | None):
         """Put the picked revisions into the URL (so the comparison is shared with it)."""
         state = parse_search(search).state

@@ -87,7 +87,7 @@ FIELDS: dict[str, tuple[Any, type]] = {
     "sampler_index": ("Euler", _STR), "script_name": (None, _STR), "script_args": ([], _LIST),
     "send_images": (True, _BOOL), "save_images": (False, _BOOL), "alwayson_scripts": ({}, _DICT),
     "force_task_id": (None, _STR), "infotext": (None, _STR),
-}  # fmt: skip
+}
 #: pydantic v1 (FastAPI 0.94, pinned by the WebUI's requirements_versions.txt, needs pydantic
 #: < 2): message and type of each field kind's validation error.
 _TYPE_ERRORS = {
@@ -209,7 +209,7 @@ def _script_index(name: str, names: list[str] | tuple[str, ...]) -> int:
 
 
 def _check_scripts(fields: dict[str, Any], extensions: frozenset[str], *,
-                   alwayson: bool) -> None:  # fmt: skip
+                   alwayson: bool) -> None:
     """api.py text2imgapi: ``get_selectable_script`` before the sampler is checked, the
     always-on scripts in ``init_script_args`` after it."""
     selectable, always = _names(extensions)
@@ -238,7 +238,7 @@ def extra_images(fields: dict[str, Any], extensions: frozenset[str]) -> int:
 
 
 def parse_txt2img(raw: bytes, content_type: str | None = None,
-                  extensions: frozenset[str] = frozenset()) -> dict[str, Any]:  # fmt: skip
+                  extensions: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The request's fields with the WebUI's defaults filled in; ApiError (422 or 400) when the
     WebUI would refuse the body, with every bad field listed as FastAPI 0.94 lists them."""
     body: Any = None
@@ -298,7 +298,7 @@ def cost_profile(fields: dict[str, Any]) -> Txt2Img:
     """The fields that decide the request's cost, for the service-time model."""
     return Txt2Img(steps=fields["steps"], width=fields["width"], height=fields["height"],
                    batch_size=fields["batch_size"], n_iter=fields["n_iter"],
-                   sampler_name=fields["sampler_name"])  # fmt: skip
+                   sampler_name=fields["sampler_name"])
 
 
 def _prompt_text(fields: dict[str, Any]) -> str:
@@ -329,7 +329,7 @@ def output_size(fields: dict[str, Any]) -> tuple[int, int]:
 
 def txt2img_response(fields: dict[str, Any], *, job_timestamp: float | None = None,
                      rng: random.Random | None = None,
-                     extensions: frozenset[str] = frozenset()) -> dict[str, Any]:  # fmt: skip
+                     extensions: frozenset[str] = frozenset()) -> dict[str, Any]:
     """A successful response: deterministic pictures of the requested size from prompt and
     seed (plus what installed extensions append), and the info JSON."""
     seed = fields["seed"]
@@ -342,7 +342,7 @@ def txt2img_response(fields: dict[str, Any], *, job_timestamp: float | None = No
     extra = extra_images(fields, extensions)
     images = [base64.b64encode(picture(prompt, s, width, height)).decode() for s in seeds] + [
         base64.b64encode(picture(f"detected map {k}", seed, width, height)).decode()
-        for k in range(extra)] if fields["send_images"] else []  # fmt: skip
+        for k in range(extra)] if fields["send_images"] else []
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(job_timestamp or time.time()))
     info = {
         "prompt": prompt, "all_prompts": [prompt] * count,
@@ -362,7 +362,7 @@ def txt2img_response(fields: dict[str, Any], *, job_timestamp: float | None = No
         "index_of_first_image": 0, "infotexts": [_infotext(fields, prompt, s) for s in seeds],
         "styles": fields["styles"] or [], "job_timestamp": stamp, "clip_skip": 1,
         "is_using_inpainting_conditioning": False,
-    }  # fmt: skip
+    }
     return {"images": images, "parameters": fields, "info": json.dumps(info)}
 
 
@@ -370,7 +370,7 @@ def _infotext(fields: dict[str, Any], prompt: str, seed: int) -> str:
     return (f"{prompt}\nNegative prompt: {fields['negative_prompt']}\nSteps: {fields['steps']}, "
             f"Sampler: {fields['sampler_name']}, CFG scale: {fields['cfg_scale']}, Seed: {seed}, "
             f"Size: {fields['width']}x{fields['height']}, Model hash: {MODEL['hash']}, "
-            f"Model: {MODEL['model_name']}")  # fmt: skip
+            f"Model: {MODEL['model_name']}")
 
 
 def out_of_memory(fields: dict[str, Any], memory_gib: float) -> ApiError:
@@ -384,7 +384,7 @@ def out_of_memory(fields: dict[str, Any], memory_gib: float) -> ApiError:
 
 
 def progress(sampling_step: int = 0, sampling_steps: int = 0, eta: float = 0.0,
-             job_count: int = 0) -> dict[str, Any]:  # fmt: skip
+             job_count: int = 0) -> dict[str, Any]:
     """``GET /sdapi/v1/progress`` (idle: progress 0, eta 0)."""
     busy = sampling_steps > 0
     return {
@@ -396,5 +396,5 @@ def progress(sampling_step: int = 0, sampling_steps: int = 0, eta: float = 0.0,
                   "job_no": 0, "sampling_step": sampling_step,
                   "sampling_steps": sampling_steps},
         "current_image": None, "textinfo": None, "current_task": None,
-    }  # fmt: skip
+    }
 

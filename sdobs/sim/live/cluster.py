@@ -28,7 +28,7 @@ class PodResources:
     last: float | None = None
 
     def render(self, spec: RevisionSpec, pod: str, ip: str, now: float, started: float,
-               loaded: float, busy: bool, handled: int) -> bytes:  # fmt: skip
+               loaded: float, busy: bool, handled: int) -> bytes:
         dt = 0.0 if self.last is None else max(now - self.last, 0.0)
         self.last = now
         if now < loaded:
@@ -44,7 +44,7 @@ class PodResources:
         uid = model.pod_uid(pod)
         node = f"node-{ip.replace('.', '-')}"
         ksm = {"job": model.KSM_JOB, "instance": model.KSM_INSTANCE,
-               "namespace": spec.namespace, "pod": pod, "uid": uid}  # fmt: skip
+               "namespace": spec.namespace, "pod": pod, "uid": uid}
         out = ["# TYPE kube_pod_labels gauge",
                "kube_pod_labels{" + labels_text({
                    **ksm, "label_serving_knative_dev_revision": spec.name,
@@ -54,12 +54,12 @@ class PodResources:
                                {spec.container: model.USER_LIMITS}),
                               ("kube_pod_container_resource_requests",
                                {spec.container: model.USER_REQUESTS,
-                                model.QUEUE_PROXY: model.QP_REQUESTS})):  # fmt: skip
+                                model.QUEUE_PROXY: model.QP_REQUESTS})):
             out.append(f"# TYPE {family} gauge")
             for container, resources in table.items():
                 for resource, (unit, value) in resources.items():
                     labels = {**ksm, "container": container, "node": node,
-                              "resource": resource, "unit": unit}  # fmt: skip
+                              "resource": resource, "unit": unit}
                     out.append(f"{family}{{{labels_text(labels)}}} {go_float(value)}")
         out.append("# TYPE kube_pod_container_status_restarts_total counter")
         for container in (spec.container, model.QUEUE_PROXY):
@@ -69,13 +69,13 @@ class PodResources:
                    "metrics_path": model.CADVISOR_PATH, "namespace": spec.namespace, "pod": pod}
         rows = ((spec.container, "registry.example.com/sd-webui:1.10", self.user_cpu, user_mem),
                 (model.QUEUE_PROXY, "gcr.io/knative-releases/queue:v1.21.1", self.qp_cpu,
-                 model.QP_MEMORY))  # fmt: skip
+                 model.QP_MEMORY))
         cpu = ["# TYPE container_cpu_usage_seconds_total counter"]
         mem = ["# TYPE container_memory_working_set_bytes gauge"]
         for container, image, c, m in rows:
             labels = labels_text({**kubelet, "container": container, "image": image,
                                   "id": f"/kubepods/pod{uid}/{container}",
-                                  "name": f"k8s_{container}_{pod}"})  # fmt: skip
+                                  "name": f"k8s_{container}_{pod}"})
             cpu.append(f"container_cpu_usage_seconds_total{{{labels}}} {round(c, 6)!r}")
             mem.append(f"container_memory_working_set_bytes{{{labels}}} {go_float(m)}")
         return ("\n".join(out + cpu + mem) + "\n").encode()

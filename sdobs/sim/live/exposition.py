@@ -93,7 +93,7 @@ def observe(dialect: Dialect, stats: PodStats, app: bool, code: int, seconds: fl
 
 
 def queue_proxy(dialect: Dialect, spec: RevisionSpec, pod_name: str, stats: PodStats,
-                depth: int | None) -> bytes:  # fmt: skip
+                depth: int | None) -> bytes:
     """One pod's queue-proxy :9091 exposition."""
     out = Text()
     oc = dialect.code_class_label is not None
@@ -102,7 +102,7 @@ def queue_proxy(dialect: Dialect, spec: RevisionSpec, pod_name: str, stats: PodS
     for table, fam, base, counter in (
         (stats.outer, dialect.requests, outer_base, counters.get(dialect.request_count)),
         (stats.app, dialect.app_requests, app_base, counters.get(dialect.app_request_count)),
-    ):  # fmt: skip
+    ):
         for code in sorted(table):
             labels = {**base, dialect.code_label: str(code)}
             if oc:
@@ -111,7 +111,7 @@ def queue_proxy(dialect: Dialect, spec: RevisionSpec, pod_name: str, stats: PodS
         if counter is not None:
             for code in sorted(table):
                 labels = {**base, dialect.code_label: str(code),
-                          dialect.code_class_label: f"{code // 100}xx"}  # fmt: skip
+                          dialect.code_class_label: f"{code // 100}xx"}
                 out.family(counter)
                 out.sample(counter.name, labels, table[code].n)
     if depth is not None:
@@ -147,7 +147,7 @@ def autoscaler(dialect: Dialect, revisions: Iterable[RevisionNow]) -> bytes:
     for key in ("pods_desired", "pods_requested", "pods_actual", "pods_not_ready",
                 "pods_pending", "pods_terminating", "excess_burst_capacity",
                 "concurrency_stable", "concurrency_panic", "concurrency_target",
-                "panic_mode"):  # fmt: skip
+                "panic_mode"):
         fam = fams[key]
         for r in rows:
             value = {
@@ -157,7 +157,7 @@ def autoscaler(dialect: Dialect, revisions: Iterable[RevisionNow]) -> bytes:
                 "excess_burst_capacity": r.ebc, "concurrency_stable": r.stable,
                 "concurrency_panic": r.panic, "concurrency_target": r.spec.kpa.target,
                 "panic_mode": r.panic_mode,
-            }[key]  # fmt: skip
+            }[key]
             if key in ("pods_desired", "excess_burst_capacity", "panic_mode") and not r.valid:
                 continue
             if key == "pods_requested" and r.requested < 0:

@@ -91,7 +91,7 @@ class HttpServer:
     """Serves ``handler`` on ``host:port`` (port 0 picks a free one; see :attr:`port`)."""
 
     def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0, *,
-                 max_body: int = MAX_BODY, name: str = "sdobs-twin") -> None:  # fmt: skip
+                 max_body: int = MAX_BODY, name: str = "sdobs-twin") -> None:
         self.handler = handler
         self.host = host
         self.port = port
@@ -104,7 +104,7 @@ class HttpServer:
     async def start(self) -> int:
         self.server = await asyncio.start_server(self._connection, self.host, self.port,
                                                  limit=MAX_HEAD, reuse_address=True,
-                                                 backlog=BACKLOG)  # fmt: skip
+                                                 backlog=BACKLOG)
         self.port = self.server.sockets[0].getsockname()[1]
         return self.port
 
@@ -121,7 +121,7 @@ class HttpServer:
 
     # -- one connection ------------------------------------------------------------------------
     async def _connection(self, reader: asyncio.StreamReader,
-                          writer: asyncio.StreamWriter) -> None:  # fmt: skip
+                          writer: asyncio.StreamWriter) -> None:
         self.open_connections += 1
         peer = writer.get_extra_info("peername")
         peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else ""
@@ -151,7 +151,7 @@ class HttpServer:
                 await writer.wait_closed()
 
     async def _read_request(self, reader: asyncio.StreamReader, buf: bytearray, peer: str,
-                            timeout: float) -> Request | Response:  # fmt: skip
+                            timeout: float) -> Request | Response:
         deadline = time.monotonic() + timeout
         while b"\r\n\r\n" not in buf:
             if len(buf) > MAX_HEAD:
@@ -205,7 +205,7 @@ class HttpServer:
         return "close" not in conn
 
     async def _serve(self, req: Request, reader: asyncio.StreamReader,
-                     buf: bytearray) -> Response:  # fmt: skip
+                     buf: bytearray) -> Response:
         """Run the handler; cancel it if the client disconnects while it waits."""
         self.active_requests += 1
         task = asyncio.ensure_future(self._safe(req))
@@ -243,13 +243,13 @@ class HttpServer:
             return Response(500, b'{"error": "InternalServerError", "detail": "twin error"}')
 
     async def _write(self, writer: asyncio.StreamWriter, resp: Response,
-                     keep_alive: bool) -> None:  # fmt: skip
+                     keep_alive: bool) -> None:
         reason = HTTPStatus(resp.status).phrase if resp.status in HTTPStatus._value2member_map_ \
             else "Unknown"
         lines = [f"HTTP/1.1 {resp.status} {reason}", f"Server: {self.name}",
                  f"Date: {formatdate(usegmt=True)}", f"Content-Type: {resp.content_type}",
                  f"Content-Length: {len(resp.body)}",
-                 f"Connection: {'keep-alive' if keep_alive else 'close'}"]  # fmt: skip
+                 f"Connection: {'keep-alive' if keep_alive else 'close'}"]
         lines += [f"{k}: {v}" for k, v in resp.headers]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + resp.body)
         await writer.drain()

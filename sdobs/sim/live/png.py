@@ -30,7 +30,7 @@ def _design(prompt: str, seed: int) -> tuple[bytes, list[bytes]]:
     d = hashlib.sha256(f"{seed}\0{prompt}".encode()).digest()
     palette = d[0:3] + d[3:6] + d[6:9] + d[9:12]
     discs = [(d[12 + 3 * k] % SIZE, d[13 + 3 * k] % SIZE, 4 + d[14 + 3 * k] % (SIZE // 4),
-              2 + k % 2) for k in range(3)]  # fmt: skip
+              2 + k % 2) for k in range(3)]
     grid = []
     for y in range(SIZE):
         row = bytearray([0 if y < SIZE // 2 else 1]) * SIZE

@@ -23,7 +23,7 @@ Pods = dict[tuple[str, str], dict[str, int]]
 
 
 def end_pod_series(client: PrometheusClient, jobs: Sequence[str], *, now: float,
-                   history_end: float | None = None) -> int:  # fmt: skip
+                   history_end: float | None = None) -> int:
     """Mark every series of ``jobs`` seen in the lookback stale where the past ends.
 
     Call it before the live twin publishes its targets: every such series then belongs to a

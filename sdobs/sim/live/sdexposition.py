@@ -36,7 +36,7 @@ class LiveSd:
         return m
 
     def observe(self, key: tuple[str, str], svc: LiveService, done: LiveRequest, path: str,
-                profile: Txt2Img | None) -> None:  # fmt: skip
+                profile: Txt2Img | None) -> None:
         """A request the gateway answered: counted by its pod's exporter if it reached the
         model container of a pod running the exporter."""
         pod = done.pod
@@ -45,10 +45,10 @@ class LiveSd:
             return
         t_done = done.t_app_done if done.t_app_done >= 0 else done.t_end
         observe(self._metrics(key, svc, pod), done.code_app if done.code_app > 0 else done.code,
-                done.t_app, t_done, done.gpu_start, done.gpu_end, profile)  # fmt: skip
+                done.t_app, t_done, done.gpu_start, done.gpu_end, profile)
 
     def render(self, key: tuple[str, str], svc: LiveService, pod: Pod, now: float,
-               accept: str = "") -> bytes:  # fmt: skip
+               accept: str = "") -> bytes:
         m = self._metrics(key, svc, pod)
         if now >= pod.loaded and not m.ready:
             m.model_loaded(*CHECKPOINT, seconds=max(pod.loaded - pod.started, 0.0))

@@ -37,9 +37,9 @@ class LiveService(ServiceSim):
     """A Service whose requests come from the network and whose clock is the wall clock."""
 
     def __init__(self, service: ServiceSpec, options: SimOptions, dialect: Dialect, *,
-                 index: int = 0) -> None:  # fmt: skip
+                 index: int = 0) -> None:
         super().__init__(service, Traffic(), options, pod_id_base=index * 1_000_000,
-                         ip_base=index * 65536)  # fmt: skip
+                         ip_base=index * 65536)
         self.dialect = dialect
         self.stats: dict[int, ex.PodStats] = {}
         self.started = False
@@ -77,7 +77,7 @@ class LiveService(ServiceSim):
     # -- requests ------------------------------------------------------------------------------
     def submit(self, now: float, *, profile: Txt2Img | None = None, status: int = 200,
                seconds: float = 0.003, pod: Pod | None = None,
-               waiter: asyncio.Future | None = None, gpu: bool = False) -> LiveRequest:  # fmt: skip
+               waiter: asyncio.Future | None = None, gpu: bool = False) -> LiveRequest:
         """A request arriving now: a txt2img ``profile`` (timed and failed by the GPU model) or
         a light API call answered with ``status`` after ``seconds`` (on the GPU, behind the
         WebUI's queue lock, when ``gpu``: a checkpoint load). ``pod``
@@ -124,7 +124,7 @@ class LiveService(ServiceSim):
     def pods_up(self, now: float) -> list[Pod]:
         """Pods whose containers run (queue-proxy and the GPU exporter answer scrapes)."""
         return [p for rev in self.revs for p in rev.pods
-                if p.started <= now and p.phase != Phase.GONE]  # fmt: skip
+                if p.started <= now and p.phase != Phase.GONE]
 
     def revision_now(self, idx: int) -> ex.RevisionNow:
         rev = self.revs[idx]
@@ -135,7 +135,7 @@ class LiveService(ServiceSim):
                               panic=tick[4], panic_mode=int(tick[5]), valid=bool(tick[6]),
                               ready=counts[1], not_ready=counts[2], pending=counts[3],
                               terminating=counts[4], requested=counts[5],
-                              activator_concurrency=conc)  # fmt: skip
+                              activator_concurrency=conc)
 
     def queue_depth(self, pod: Pod) -> int | None:
         """In-flight requests at the pod's breaker (queue-proxy's depth gauge; CC >= 1 only)."""

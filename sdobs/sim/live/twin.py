@@ -105,7 +105,7 @@ class _Gpu:
             identity=Identity(namespace=spec.namespace, pod=pod.name, container=spec.container,
                               service=spec.service, configuration=spec.configuration,
                               revision=spec.name),
-        )  # fmt: skip
+        )
         perf = GPUS[spec.gpu]
         self.idle = idle_memory_gib(perf) * GIB
         self.busy_memory = peak_memory_gib(perf, Txt2Img(steps=20))[0] * GIB
@@ -156,7 +156,7 @@ class LiveTwin:
         # of their own instead of continuing the backfilled pods' series.
         options = [SimOptions(duration=float("inf"), seed=seed * 1000 + LIVE_SEED_OFFSET + i,
                               start_epoch=self.epoch0, cluster=cluster or ClusterConfig())
-                   for i in range(len(services))]  # fmt: skip
+                   for i in range(len(services))]
         self.services = {(s.namespace, s.name): LiveService(s, o, self.dialect, index=i)
                          for i, (s, o) in enumerate(zip(services, options, strict=True))}
         acts, autoscaler = control_plane_pods(RenderOptions(start_epoch=self.epoch0))
@@ -269,7 +269,7 @@ class LiveTwin:
                     labels.update({"k8s_namespace_name": spec.namespace, "k8s_pod_name": pod.name,
                                    "kn_service_name": spec.service,
                                    "kn_configuration_name": spec.configuration,
-                                   "kn_revision_name": spec.name})  # fmt: skip
+                                   "kn_revision_name": spec.name})
                 qp.append((address, labels))
                 if spec.gpu in GPUS:
                     gpu.append((address, {**base, "instance": f"{pod.ip}:{GPU_EXPORTER_PORT}",
@@ -302,7 +302,7 @@ class LiveTwin:
             jobs.append({"job_name": job, "scrape_interval": interval, "metrics_path": path,
                          "static_configs": [{"targets": [address], "labels": {
                              "instance": f"{ip}:{CONTROL_PLANE_PORT}",
-                             "namespace": KNATIVE_NAMESPACE, "pod": pod}}]})  # fmt: skip
+                             "namespace": KNATIVE_NAMESPACE, "pod": pod}}]})
         return jobs
 
     # -- metrics port --------------------------------------------------------------------------
@@ -312,7 +312,7 @@ class LiveTwin:
         text = "text/plain; version=0.0.4; charset=utf-8"
         if parts == ["activator"] or parts == ["autoscaler"]:
             rows = [svc.revision_now(i) for svc in self.services.values()
-                    for i in range(len(svc.revs))]  # fmt: skip
+                    for i in range(len(svc.revs))]
             body = ex.activator(self.dialect, rows, self.activator_pod[0]) if parts[0] == \
                 "activator" else ex.autoscaler(self.dialect, rows)
             return Response(200, body, text)
@@ -327,7 +327,7 @@ class LiveTwin:
                 if what == "queue-proxy":
                     stats = svc.stats.get(pod.id) or ex.PodStats()
                     body = ex.queue_proxy(self.dialect, svc.revs[pod.rev].spec, pod.name, stats,
-                                          svc.queue_depth(pod))  # fmt: skip
+                                          svc.queue_depth(pod))
                     return Response(200, body, text)
                 if what == "gpu":
                     gpu = self._gpus.get((key, pod.id))
@@ -376,7 +376,7 @@ class LiveTwin:
         if endpoint == ("POST", "/sdapi/v1/txt2img"):
             try:
                 fields = a1111.parse_txt2img(req.body, req.headers.get("content-type"),
-                                             extensions)  # fmt: skip
+                                             extensions)
                 profile = a1111.cost_profile(fields)
             except a1111.ApiError as exc:
                 error = exc
@@ -428,7 +428,7 @@ class LiveTwin:
             self._affinity[token] = (key, done.pod.id)
             max_age = svc.service.annotations.get(COOKIE_TIMEOUT, "1800")
             resp.headers.append(("Set-Cookie", f"{cookie_name}={token}; Max-Age={max_age}; "
-                                               "Path=/; HttpOnly"))  # fmt: skip
+                                               "Path=/; HttpOnly"))
         return resp
 
     def _not_found(self, req: Request) -> Response:
@@ -478,7 +478,7 @@ class LiveTwin:
 
     def _answer(self, svc: LiveService, done: LiveRequest, path: str, fields: dict | None,
                 error: a1111.ApiError | None,
-                extensions: frozenset[str] = frozenset()) -> Response:  # fmt: skip
+                extensions: frozenset[str] = frozenset()) -> Response:
         code = done.code
         if code == 503:
             return Response(503, b"pending request queue full\n", "text/plain; charset=utf-8")
@@ -500,7 +500,7 @@ class LiveTwin:
             return Response(code, json.dumps({"error": "HTTPException", "detail": ""}).encode())
         if path == "/sdapi/v1/txt2img" and fields is not None:
             body = a1111.txt2img_response(fields, job_timestamp=time.time(), rng=self.rng,
-                                          extensions=extensions)  # fmt: skip
+                                          extensions=extensions)
         elif path == "/sdapi/v1/progress":
             body = a1111.progress()
         elif path == "/sdapi/v1/options" and fields is None:
