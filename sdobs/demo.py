@@ -20,11 +20,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from sdobs.errors import InputError
 from sdobs.prom.cli import LOCAL_PROMETHEUS_PORT, STATE_DIR, wait_for_signal
 from sdobs.prom.errors import HarnessError
+
+if TYPE_CHECKING:
+    from sdobs.sim.backfill import BackfillSummary
 
 GATEWAY_PORT = 18080
 TWIN_METRICS_PORT = 18081
@@ -345,7 +348,12 @@ def _ensure_history(state: Path, scenario, tsdb: Path) -> float | None:
                                     work_dir=state / "backfill-work")
     finally:
         progress.close()
-    _write_history_state(state, state="complete", scenario=scenario.name,
+    return _history_complete(state, scenario.name, summary)
+
+
+def _history_complete(folder: Path, scenario: str, summary: BackfillSummary) -> float:
+    """Mark the history in ``folder`` complete, say so, and return where it ends."""
+    _write_history_state(folder, state="complete", scenario=scenario,
                          start=summary.start_epoch, end=summary.end_epoch,
                          samples=summary.samples)
     end = datetime.fromtimestamp(summary.end_epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

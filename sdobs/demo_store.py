@@ -9,7 +9,6 @@ through the import API, vmalert evaluates sdobs' rules, and the app reads Victor
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from pathlib import Path
 
 STORES = ("prometheus", "victoriametrics")
@@ -33,7 +32,7 @@ def victoria_stack(state: Path, *, port: int, scrape_interval: str, scrape_confi
 def ensure_history(state: Path, scenario, stack) -> float | None:
     """Import the scenario's history into the running store unless a complete one is there;
     returns where a new one ends (like the Prometheus demo's backfill)."""
-    from sdobs.demo import _history_state, _write_history_state
+    from sdobs.demo import _history_complete, _history_state, _write_history_state
     from sdobs.sim.backfill import Progress, backfill_scenario
 
     folder = stack.workdir
@@ -58,10 +57,4 @@ def ensure_history(state: Path, scenario, stack) -> float | None:
                                     promtool=ingest)
     finally:
         progress.close()
-    _write_history_state(folder, state="complete", scenario=scenario.name,
-                         start=summary.start_epoch, end=summary.end_epoch,
-                         samples=summary.samples)
-    end = datetime.fromtimestamp(summary.end_epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    print(f"history ready in {summary.wall_seconds:.0f} s ({summary.samples:,} samples, "
-          f"ending {end})")
-    return summary.end_epoch
+    return _history_complete(folder, scenario.name, summary)

@@ -97,21 +97,8 @@ class LocalAlertmanager:
         return self
 
     def _wait_ready(self) -> None:
-        assert self.proc is not None
-        try:
-            child.wait_ready(
-                self.proc, f"{self.url}/-/ready", self.ready_timeout,
-                exited=lambda code: (f"alertmanager exited with code {code} before it was "
-                                     f"ready; see {self.log_path}"),
-                late=lambda: (f"alertmanager on {self.address} was not ready within "
-                              f"{self.ready_timeout:.0f} s; see {self.log_path}"),
-            )
-        except child.ChildExited:
-            self.proc = None
-            raise
-        except child.ChildLate:
-            self.stop()
-            raise
+        child.await_ready(self, f"{self.url}/-/ready", "alertmanager", self.address,
+                          lambda: f"see {self.log_path}")
 
     def alerts(self, timeout: float = 5.0) -> list[dict[str, Any]]:
         """The alerts Alertmanager holds now (its v2 API)."""

@@ -29,6 +29,13 @@ class _Stoppable(Protocol):
     def stop(self) -> None: ...
 
 
+class _Owner(Protocol):
+    proc: subprocess.Popen[bytes] | None
+    ready_timeout: float
+
+    def stop(self) -> None: ...
+
+
 _OWNERS: weakref.WeakSet = weakref.WeakSet()
 
 
@@ -95,6 +102,25 @@ def wait_ready(proc: subprocess.Popen[bytes], url: str, timeout: float, *,
             return
         time.sleep(0.1)
     raise ChildLate(late())
+
+
+def await_ready(owner: _Owner, url: str, name: str, where: str, log: Callable[[], str]) -> None:
+    """Wait until ``owner``'s child answers ``url``. A child that exited first is forgotten and a
+    late one stopped; either way the error names ``name`` (on ``where``) and ends with ``log()``."""
+    assert owner.proc is not None
+    try:
+        wait_ready(
+            owner.proc, url, owner.ready_timeout,
+            exited=lambda code: f"{name} exited with code {code} before it was ready; {log()}",
+            late=lambda: (f"{name} on {where} was not ready within "
+                          f"{owner.ready_timeout:.0f} s; {log()}"),
+        )
+    except ChildExited:
+        owner.proc = None
+        raise
+    except ChildLate:
+        owner.stop()
+        raise
 
 
 def terminate(proc: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:

@@ -264,21 +264,8 @@ class LocalPrometheus:
         return self
 
     def _wait_ready(self) -> None:
-        assert self.proc is not None
-        try:
-            child.wait_ready(
-                self.proc, f"{self.url}/-/ready", self.ready_timeout,
-                exited=lambda code: (f"prometheus exited with code {code} before it was "
-                                     f"ready; last log lines: {self.log_tail()}"),
-                late=lambda: (f"prometheus on {self.host}:{self.port} was not ready within "
-                              f"{self.ready_timeout:.0f} s; last log lines: {self.log_tail()}"),
-            )
-        except child.ChildExited:
-            self.proc = None
-            raise
-        except child.ChildLate:
-            self.stop()
-            raise
+        child.await_ready(self, f"{self.url}/-/ready", "prometheus", f"{self.host}:{self.port}",
+                          lambda: f"last log lines: {self.log_tail()}")
 
     def reload(self) -> None:
         """Re-read the config and rule files (``POST /-/reload``)."""

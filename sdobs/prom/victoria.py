@@ -149,20 +149,8 @@ class _Server:
         self.proc = child.spawn([binary, f"-httpListenAddr={self.address}", *self.args(),
                                  *self.extra_args], self.log_path)
         child.own(self)
-        try:
-            child.wait_ready(
-                self.proc, f"{self.url}/health", self.ready_timeout,
-                exited=lambda code: (f"{self.binary} exited with code {code} before it was "
-                                     f"ready; last log lines: {self.log_tail()}"),
-                late=lambda: (f"{self.binary} on {self.address} was not ready within "
-                              f"{self.ready_timeout:.0f} s; last log lines: {self.log_tail()}"),
-            )
-        except child.ChildExited:
-            self.proc = None
-            raise
-        except child.ChildLate:
-            self.stop()
-            raise
+        child.await_ready(self, f"{self.url}/health", self.binary, self.address,
+                          lambda: f"last log lines: {self.log_tail()}")
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
