@@ -69,7 +69,7 @@ def history_length(args: argparse.Namespace) -> float | None:
     try:
         return _history_length(text)
     except argparse.ArgumentTypeError as exc:
-        raise ValueError(f"{HISTORY_ENV}: {exc}") from None
+        raise InputError(f"{HISTORY_ENV}: {exc}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
