@@ -80,18 +80,13 @@ def is_user_error(exc: BaseException) -> bool:
     """Whether ``exc`` is one of the project's own error types, raised for something the user can
     fix (a bad flag, file or setting), rather than a bug in sdobs or a library.
 
-    Besides :class:`UserError`, :class:`~sdobs.errors.InputError` and
-    :class:`~sdobs.errors.NotFound`, every ``ValueError`` subclass an sdobs module defines for
-    its input (``ManifestError``, ``QueueInputError``, ...) counts; a bare ``ValueError`` does
-    not.
+    The project's input errors (``ManifestError``, ``QueueInputError``, ...) derive from
+    :class:`~sdobs.errors.InputError`; a bare ``ValueError`` is a bug and keeps its traceback.
     """
     from sdobs.errors import InputError, NotFound
     from sdobs.prom.errors import HarnessError, PrometheusError
 
-    if isinstance(exc, (UserError, PrometheusError, HarnessError, InputError, NotFound)):
-        return True
-    module = type(exc).__module__
-    return isinstance(exc, ValueError) and module.split(".")[0] in ("sdobs", "sdobs_exporters")
+    return isinstance(exc, (UserError, PrometheusError, HarnessError, InputError, NotFound))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,13 +22,15 @@ from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from sdobs.errors import InputError
+
 KINDS = ("gpu-xid", "5xx")
 MAX_DURATION = 3600.0
 MAX_RATE = 20.0
 XID_FALLEN_OFF_BUS = 79
 
 
-class FaultError(ValueError):
+class FaultError(InputError):
     """A fault request that cannot be applied (unknown kind or service, bad numbers)."""
 
 

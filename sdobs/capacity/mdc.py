@@ -59,7 +59,7 @@ _MAX_WORK = 1 << 26
 _CHUNK_ELEMENTS = 1 << 20
 
 
-class MDcUnstable(ValueError):
+class MDcUnstable(InputError):
     """The M/D/c queue has no steady state because the offered load reaches the server count."""
 
     def __init__(self, rate: float, service_time: float, servers: int) -> None:
@@ -70,7 +70,7 @@ class MDcUnstable(ValueError):
         )
 
 
-class MDcGridTooLarge(ValueError):
+class MDcGridTooLarge(InputError):
     """The exact method would need too fine a grid: utilisation within about 1e-4 of 1."""
 
     def __init__(self, utilisation: float, servers: int, points: int) -> None:

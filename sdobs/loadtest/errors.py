@@ -11,6 +11,8 @@ import errno
 import socket
 import ssl
 
+from sdobs.errors import InputError
+
 # Transport: no usable HTTP response arrived.
 DNS = "dns"
 CONNECTION_REFUSED = "connection_refused"
@@ -45,7 +47,7 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx"
 
 
-class LoadTestConfigError(ValueError):
+class LoadTestConfigError(InputError):
     """A load-test setting is out of range or inconsistent; the message is one sentence."""
 
 

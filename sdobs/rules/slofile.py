@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from sdobs.catalog.promql import check_window
+from sdobs.errors import InputError
 
 ANNOTATION_PREFIX = "slo.sdobs.dev/"
 #: SLO file key / annotation suffix -> Objectives field.
@@ -33,7 +34,7 @@ ANNOTATIONS = {
 }
 
 
-class SloError(ValueError):
+class SloError(InputError):
     """The SLO file or an annotation holds something that is not a valid objective."""
 
 
