@@ -170,12 +170,15 @@ def test_busy_port_is_a_clear_error(local_prometheus) -> None:
     second.stop()
 
 
-def test_prometheus_dies_with_a_killed_parent(tmp_path: Path) -> None:
-    """Even SIGKILL of the owning process (no cleanup code runs) leaves no Prometheus behind."""
+@pytest.mark.parametrize("module, server", [("sdobs.prom.harness", "LocalPrometheus"),
+                                            ("sdobs.prom.victoria", "LocalVictoriaMetrics")])
+def test_server_dies_with_a_killed_parent(tmp_path: Path, module: str, server: str) -> None:
+    """Even SIGKILL of the owning process (no cleanup code runs) leaves no server behind (both
+    stores start through sdobs.prom.child)."""
     script = textwrap.dedent(f"""\
         import sys, time
-        from sdobs.prom.harness import LocalPrometheus
-        p = LocalPrometheus({str(tmp_path / "w")!r}).start()
+        from {module} import {server}
+        p = {server}({str(tmp_path / "w")!r}).start()
         print(p.pid, flush=True)
         time.sleep(60)
     """)

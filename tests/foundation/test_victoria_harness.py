@@ -3,13 +3,9 @@ one-sentence errors on bad input, killed with their owner, stopped by PID."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-from eventually import eventually
 from test_harness import _alive
 
 from sdobs.prom.errors import HarnessError
@@ -48,22 +44,6 @@ def test_vmagent_rejects_a_bad_scrape_config_in_one_sentence(tmp_path: Path) -> 
 def test_vmalert_needs_rule_files() -> None:
     with pytest.raises(HarnessError, match="at least one rule file"):
         LocalVMAlert(None, "http://127.0.0.1:1", rule_files=[])
-
-
-def test_store_dies_with_a_killed_parent(tmp_path: Path) -> None:
-    script = textwrap.dedent(f"""\
-        import time
-        from sdobs.prom.victoria import LocalVictoriaMetrics
-        p = LocalVictoriaMetrics({str(tmp_path / "w")!r}).start()
-        print(p.pid, flush=True)
-        time.sleep(60)
-    """)
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    pid = int(child.stdout.readline())
-    assert _alive(pid)
-    child.kill()
-    child.wait()
-    eventually(lambda: not _alive(pid), timeout=10)
 
 
 def test_store_honours_prometheus_staleness_markers(tmp_path: Path) -> None:
